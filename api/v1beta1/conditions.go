@@ -1,0 +1,58 @@
+package v1beta1
+
+// Condition types. Ready is mirrored by CAPI onto the owning Cluster/Machine; Paused is the
+// contract's paused condition.
+const (
+	ReadyCondition  = "Ready"
+	PausedCondition = "Paused"
+
+	// InfrastructureProvisionedCondition reports the result of the last terraform run.
+	InfrastructureProvisionedCondition = "InfrastructureProvisioned"
+	// ModuleValidCondition reports whether the module resolves and satisfies the contract.
+	ModuleValidCondition = "ModuleValid"
+	// PlanApprovedCondition is False while a saved plan waits for approval.
+	PlanApprovedCondition = "PlanApproved"
+	// InSyncCondition is False when a drift check found changes.
+	InSyncCondition = "InSync"
+)
+
+// Condition reasons.
+const (
+	ProvisionedReason             = "Provisioned"
+	ProvisioningReason            = "Provisioning"
+	ProvisioningFailedReason      = "ProvisioningFailed"
+	WaitingForOwnerReason         = "WaitingForOwner"
+	WaitingForClusterInfraReason  = "WaitingForClusterInfrastructure"
+	WaitingForBootstrapDataReason = "WaitingForBootstrapData"
+	WaitingForMachinesReason      = "WaitingForMachinesDeletion"
+	DeletingReason                = "Deleting"
+	DeletionFailedReason          = "DeletionFailed"
+	InvalidSpecReason             = "InvalidSpec"
+	ModuleValidReason             = "Valid"
+	ModuleInvalidReason           = "Invalid"
+	CredentialsNotFoundReason     = "CredentialsNotFound"
+	AwaitingApprovalReason        = "AwaitingApproval"
+	ApprovedReason                = "Approved"
+	StalePlanReason               = "StalePlan"
+	LockedReason                  = "Locked"
+	InSyncReason                  = "InSync"
+	DriftedReason                 = "Drifted"
+)
+
+// Finalizers.
+const (
+	ClusterFinalizer = "customcluster.infrastructure.cluster.x-k8s.io"
+	MachineFinalizer = "custommachine.infrastructure.cluster.x-k8s.io"
+)
+
+// AnnotationPrefix prefixes every annotation this provider reads.
+const AnnotationPrefix = "custom.infrastructure.cluster.x-k8s.io/"
+
+// Annotations (see README "Annotations").
+const (
+	ApprovalAnnotation       = AnnotationPrefix + "approval"
+	ApprovePlanAnnotation    = AnnotationPrefix + "approve-plan"
+	PlanPreviewAnnotation    = AnnotationPrefix + "plan-preview"
+	AllowDestroyAnnotation   = AnnotationPrefix + "allow-destroy"
+	OrphanOnDeleteAnnotation = AnnotationPrefix + "orphan-on-delete"
+)

@@ -1,0 +1,137 @@
+package v1beta1
+
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ModuleSource selects the Terraform root module run for an object. Exactly one of name, path,
+// configMapRef or source may be set; when none is, the bundled "simulated" family is used.
+// +kubebuilder:validation:XValidation:rule="[has(self.name), has(self.path), has(self.configMapRef), has(self.source)].filter(x, x).size() <= 1",message="set at most one of name, path, configMapRef, source"
+// +kubebuilder:validation:XValidation:rule="!has(self.version) || has(self.source)",message="version is only valid with source"
+type ModuleSource struct {
+	// name of a module family bundled in the provider binary (e.g. simulated, aws).
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9-]{0,62}$`
+	Name string `json:"name,omitempty"`
+
+	// path of a module directory on the manager's filesystem, relative to --module-root.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^[^\x00]*$`
+	Path string `json:"path,omitempty"`
+
+	// configMapRef names a ConfigMap in the object's namespace whose keys are the module's file names.
+	// +optional
+	ConfigMapRef *LocalObjectReference `json:"configMapRef,omitempty"`
+
+	// source is a remote module source (registry or git), used only with --allow-remote-modules.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Source string `json:"source,omitempty"`
+
+	// version constrains a registry source's version.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Version string `json:"version,omitempty"`
+}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// name of the referenced object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// TerraformSpec holds the Terraform-related fields shared by clusters and machines.
+type TerraformSpec struct {
+	// module selects the root module; defaults to the bundled simulated family.
+	// +optional
+	Module *ModuleSource `json:"module,omitempty"`
+
+	// variables are extra module variables (a JSON object), converted to the module's declared types.
+	// Contract variables rendered from the spec take precedence.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	Variables *apiextensionsv1.JSON `json:"variables,omitempty"`
+
+	// credentialsRef names a Secret in the object's namespace whose keys become the environment
+	// of this object's terraform processes (e.g. AWS_ACCESS_KEY_ID). Values are never logged.
+	// +optional
+	CredentialsRef *LocalObjectReference `json:"credentialsRef,omitempty"`
+}
+
+// RunResult is the outcome of a terraform run.
+// +kubebuilder:validation:Enum=Succeeded;Failed;Skipped;PendingApproval
+type RunResult string
+
+// Run results.
+const (
+	RunSucceeded       RunResult = "Succeeded"
+	RunFailed          RunResult = "Failed"
+	RunSkipped         RunResult = "Skipped"
+	RunPendingApproval RunResult = "PendingApproval"
+)
+
+// ResourceChange is one planned resource change (address and action, never values).
+type ResourceChange struct {
+	// address of the resource in the module, e.g. terraform_data.instance.
+	// +kubebuilder:validation:MaxLength=1024
+	Address string `json:"address"`
+	// action planned for it.
+	// +kubebuilder:validation:Enum=create;update;delete;replace;read
+	Action string `json:"action"`
+}
+
+// PlanStatus summarises a plan.
+type PlanStatus struct {
+	// digest is the sha256 of the saved planfile; approve it with the approve-plan annotation.
+	// +optional
+	Digest string `json:"digest,omitempty"`
+	// inputsHash is the inputs hash the plan was made from.
+	// +optional
+	InputsHash string `json:"inputsHash,omitempty"`
+	// add counts resources to create.
+	Add int32 `json:"add"`
+	// change counts resources to update in place.
+	Change int32 `json:"change"`
+	// destroy counts resources to delete.
+	Destroy int32 `json:"destroy"`
+	// replace counts resources to delete and re-create.
+	Replace int32 `json:"replace"`
+	// resources lists the planned changes.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=500
+	Resources []ResourceChange `json:"resources,omitempty"`
+	// previewToken echoes the plan-preview annotation this plan answered.
+	// +optional
+	PreviewToken string `json:"previewToken,omitempty"`
+	// createdAt is when the plan was made.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+}
+
+// TerraformStatus reports the provider's terraform runs for an object.
+type TerraformStatus struct {
+	// appliedInputsHash is the inputs hash (variables + module digest + terraform version) last applied.
+	// +optional
+	AppliedInputsHash string `json:"appliedInputsHash,omitempty"`
+	// stateSerial is the serial of the stored state.
+	// +optional
+	StateSerial int64 `json:"stateSerial,omitempty"`
+	// lastRunTime is when terraform last ran (or was skipped) for this object.
+	// +optional
+	LastRunTime *metav1.Time `json:"lastRunTime,omitempty"`
+	// lastRunResult is the outcome of that run.
+	// +optional
+	LastRunResult RunResult `json:"lastRunResult,omitempty"`
+	// lastDriftCheckTime is when drift was last checked.
+	// +optional
+	LastDriftCheckTime *metav1.Time `json:"lastDriftCheckTime,omitempty"`
+	// plan is the current plan (pending approval or last applied).
+	// +optional
+	Plan *PlanStatus `json:"plan,omitempty"`
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# ensure-tool.sh NAME VERSION: puts bin/NAME (built only from the Go module proxy) in place.
+# Builds are cached outside the clone, keyed by version, so CI and fresh clones on the same
+# machine do not rebuild them.
+set -euo pipefail
+name=$1 version=$2
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${CAPC_TOOLS_CACHE:-$HOME/.cache/capc-tools}/$name-$version
+bin=$root/bin
+mkdir -p "$bin" "$(dirname "$cache")"
+if [ ! -x "$cache/$name" ]; then
+  echo ">> building $name $version (cached in $cache)" >&2
+  tmp=$(mktemp -d "${cache}.tmp.XXXX")
+  trap 'rm -rf "$tmp"' EXIT
+  case $name in
+    terraform)
+      GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/hashicorp/terraform@$version" ;;
+    kube-apiserver|etcd)
+      (cd "$root/hack/tools/envtest" && go build -trimpath -o "$tmp/$name" "./$name") ;;
+    clusterctl)
+      ld="-X sigs.k8s.io/cluster-api/version.gitVersion=$version -X sigs.k8s.io/cluster-api/version.gitMajor=1 -X sigs.k8s.io/cluster-api/version.gitMinor=$(echo "$version" | cut -d. -f2)"
+      (cd "$root/hack/tools/clusterctl" && go build -trimpath -ldflags "$ld" -o "$tmp/clusterctl" sigs.k8s.io/cluster-api/cmd/clusterctl) ;;
+    controller-gen)
+      (cd "$root/hack/tools/controller-gen" && go build -trimpath -o "$tmp/controller-gen" sigs.k8s.io/controller-tools/cmd/controller-gen) ;;
+    *) echo "unknown tool $name" >&2; exit 1 ;;
+  esac
+  rm -rf "$cache"; mv "$tmp" "$cache"
+fi
+ln -sf "$cache/$name" "$bin/$name"

@@ -1,0 +1,12 @@
+// Command etcd builds the upstream etcd server for envtest from the Go module proxy.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() {
+	etcdmain.Main(os.Args)
+}

@@ -1,0 +1,109 @@
+// Package tfrunner runs one Terraform root module for one Kubernetes object, with the object's
+// state kept in Kubernetes Secrets. It never imports controller-runtime: it talks to Kubernetes
+// through client-go's typed clientset only.
+package tfrunner
+
+import (
+	"encoding/json"
+	"io/fs"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+// ObjectRef names the Kubernetes object a workspace belongs to. State, plan and lock objects are
+// created in Namespace, labelled with ClusterName/Kind/Name and owned by the object (UID).
+type ObjectRef struct {
+	APIVersion  string
+	Kind        string
+	Namespace   string
+	Name        string
+	UID         string
+	ClusterName string
+}
+
+// Workspace is everything one run needs; it is serialisable in spirit (module digest, variables,
+// state reference) so a later runner mode can execute it in a Job.
+type Workspace struct {
+	Object ObjectRef
+	// Module is the root module's file tree (an fs.Sub of the embedded modules, or os.DirFS).
+	Module fs.FS
+	// Variables are rendered to terraform.tfvars with hclwrite.
+	Variables map[string]cty.Value
+	// Sensitive names variables whose values must never appear in logs, errors or plan text.
+	Sensitive []string
+	// Env is the terraform process environment beyond the scrubbed minimum (credentials Secret keys).
+	Env map[string]string
+}
+
+// Policy says what a Reconcile may do after planning.
+type Policy struct {
+	// AutoApply applies a plan with changes right away, unless it is destructive and AllowDestroy is false.
+	AutoApply bool
+	// AllowDestroy lets AutoApply apply plans that delete or replace resources.
+	AllowDestroy bool
+	// ApproveDigest applies the saved plan with exactly this digest (if inputs and state still match).
+	ApproveDigest string
+	// Force plans even when the inputs hash matches the last applied one (drift checks, previews).
+	Force bool
+}
+
+// Action classifies one resource change.
+type Action string
+
+const (
+	ActionCreate  Action = "create"
+	ActionUpdate  Action = "update"
+	ActionDelete  Action = "delete"
+	ActionReplace Action = "replace"
+	ActionRead    Action = "read"
+)
+
+// ResourceChange is one planned change, without values.
+type ResourceChange struct {
+	Address string `json:"address"`
+	Action  Action `json:"action"`
+}
+
+// PlanSummary counts a plan's changes; it never carries attribute values.
+type PlanSummary struct {
+	Add       int              `json:"add"`
+	Change    int              `json:"change"`
+	Destroy   int              `json:"destroy"`
+	Replace   int              `json:"replace"`
+	Resources []ResourceChange `json:"resources,omitempty"`
+}
+
+// HasChanges reports whether applying the plan would change anything.
+func (s PlanSummary) HasChanges() bool { return s.Add+s.Change+s.Destroy+s.Replace > 0 }
+
+// Destructive reports whether the plan deletes or replaces anything.
+func (s PlanSummary) Destructive() bool { return s.Destroy+s.Replace > 0 }
+
+// Output is one module output as terraform reports it.
+type Output struct {
+	Value     json.RawMessage `json:"value"`
+	Sensitive bool            `json:"sensitive"`
+}
+
+// Result is what one Reconcile did.
+type Result struct {
+	// Skipped is true when the inputs hash matched the applied one and no terraform process ran.
+	Skipped bool
+	// Applied is true when a plan was applied in this call.
+	Applied bool
+	// Plan is the summary of the plan made in this call (nil when Skipped).
+	Plan *PlanSummary
+	// PlanDigest identifies the saved plan (sha256 of the planfile) when one awaits approval.
+	PlanDigest string
+	// PendingApproval is true when a plan with changes was saved but not applied.
+	PendingApproval bool
+	// InputsHash is sha256(variables + module digest + terraform version).
+	InputsHash string
+	// StateSerial is the serial of the state now in the store.
+	StateSerial int64
+	// Outputs are the module outputs from the current state (also filled when Skipped).
+	Outputs map[string]Output
+	// FinishedAt is when the call returned.
+	FinishedAt time.Time
+}
