@@ -72,10 +72,14 @@ type PlanSummary struct {
 	Destroy   int              `json:"destroy"`
 	Replace   int              `json:"replace"`
 	Resources []ResourceChange `json:"resources,omitempty"`
+	// OutputsChanged is true when root module outputs change (even without resource changes).
+	OutputsChanged bool `json:"outputsChanged,omitempty"`
 }
 
 // HasChanges reports whether applying the plan would change anything.
-func (s PlanSummary) HasChanges() bool { return s.Add+s.Change+s.Destroy+s.Replace > 0 }
+func (s PlanSummary) HasChanges() bool {
+	return s.Add+s.Change+s.Destroy+s.Replace > 0 || s.OutputsChanged
+}
 
 // Destructive reports whether the plan deletes or replaces anything.
 func (s PlanSummary) Destructive() bool { return s.Destroy+s.Replace > 0 }

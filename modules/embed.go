@@ -1,0 +1,52 @@
+// Package modules embeds the provider's Terraform root modules. Each family has a "cluster" and a
+// "machine" root module that follow the contract written down in README.md.
+package modules
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+)
+
+//go:embed all:simulated
+var files embed.FS
+
+// Kinds of root module every family provides.
+const (
+	KindCluster = "cluster"
+	KindMachine = "machine"
+)
+
+// Families lists the embedded module families, sorted.
+func Families() []string {
+	entries, err := fs.ReadDir(files, ".")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Get returns the root module of family for kind ("cluster" or "machine") as a file tree rooted
+// at the module directory.
+func Get(family, kind string) (fs.FS, error) {
+	if kind != KindCluster && kind != KindMachine {
+		return nil, fmt.Errorf("module kind %q: must be %q or %q", kind, KindCluster, KindMachine)
+	}
+	dir := family + "/" + kind
+	if _, err := fs.Stat(files, dir+"/main.tf"); err != nil {
+		return nil, fmt.Errorf("module family %q kind %q not embedded (families: %v): %w", family, kind, Families(), err)
+	}
+	sub, err := fs.Sub(files, dir)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", dir, err)
+	}
+	return sub, nil
+}

@@ -1,0 +1,73 @@
+package tfrunner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// LockedError is returned when another run holds the object's lock.
+type LockedError struct {
+	Holder  string
+	RunID   string
+	Since   time.Time
+	Expires time.Time
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("locked by %s since %s (run %s, expires %s)",
+		e.Holder, e.Since.UTC().Format(time.RFC3339), e.RunID, e.Expires.UTC().Format(time.RFC3339))
+}
+
+// StalePlanError is returned when an approved digest does not match the saved plan, or the saved
+// plan no longer matches the inputs or state. A fresh plan is saved alongside.
+type StalePlanError struct {
+	Approved string
+	Saved    string
+	Reason   string
+}
+
+func (e *StalePlanError) Error() string {
+	return fmt.Sprintf("approved plan %q is stale (saved plan %q): %s; a fresh plan was made", e.Approved, e.Saved, e.Reason)
+}
+
+// StateConflictError is returned when the store holds newer state (same lineage, higher serial) or
+// a different lineage than the one being written; the write is refused, never forced.
+type StateConflictError struct {
+	Object        string
+	StoredLineage string
+	StoredSerial  int64
+	Lineage       string
+	Serial        int64
+}
+
+func (e *StateConflictError) Error() string {
+	return fmt.Sprintf("state conflict for %s: store has lineage %s serial %d, refusing to write lineage %s serial %d",
+		e.Object, e.StoredLineage, e.StoredSerial, e.Lineage, e.Serial)
+}
+
+// TerraformError carries terraform's diagnostics, redacted of sensitive values. It deliberately
+// does not wrap the raw exec error (which holds unredacted stderr); only context errors unwrap.
+type TerraformError struct {
+	Op          string
+	Diagnostics string
+	ctxErr      error
+}
+
+func (e *TerraformError) Error() string {
+	return fmt.Sprintf("terraform %s: %s", e.Op, e.Diagnostics)
+}
+
+// Unwrap exposes context.Canceled/DeadlineExceeded when the run was cancelled.
+func (e *TerraformError) Unwrap() error { return e.ctxErr }
+
+func newTerraformError(ctx context.Context, op string, err error, red *redactor) error {
+	te := &TerraformError{Op: op, Diagnostics: red.redact(err.Error())}
+	if ctx.Err() != nil {
+		te.ctxErr = ctx.Err()
+	} else if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		te.ctxErr = context.Canceled
+	}
+	return te
+}

@@ -1,0 +1,181 @@
+package tfrunner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/terraform-exec/tfexec"
+)
+
+// processCounter counts terraform processes via tfexec's "running Terraform command" log line,
+// which tfexec emits once per process it starts (including its own `version` probes).
+type processCounter struct{ n *atomic.Int64 }
+
+func (c processCounter) Printf(format string, _ ...interface{}) {
+	if strings.HasPrefix(format, "[INFO] running Terraform command") {
+		c.n.Add(1)
+	}
+}
+
+// blockedEnv never reaches terraform: it must not get Kubernetes credentials.
+func blockedEnv(k string) bool {
+	return k == "KUBECONFIG" || strings.HasPrefix(k, "KUBERNETES_") || len(tfexec.ProhibitedEnv(map[string]string{k: ""})) > 0
+}
+
+// env is the scrubbed terraform environment: PATH, HOME=workspace, our CLI config, plus ws.Env.
+func (r *Runner) env(dir string, extra map[string]string) map[string]string {
+	env := map[string]string{
+		"PATH":               os.Getenv("PATH"),
+		"HOME":               dir,
+		"TF_CLI_CONFIG_FILE": r.cliConfig,
+		"CHECKPOINT_DISABLE": "1",
+		// Plugin cache entries are trusted: they were installed by our own serialized inits.
+		"TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE": "1",
+	}
+	for k, v := range extra {
+		if blockedEnv(k) {
+			r.cfg.Logger.Info("dropping environment variable not allowed for terraform", "name", k)
+			continue
+		}
+		env[k] = v
+	}
+	return env
+}
+
+// terraform returns the tfexec handle for dir. Handles are cached so tfexec's own version probe
+// runs once per directory per process, not once per command.
+func (r *Runner) terraform(dir string, extra map[string]string) (*tfexec.Terraform, error) {
+	v, ok := r.tfs.Load(dir)
+	if !ok {
+		tf, err := tfexec.NewTerraform(dir, r.cfg.Binary.Path)
+		if err != nil {
+			return nil, fmt.Errorf("terraform in %s: %w", dir, err)
+		}
+		tf.SetLogger(processCounter{n: &r.processes})
+		if err := tf.SetWaitDelay(r.cfg.CancelGrace); err != nil {
+			return nil, fmt.Errorf("terraform in %s: %w", dir, err)
+		}
+		v, _ = r.tfs.LoadOrStore(dir, tf)
+	}
+	tf := v.(*tfexec.Terraform)
+	if err := tf.SetEnv(r.env(dir, extra)); err != nil {
+		return nil, fmt.Errorf("terraform environment: %w", err)
+	}
+	return tf, nil
+}
+
+// ensureInit runs `terraform init` once per module digest into <WorkDir>/init/<digest>; inits are
+// serialized so plugin-cache installs never race.
+func (r *Runner) ensureInit(ctx context.Context, rn *run) (string, error) {
+	dir := filepath.Join(r.cfg.WorkDir, "init", rn.digest)
+	marker := filepath.Join(dir, ".capc-initialized")
+	r.initMu.Lock()
+	defer r.initMu.Unlock()
+	if _, err := os.Stat(marker); err == nil {
+		return dir, nil
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(r.cfg.WorkDir, "init"), rn.digest[:12]+".tmp-")
+	if err != nil {
+		return "", fmt.Errorf("creating init dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := copyModule(rn.ws.Module, tmp); err != nil {
+		return "", err
+	}
+	tf, err := r.terraform(tmp, rn.ws.Env)
+	if err != nil {
+		return "", err
+	}
+	defer r.tfs.Delete(tmp)
+	if err := tf.Init(ctx, tfexec.Upgrade(false)); err != nil {
+		return "", newTerraformError(ctx, "init", err, rn.red)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".capc-initialized"), nil, 0o600); err != nil {
+		return "", fmt.Errorf("marking init dir: %w", err)
+	}
+	_ = os.RemoveAll(dir) // a partial dir from a crash
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", fmt.Errorf("installing init dir: %w", err)
+	}
+	return dir, nil
+}
+
+// readLocalState returns the workspace state file and its metadata (nil when absent/unparsable).
+func readLocalState(dir string) ([]byte, *stateMeta) {
+	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil || len(raw) == 0 {
+		return nil, nil
+	}
+	m, err := parseStateMeta(raw)
+	if err != nil {
+		return nil, nil
+	}
+	return raw, &m
+}
+
+// outputsOf parses the top-level outputs of a state file (no terraform process).
+func outputsOf(raw []byte) (map[string]Output, error) {
+	if len(raw) == 0 {
+		return map[string]Output{}, nil
+	}
+	var st struct {
+		Outputs map[string]Output `json:"outputs"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("parsing state outputs: %w", err)
+	}
+	if st.Outputs == nil {
+		st.Outputs = map[string]Output{}
+	}
+	return st.Outputs, nil
+}
+
+// watchState pushes every new serial of the workspace state file to the store until stop is
+// closed, then returns the last pushed serial. The final push is the caller's.
+func (r *Runner) watchState(ctx context.Context, rn *run, stop <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		var lastMod time.Time
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			fi, err := os.Stat(filepath.Join(rn.dir, stateFile))
+			if err != nil || fi.ModTime().Equal(lastMod) {
+				continue
+			}
+			raw, m := readLocalState(rn.dir)
+			if m == nil || m.Serial <= rn.pushed.Load() {
+				continue // half-written or already pushed; retry next tick
+			}
+			lastMod = fi.ModTime()
+			if _, err := r.PutState(ctx, rn.ws.Object, stateWrite{Raw: raw}); err != nil {
+				r.cfg.Logger.Error(err, "pushing state during run", "object", rn.ws.Object.Name, "serial", m.Serial)
+				continue
+			}
+			rn.pushed.Store(m.Serial)
+		}
+	}()
+	return done
+}
+
+// showPlan summarizes a planfile with `terraform show -json`.
+func (r *Runner) showPlan(ctx context.Context, rn *run) (PlanSummary, error) {
+	p, err := rn.tf.ShowPlanFile(ctx, planFile)
+	if err != nil {
+		return PlanSummary{}, newTerraformError(ctx, "show", err, rn.red)
+	}
+	return Summarize(p), nil
+}
+

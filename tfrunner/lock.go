@@ -1,0 +1,165 @@
+package tfrunner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// lease is a held lock; renew/release use its last resourceVersion (compare-and-swap).
+type lease struct {
+	obj   ObjectRef
+	runID string
+	cur   *coordinationv1.Lease
+}
+
+func leaseName(obj ObjectRef) string { return BaseName(obj) + "-lock" }
+
+// acquire takes the object's Lease, or fails fast with *LockedError. A lease held by a dead run
+// (expired, or held by this holder under a run id this process does not know) is taken over with
+// a compare-and-swap update, so two runners can never both win.
+func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string) (*lease, error) {
+	c := r.cfg.Kube.CoordinationV1().Leases(obj.Namespace)
+	now := r.now()
+	for try := 0; try < maxCASTries; try++ {
+		cur, err := c.Get(ctx, leaseName(obj), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			l := r.newLease(obj, runID, now)
+			created, err := c.Create(ctx, l, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("creating lock lease: %w", err)
+			}
+			return &lease{obj: obj, runID: runID, cur: created}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading lock lease: %w", err)
+		}
+		if lerr := r.heldBy(cur, now); lerr != nil {
+			return nil, lerr
+		}
+		next := r.newLease(obj, runID, now)
+		next.ResourceVersion = cur.ResourceVersion
+		updated, err := c.Update(ctx, next, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("taking over lock lease: %w", err)
+		}
+		if cur.Spec.HolderIdentity != nil && *cur.Spec.HolderIdentity != "" {
+			r.cfg.Logger.Info("recovered stale terraform lock", "object", obj.Name,
+				"previousHolder", *cur.Spec.HolderIdentity, "previousRun", cur.Annotations[AnnRunID])
+		}
+		return &lease{obj: obj, runID: runID, cur: updated}, nil
+	}
+	return nil, fmt.Errorf("acquiring lock lease %s: too many conflicts", leaseName(obj))
+}
+
+// heldBy returns a *LockedError when cur is a live lock of another run.
+func (r *Runner) heldBy(cur *coordinationv1.Lease, now time.Time) error {
+	if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity == "" || cur.Spec.RenewTime == nil {
+		return nil
+	}
+	holder, runID := *cur.Spec.HolderIdentity, cur.Annotations[AnnRunID]
+	ttl := time.Duration(0)
+	if cur.Spec.LeaseDurationSeconds != nil {
+		ttl = time.Duration(*cur.Spec.LeaseDurationSeconds) * time.Second
+	}
+	expires := cur.Spec.RenewTime.Add(ttl)
+	// Our own identity with a run id we are not running: a previous incarnation of this pod died.
+	if holder == r.cfg.Holder {
+		if _, running := r.runs.Load(runID); !running {
+			return nil
+		}
+	} else if !now.Before(expires) {
+		return nil
+	}
+	since := cur.Spec.RenewTime.Time
+	if cur.Spec.AcquireTime != nil {
+		since = cur.Spec.AcquireTime.Time
+	}
+	return &LockedError{Holder: holder, RunID: runID, Since: since, Expires: expires}
+}
+
+func (r *Runner) newLease(obj ObjectRef, runID string, now time.Time) *coordinationv1.Lease {
+	secs := int32((r.cfg.LockTTL + time.Second - 1) / time.Second)
+	t := metav1.NewMicroTime(now)
+	holder := r.cfg.Holder
+	l := &coordinationv1.Lease{ObjectMeta: r.objectMeta(obj, leaseName(obj), "lock"),
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &t, RenewTime: &t}}
+	l.Annotations[AnnRunID] = runID
+	return l
+}
+
+// renew extends the lease; an error means the lock was lost and the run must stop.
+func (r *Runner) renew(ctx context.Context, l *lease) error {
+	next := l.cur.DeepCopy()
+	t := metav1.NewMicroTime(r.now())
+	next.Spec.RenewTime = &t
+	updated, err := r.cfg.Kube.CoordinationV1().Leases(l.obj.Namespace).Update(ctx, next, metav1.UpdateOptions{})
+	if err != nil {
+		return fmt.Errorf("renewing lock lease: %w", err)
+	}
+	l.cur = updated
+	return nil
+}
+
+// release deletes the lease only if it is still ours (resourceVersion precondition).
+func (r *Runner) release(ctx context.Context, l *lease) error {
+	rv, uid := l.cur.ResourceVersion, l.cur.UID
+	err := r.cfg.Kube.CoordinationV1().Leases(l.obj.Namespace).Delete(ctx, leaseName(l.obj),
+		metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv, UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("releasing lock lease: %w", err)
+	}
+	return nil
+}
+
+// hold acquires the lock and keeps it renewed until the returned stop func is called. The returned
+// context is cancelled if the lock is lost, so terraform is interrupted rather than racing another run.
+func (r *Runner) hold(ctx context.Context, obj ObjectRef) (context.Context, func(), error) {
+	runID := newRunID()
+	r.runs.Store(runID, struct{}{})
+	l, err := r.acquire(ctx, obj, runID)
+	if err != nil {
+		r.runs.Delete(runID)
+		return nil, nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(r.cfg.LockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				if err := r.renew(runCtx, l); err != nil && runCtx.Err() == nil {
+					r.cfg.Logger.Error(err, "lost terraform lock, interrupting run", "object", obj.Name)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	stop := func() {
+		cancel()
+		<-done
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer rcancel()
+		if err := r.release(rctx, l); err != nil {
+			r.cfg.Logger.Error(err, "releasing terraform lock (it will expire)", "object", obj.Name)
+		}
+		r.runs.Delete(runID)
+	}
+	return runCtx, stop, nil
+}

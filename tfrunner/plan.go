@@ -1,0 +1,136 @@
+package tfrunner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+
+	tfjson "github.com/hashicorp/terraform-json"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Summarize classifies a plan's resource changes (addresses and actions only, never values).
+// Output-only changes set OutputsChanged.
+func Summarize(p *tfjson.Plan) PlanSummary {
+	var s PlanSummary
+	if p == nil {
+		return s
+	}
+	for _, rc := range p.ResourceChanges {
+		if rc == nil || rc.Change == nil {
+			continue
+		}
+		a := rc.Change.Actions
+		var act Action
+		switch {
+		case a.Replace():
+			act = ActionReplace
+			s.Replace++
+		case a.Create():
+			act = ActionCreate
+			s.Add++
+		case a.Update():
+			act = ActionUpdate
+			s.Change++
+		case a.Delete():
+			act = ActionDelete
+			s.Destroy++
+		default: // no-op and read
+			continue
+		}
+		s.Resources = append(s.Resources, ResourceChange{Address: rc.Address, Action: act})
+	}
+	for _, oc := range p.OutputChanges {
+		if oc != nil && !oc.Actions.NoOp() {
+			s.OutputsChanged = true
+		}
+	}
+	sort.Slice(s.Resources, func(i, j int) bool { return s.Resources[i].Address < s.Resources[j].Address })
+	return s
+}
+
+func planSecretName(obj ObjectRef) string { return BaseName(obj) + "-plan" }
+
+// savedPlan is a plan awaiting approval.
+type savedPlan struct {
+	Digest     string
+	InputsHash string
+	Serial     string // state serial the plan was made against ("" when there was no state)
+	Lineage    string
+	Planfile   []byte
+	Summary    PlanSummary
+}
+
+func stateRef(st *StoredState) (serial, lineage string) {
+	if st == nil {
+		return "", ""
+	}
+	return strconv.FormatInt(st.Serial, 10), st.Lineage
+}
+
+func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan) error {
+	sum, err := json.Marshal(p.Summary)
+	if err != nil {
+		return fmt.Errorf("encoding plan summary: %w", err)
+	}
+	s := &corev1.Secret{ObjectMeta: r.objectMeta(obj, planSecretName(obj), "plan"), Type: SecretTypePlan,
+		Data: map[string][]byte{"plan.gz": gzipBytes(p.Planfile), "summary.json": sum}}
+	s.Annotations[AnnPlanDigest] = p.Digest
+	s.Annotations[AnnPlanInputs] = p.InputsHash
+	s.Annotations[AnnPlanSerial] = p.Serial
+	s.Annotations[AnnPlanLineage] = p.Lineage
+	if err := r.createOrReplace(ctx, s); err != nil {
+		return fmt.Errorf("saving plan secret %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// loadPlan returns the saved plan, or nil when there is none.
+func (r *Runner) loadPlan(ctx context.Context, obj ObjectRef) (*savedPlan, error) {
+	s, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, planSecretName(obj), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading plan secret: %w", err)
+	}
+	pf, err := gunzipBytes(s.Data["plan.gz"])
+	if err != nil {
+		return nil, fmt.Errorf("plan secret %s: %w", s.Name, err)
+	}
+	p := &savedPlan{Digest: s.Annotations[AnnPlanDigest], InputsHash: s.Annotations[AnnPlanInputs],
+		Serial: s.Annotations[AnnPlanSerial], Lineage: s.Annotations[AnnPlanLineage], Planfile: pf}
+	_ = json.Unmarshal(s.Data["summary.json"], &p.Summary)
+	if sha256Hex(pf) != p.Digest {
+		return nil, fmt.Errorf("plan secret %s: planfile does not match its digest", s.Name)
+	}
+	return p, nil
+}
+
+func (r *Runner) deletePlan(ctx context.Context, obj ObjectRef) error {
+	err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Delete(ctx, planSecretName(obj), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting plan secret: %w", err)
+	}
+	return nil
+}
+
+// staleReason says why a saved plan cannot be applied for approved digest d ("" if it can).
+func staleReason(p *savedPlan, d, inputsHash string, st *StoredState) string {
+	serial, lineage := stateRef(st)
+	switch {
+	case p == nil:
+		return "no saved plan"
+	case p.Digest != d:
+		return "digest does not match the saved plan"
+	case p.InputsHash != inputsHash:
+		return "inputs changed since the plan was made"
+	case p.Serial != serial || p.Lineage != lineage:
+		return "state changed since the plan was made"
+	}
+	return ""
+}

@@ -1,0 +1,256 @@
+package tfrunner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/terraform-exec/tfexec"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Reconcile brings the object's infrastructure to the module + variables in ws, under policy p:
+// lock, skip when nothing changed, otherwise plan and apply (or save the plan for approval).
+func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Result, err error) {
+	defer func() { res.FinishedAt = r.now() }()
+	rn, err := r.newRun(ws)
+	if err != nil {
+		return res, err
+	}
+	res.InputsHash = rn.hash
+	runCtx, unlock, err := r.hold(ctx, ws.Object)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	st, err := r.recoverLocal(runCtx, rn)
+	if err != nil {
+		return res, err
+	}
+	if st != nil {
+		res.StateSerial = st.Serial
+	}
+	if st != nil && st.InputsHash == rn.hash && !p.Force &&
+		(p.ApproveDigest == "" || p.ApproveDigest == st.AppliedPlan) {
+		res.Skipped = true
+		res.Outputs, err = outputsOf(st.Raw)
+		return res, err
+	}
+	release, err := r.acquireSlot(runCtx)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	if err := r.materialize(runCtx, rn, st); err != nil {
+		return res, err
+	}
+	var stale error
+	if p.ApproveDigest != "" {
+		saved, err := r.loadPlan(runCtx, ws.Object)
+		if err != nil {
+			return res, err
+		}
+		if reason := staleReason(saved, p.ApproveDigest, rn.hash, st); reason == "" {
+			res.Plan, res.PlanDigest = &saved.Summary, saved.Digest
+			if err := os.WriteFile(filepath.Join(rn.dir, planFile), saved.Planfile, 0o600); err != nil {
+				return res, fmt.Errorf("restoring saved plan: %w", err)
+			}
+			return r.apply(runCtx, rn, res)
+		} else {
+			se := &StalePlanError{Approved: p.ApproveDigest, Reason: reason}
+			if saved != nil {
+				se.Saved = saved.Digest
+			}
+			stale = se
+		}
+	}
+	return r.planAndMaybeApply(runCtx, rn, st, p, res, stale)
+}
+
+func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState, p Policy, res Result, stale error) (Result, error) {
+	changed, err := rn.tf.Plan(ctx, tfexec.Out(planFile), tfexec.Lock(false))
+	if err != nil {
+		return res, newTerraformError(ctx, "plan", err, rn.red)
+	}
+	if !changed {
+		res.Plan = &PlanSummary{}
+		if err := r.setApplied(ctx, rn.ws.Object, rn.hash, ""); err != nil {
+			return res, err
+		}
+		if err := r.deletePlan(ctx, rn.ws.Object); err != nil {
+			return res, err
+		}
+		res.Outputs, err = outputsOf(stRaw(st))
+		return res, errors.Join(err, stale)
+	}
+	sum, err := r.showPlan(ctx, rn)
+	if err != nil {
+		return res, err
+	}
+	sum.OutputsChanged = sum.OutputsChanged || !sum.HasChanges()
+	pf, err := os.ReadFile(filepath.Join(rn.dir, planFile))
+	if err != nil {
+		return res, fmt.Errorf("reading planfile: %w", err)
+	}
+	res.Plan, res.PlanDigest = &sum, sha256Hex(pf)
+	if stale == nil && p.AutoApply && (!sum.Destructive() || p.AllowDestroy) {
+		return r.apply(ctx, rn, res)
+	}
+	serial, lineage := stateRef(st)
+	if err := r.savePlan(ctx, rn.ws.Object, savedPlan{Digest: res.PlanDigest, InputsHash: rn.hash,
+		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum}); err != nil {
+		return res, err
+	}
+	res.PendingApproval = true
+	res.Outputs, err = outputsOf(stRaw(st))
+	return res, errors.Join(err, stale)
+}
+
+func stRaw(st *StoredState) []byte {
+	if st == nil {
+		return nil
+	}
+	return st.Raw
+}
+
+// apply applies the planfile in the workspace, pushing state as it changes and once at the end
+// whatever the outcome; the final push records the inputs hash only on success.
+func (r *Runner) apply(ctx context.Context, rn *run, res Result) (Result, error) {
+	stop := make(chan struct{})
+	watched := r.watchState(ctx, rn, stop)
+	applyErr := rn.tf.Apply(ctx, tfexec.DirOrPlan(planFile), tfexec.Lock(false))
+	close(stop)
+	<-watched
+	w := stateWrite{}
+	if applyErr == nil {
+		w.InputsHash, w.AppliedPlan = rn.hash, res.PlanDigest
+	}
+	serial, pushErr := r.finalPush(ctx, rn, w)
+	if applyErr != nil {
+		return res, errors.Join(newTerraformError(ctx, "apply", applyErr, rn.red), pushErr)
+	}
+	if pushErr != nil {
+		return res, pushErr
+	}
+	res.Applied, res.StateSerial = true, serial
+	raw, _ := readLocalState(rn.dir)
+	out, err := outputsOf(raw)
+	res.Outputs = out
+	if err != nil {
+		return res, err
+	}
+	if err := r.deletePlan(ctx, rn.ws.Object); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// finalPush writes the workspace state to the store with a context that survives cancellation:
+// what terraform wrote before an interrupt must not be lost.
+func (r *Runner) finalPush(ctx context.Context, rn *run, w stateWrite) (int64, error) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	raw, m := readLocalState(rn.dir)
+	if m == nil {
+		return 0, nil
+	}
+	w.Raw = raw
+	serial, err := r.PutState(pctx, rn.ws.Object, w)
+	if err != nil {
+		return 0, fmt.Errorf("pushing final state: %w", err)
+	}
+	rn.pushed.Store(serial)
+	return serial, nil
+}
+
+// Destroy destroys everything in the object's state, then deletes its state, plan and lock
+// objects. Without state (or with no resources in it) no terraform process runs.
+func (r *Runner) Destroy(ctx context.Context, ws Workspace) error {
+	rn, err := r.newRun(ws)
+	if err != nil {
+		return err
+	}
+	runCtx, unlock, err := r.hold(ctx, ws.Object)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := r.recoverLocal(runCtx, rn)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		m, err := parseStateMeta(st.Raw)
+		if err != nil {
+			return fmt.Errorf("destroy: %w", err)
+		}
+		if len(m.Resources) > 0 {
+			if err := r.destroyResources(runCtx, rn, st); err != nil {
+				return err
+			}
+		}
+	}
+	return r.deleteAll(runCtx, ws.Object, false)
+}
+
+func (r *Runner) destroyResources(ctx context.Context, rn *run, st *StoredState) error {
+	release, err := r.acquireSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := r.materialize(ctx, rn, st); err != nil {
+		return err
+	}
+	stop := make(chan struct{})
+	watched := r.watchState(ctx, rn, stop)
+	derr := rn.tf.Destroy(ctx, tfexec.Lock(false))
+	close(stop)
+	<-watched
+	_, pushErr := r.finalPush(ctx, rn, stateWrite{})
+	if derr != nil {
+		return errors.Join(newTerraformError(ctx, "destroy", derr, rn.red), pushErr)
+	}
+	return pushErr
+}
+
+// DeleteState drops the object's state, plan and lock objects and workspace without destroying
+// anything (orphan on delete, clusterctl move).
+func (r *Runner) DeleteState(ctx context.Context, obj ObjectRef) error {
+	return r.deleteAll(ctx, obj, true)
+}
+
+func (r *Runner) deleteAll(ctx context.Context, obj ObjectRef, withLock bool) error {
+	c := r.cfg.Kube.CoreV1().Secrets(obj.Namespace)
+	list, err := c.List(ctx, metav1.ListOptions{LabelSelector: selector(obj)})
+	if err != nil {
+		return fmt.Errorf("listing state secrets: %w", err)
+	}
+	// Primary last: a crash midway leaves a readable state or nothing.
+	for _, pass := range []bool{false, true} {
+		for _, s := range list.Items {
+			if (s.Name == primaryName(obj)) != pass {
+				continue
+			}
+			if err := c.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("deleting %s: %w", s.Name, err)
+			}
+		}
+	}
+	if withLock {
+		err := r.cfg.Kube.CoordinationV1().Leases(obj.Namespace).Delete(ctx, leaseName(obj), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting lock lease: %w", err)
+		}
+	}
+	dir := r.workspaceDir(obj)
+	r.tfs.Delete(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("removing workspace: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package tfrunner
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+// minSecretLen avoids replacing tiny values ("1", "a") all over a diagnostic; shorter secrets are
+// not meaningfully protected by redaction anyway.
+const minSecretLen = 3
+
+// redactor replaces every string leaf of the sensitive variables (and env values) with "(sensitive)".
+type redactor struct{ secrets []string }
+
+func newRedactor(vars map[string]cty.Value, sensitive []string, env map[string]string) *redactor {
+	r := &redactor{}
+	for _, name := range sensitive {
+		if v, ok := vars[name]; ok {
+			r.collect(v)
+		}
+	}
+	for _, v := range env {
+		r.add(v)
+	}
+	// Longest first so a secret containing another is replaced whole.
+	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
+	return r
+}
+
+func (r *redactor) add(s string) {
+	if len(s) >= minSecretLen {
+		r.secrets = append(r.secrets, s)
+		// Terraform may print the value escaped inside quoted HCL/JSON strings.
+		if q := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s); q != s {
+			r.secrets = append(r.secrets, q)
+		}
+	}
+}
+
+func (r *redactor) collect(v cty.Value) {
+	v, _ = v.UnmarkDeep()
+	if v.IsNull() || !v.IsKnown() {
+		return
+	}
+	switch {
+	case v.Type() == cty.String:
+		r.add(v.AsString())
+	case v.Type().IsListType(), v.Type().IsSetType(), v.Type().IsTupleType(),
+		v.Type().IsMapType(), v.Type().IsObjectType():
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			r.collect(e)
+		}
+	}
+}
+
+func (r *redactor) redact(s string) string {
+	if r == nil {
+		return s
+	}
+	for _, sec := range r.secrets {
+		s = strings.ReplaceAll(s, sec, "(sensitive)")
+	}
+	return s
+}

@@ -1,0 +1,211 @@
+package tfrunner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/hashicorp/terraform-exec/tfexec"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Config configures a Runner.
+type Config struct {
+	Binary            *Binary              // from ResolveBinary
+	WorkDir           string               // per-object workspaces and the init cache live here
+	Kube              kubernetes.Interface // Secrets (state, plans) and Leases (locks)
+	Holder            string               // lock holder identity (pod name)
+	MaxConcurrentRuns int                  // concurrent terraform runs; default 2*NumCPU
+	LockTTL           time.Duration        // default 2m; renewed while a run is in flight
+	Logger            logr.Logger
+	// OwnerRefs returns the ownerRefs of every object the runner creates; default DefaultOwnerRefs.
+	OwnerRefs   func(ObjectRef) []metav1.OwnerReference
+	CancelGrace time.Duration // SIGINT, then kill after this; default 30s
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Runner runs terraform for Kubernetes objects. It is safe for concurrent use.
+type Runner struct {
+	cfg       Config
+	cliConfig string
+	sem       chan struct{}
+	initMu    sync.Mutex
+	tfs       sync.Map // workspace dir -> *tfexec.Terraform
+	runs      sync.Map // run ids in flight in this process
+	processes atomic.Int64
+}
+
+// New validates cfg, applies defaults and prepares the work dir.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Binary == nil || cfg.Binary.Path == "" || cfg.Binary.Version == nil {
+		return nil, fmt.Errorf("tfrunner: Binary is required (use ResolveBinary)")
+	}
+	if cfg.WorkDir == "" || cfg.Kube == nil || cfg.Holder == "" {
+		return nil, fmt.Errorf("tfrunner: WorkDir, Kube and Holder are required")
+	}
+	if cfg.MaxConcurrentRuns <= 0 {
+		cfg.MaxConcurrentRuns = 2 * runtime.NumCPU()
+	}
+	if cfg.LockTTL <= 0 {
+		cfg.LockTTL = 2 * time.Minute
+	}
+	if cfg.CancelGrace <= 0 {
+		cfg.CancelGrace = 30 * time.Second
+	}
+	if cfg.OwnerRefs == nil {
+		cfg.OwnerRefs = DefaultOwnerRefs
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	abs, err := filepath.Abs(cfg.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("tfrunner: work dir: %w", err)
+	}
+	cfg.WorkDir = abs
+	for _, d := range []string{"ws", "init"} {
+		if err := os.MkdirAll(filepath.Join(abs, d), 0o700); err != nil {
+			return nil, fmt.Errorf("tfrunner: creating work dir: %w", err)
+		}
+	}
+	cli, _, err := writeCLIConfig(abs)
+	if err != nil {
+		return nil, fmt.Errorf("tfrunner: %w", err)
+	}
+	return &Runner{cfg: cfg, cliConfig: cli, sem: make(chan struct{}, cfg.MaxConcurrentRuns)}, nil
+}
+
+// Processes counts the terraform processes this runner started.
+func (r *Runner) Processes() int64 { return r.processes.Load() }
+
+func (r *Runner) now() time.Time { return r.cfg.Now() }
+
+func newRunID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// run is one Reconcile/Destroy of one workspace.
+type run struct {
+	ws       Workspace
+	dir      string
+	digest   string
+	rendered []byte
+	hash     string
+	red      *redactor
+	tf       *tfexec.Terraform
+	pushed   atomic.Int64 // highest serial pushed to the store in this run
+}
+
+func (r *Runner) newRun(ws Workspace) (*run, error) {
+	o := ws.Object
+	if o.Namespace == "" || o.Name == "" || o.Kind == "" {
+		return nil, fmt.Errorf("tfrunner: object needs kind, namespace and name")
+	}
+	if ws.Module == nil {
+		return nil, fmt.Errorf("tfrunner: %s %s/%s: no module", o.Kind, o.Namespace, o.Name)
+	}
+	digest, err := ModuleDigest(ws.Module)
+	if err != nil {
+		return nil, fmt.Errorf("tfrunner: module digest: %w", err)
+	}
+	rendered, err := RenderVariables(ws.Variables)
+	if err != nil {
+		return nil, fmt.Errorf("tfrunner: rendering variables: %w", err)
+	}
+	rn := &run{ws: ws, dir: r.workspaceDir(o), digest: digest, rendered: rendered,
+		hash: InputsHash(rendered, digest, r.cfg.Binary.Version.String()),
+		red:  newRedactor(ws.Variables, ws.Sensitive, ws.Env)}
+	rn.pushed.Store(-1)
+	return rn, nil
+}
+
+// acquireSlot bounds concurrent terraform runs.
+func (r *Runner) acquireSlot(ctx context.Context) (func(), error) {
+	select {
+	case r.sem <- struct{}{}:
+		return func() { <-r.sem }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a terraform run slot: %w", ctx.Err())
+	}
+}
+
+// materialize prepares the workspace: module files, variables, initialized .terraform, and the
+// state file restored from the store (st nil: no state).
+func (r *Runner) materialize(ctx context.Context, rn *run, st *StoredState) error {
+	initDir, err := r.ensureInit(ctx, rn)
+	if err != nil {
+		return err
+	}
+	if err := resetWorkspace(rn.dir); err != nil {
+		return err
+	}
+	if err := copyModule(rn.ws.Module, rn.dir); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(rn.dir, varsFile), rn.rendered, 0o600); err != nil {
+		return fmt.Errorf("writing variables: %w", err)
+	}
+	if err := linkInit(initDir, rn.dir); err != nil {
+		return err
+	}
+	sp := filepath.Join(rn.dir, stateFile)
+	if st == nil {
+		if err := os.Remove(sp); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("clearing workspace state: %w", err)
+		}
+	} else if err := os.WriteFile(sp, st.Raw, 0o600); err != nil {
+		return fmt.Errorf("restoring workspace state: %w", err)
+	}
+	rn.pushed.Store(-1)
+	if st != nil {
+		rn.pushed.Store(st.Serial)
+	}
+	tf, err := r.terraform(rn.dir, rn.ws.Env)
+	if err != nil {
+		return err
+	}
+	rn.tf = tf
+	return nil
+}
+
+// recoverLocal pushes a workspace state file that is newer than the store (a run killed before
+// its last push), then returns the store's state.
+func (r *Runner) recoverLocal(ctx context.Context, rn *run) (*StoredState, error) {
+	st, err := r.GetState(ctx, rn.ws.Object)
+	if err != nil {
+		return nil, err
+	}
+	raw, m := readLocalState(rn.dir)
+	if m == nil || (st != nil && (m.Lineage != st.Lineage || m.Serial <= st.Serial)) {
+		return st, nil
+	}
+	if st == nil && len(m.Resources) == 0 {
+		return nil, nil
+	}
+	r.cfg.Logger.Info("recovering newer workspace state", "object", rn.ws.Object.Name, "serial", m.Serial)
+	if _, err := r.PutState(ctx, rn.ws.Object, stateWrite{Raw: raw}); err != nil {
+		return nil, fmt.Errorf("recovering workspace state: %w", err)
+	}
+	return r.GetState(ctx, rn.ws.Object)
+}
+
+// HasState reports whether the object has a state Secret.
+func (r *Runner) HasState(ctx context.Context, obj ObjectRef) (bool, error) {
+	st, err := r.GetState(ctx, obj)
+	if err != nil {
+		return false, err
+	}
+	return st != nil, nil
+}

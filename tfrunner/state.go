@@ -1,0 +1,337 @@
+package tfrunner
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const (
+	// ChunkSize bounds each Secret's share of the gzipped state, well under the 1 MiB object limit.
+	ChunkSize   = 512 << 10
+	keepBackups = 3
+	dataKey     = "state.0"
+	maxCASTries = 5
+)
+
+// stateMeta is the part of a terraform state file the runner reads.
+type stateMeta struct {
+	Serial    int64                      `json:"serial"`
+	Lineage   string                     `json:"lineage"`
+	Outputs   map[string]json.RawMessage `json:"outputs"`
+	Resources []json.RawMessage          `json:"resources"`
+}
+
+func parseStateMeta(raw []byte) (stateMeta, error) {
+	var m stateMeta
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return m, fmt.Errorf("parsing state: %w", err)
+	}
+	if m.Lineage == "" {
+		return m, fmt.Errorf("parsing state: no lineage")
+	}
+	return m, nil
+}
+
+// StoredState is the state currently in the store for one object.
+type StoredState struct {
+	Raw         []byte // uncompressed state JSON
+	Serial      int64
+	Lineage     string
+	InputsHash  string // inputs hash of the last successful apply ("" while a change is in flight)
+	AppliedPlan string // digest of the last applied plan
+	sha         string
+	rv          string
+}
+
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+func gunzipBytes(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("gunzip: %w", err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("gunzip: %w", err)
+	}
+	return out, nil
+}
+
+// splitChunks cuts b into pieces of at most size bytes (at least one piece).
+func splitChunks(b []byte, size int) [][]byte {
+	var out [][]byte
+	for len(b) > size {
+		out = append(out, b[:size])
+		b = b[size:]
+	}
+	return append(out, b)
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func primaryName(obj ObjectRef) string { return BaseName(obj) + "-tfstate" }
+func backupName(obj ObjectRef, serial int64) string {
+	return fmt.Sprintf("%s-tfstate-backup-%d", BaseName(obj), serial)
+}
+
+// chunkName includes a content hash prefix so a chunk of one state version can never overwrite
+// a chunk the current primary still points at.
+func chunkName(obj ObjectRef, serial int64, sha string, i int) string {
+	return fmt.Sprintf("%s-tfstate-%d-%s-%d", BaseName(obj), serial, sha[:8], i)
+}
+
+// GetState reads the object's state; nil when there is none.
+func (r *Runner) GetState(ctx context.Context, obj ObjectRef) (*StoredState, error) {
+	sec, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading state secret %s/%s: %w", obj.Namespace, primaryName(obj), err)
+	}
+	return r.readStateSecret(ctx, obj, sec)
+}
+
+func (r *Runner) readStateSecret(ctx context.Context, obj ObjectRef, sec *corev1.Secret) (*StoredState, error) {
+	a := sec.Annotations
+	serial, _ := strconv.ParseInt(a[AnnSerial], 10, 64)
+	n, err := strconv.Atoi(a[AnnChunks])
+	if err != nil || n < 1 {
+		return nil, fmt.Errorf("state secret %s: bad chunk count %q", sec.Name, a[AnnChunks])
+	}
+	gz := append([]byte(nil), sec.Data[dataKey]...)
+	for i := 1; i < n; i++ {
+		name := chunkName(obj, serial, a[AnnSHA256], i)
+		c, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("reading state chunk %s: %w", name, err)
+		}
+		gz = append(gz, c.Data[dataKey]...)
+	}
+	if got := sha256Hex(gz); got != a[AnnSHA256] {
+		return nil, fmt.Errorf("state secret %s: checksum mismatch (%s != %s)", sec.Name, got, a[AnnSHA256])
+	}
+	raw, err := gunzipBytes(gz)
+	if err != nil {
+		return nil, fmt.Errorf("state secret %s: %w", sec.Name, err)
+	}
+	return &StoredState{Raw: raw, Serial: serial, Lineage: a[AnnLineage], InputsHash: a[AnnInputsHash],
+		AppliedPlan: a[AnnPlanApplied], sha: a[AnnSHA256], rv: sec.ResourceVersion}, nil
+}
+
+// stateWrite is one version to put in the store.
+type stateWrite struct {
+	Raw         []byte
+	InputsHash  string
+	AppliedPlan string
+}
+
+// PutState writes raw (a terraform state file) as the object's current state: chunks first, then
+// a backup of the previous version, then a compare-and-swap of the primary Secret. Newer state
+// (same lineage, higher serial) or another lineage in the store is never overwritten.
+func (r *Runner) PutState(ctx context.Context, obj ObjectRef, w stateWrite) (int64, error) {
+	meta, err := parseStateMeta(w.Raw)
+	if err != nil {
+		return 0, err
+	}
+	gz := gzipBytes(w.Raw)
+	sha := sha256Hex(gz)
+	chunks := splitChunks(gz, ChunkSize)
+	for try := 0; try < maxCASTries; try++ {
+		sec, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return 0, fmt.Errorf("reading state secret: %w", err)
+		}
+		exists := err == nil
+		if exists {
+			if err := checkWritable(obj, sec, meta); err != nil {
+				return 0, err
+			}
+		}
+		if !exists || sec.Annotations[AnnSHA256] != sha {
+			if err := r.writeChunks(ctx, obj, meta.Serial, sha, chunks[1:]); err != nil {
+				return 0, err
+			}
+		}
+		if exists && sec.Annotations[AnnSerial] != strconv.FormatInt(meta.Serial, 10) {
+			if err := r.writeBackup(ctx, obj, sec); err != nil {
+				return 0, err
+			}
+		}
+		next := r.primarySecret(obj, meta, sha, len(chunks), chunks[0], w)
+		if exists {
+			next.ResourceVersion = sec.ResourceVersion
+			_, err = r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Update(ctx, next, metav1.UpdateOptions{})
+		} else {
+			_, err = r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Create(ctx, next, metav1.CreateOptions{})
+		}
+		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+			continue // re-read and re-check: someone else wrote in between
+		}
+		if err != nil {
+			return 0, fmt.Errorf("writing state secret %s: %w", next.Name, err)
+		}
+		if err := r.gcState(ctx, obj); err != nil {
+			r.cfg.Logger.Error(err, "garbage-collecting old state secrets", "object", obj.Name)
+		}
+		return meta.Serial, nil
+	}
+	return 0, fmt.Errorf("writing state secret %s: too many conflicts", primaryName(obj))
+}
+
+func checkWritable(obj ObjectRef, sec *corev1.Secret, meta stateMeta) error {
+	lineage := sec.Annotations[AnnLineage]
+	serial, _ := strconv.ParseInt(sec.Annotations[AnnSerial], 10, 64)
+	if lineage != "" && (lineage != meta.Lineage || serial > meta.Serial) {
+		return &StateConflictError{Object: obj.Namespace + "/" + obj.Name, StoredLineage: lineage,
+			StoredSerial: serial, Lineage: meta.Lineage, Serial: meta.Serial}
+	}
+	return nil
+}
+
+func (r *Runner) primarySecret(obj ObjectRef, meta stateMeta, sha string, n int, chunk0 []byte, w stateWrite) *corev1.Secret {
+	s := &corev1.Secret{ObjectMeta: r.objectMeta(obj, primaryName(obj), "tfstate"), Type: SecretTypeState}
+	s.Annotations[AnnSerial] = strconv.FormatInt(meta.Serial, 10)
+	s.Annotations[AnnLineage] = meta.Lineage
+	s.Annotations[AnnChunks] = strconv.Itoa(n)
+	s.Annotations[AnnSHA256] = sha
+	s.Annotations[AnnInputsHash] = w.InputsHash
+	s.Annotations[AnnPlanApplied] = w.AppliedPlan
+	s.Data = map[string][]byte{dataKey: chunk0}
+	return s
+}
+
+func (r *Runner) writeChunks(ctx context.Context, obj ObjectRef, serial int64, sha string, chunks [][]byte) error {
+	for i, c := range chunks {
+		s := &corev1.Secret{ObjectMeta: r.objectMeta(obj, chunkName(obj, serial, sha, i+1), "tfstate-chunk"),
+			Type: SecretTypeStateChunk, Data: map[string][]byte{dataKey: c}}
+		s.Annotations[AnnSerial] = strconv.FormatInt(serial, 10)
+		s.Annotations[AnnSHA256] = sha
+		if err := r.createOrReplace(ctx, s); err != nil {
+			return fmt.Errorf("writing state chunk %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// writeBackup copies the current primary (its chunk 0 and annotations; its chunk Secrets are kept
+// by gcState while the backup exists).
+func (r *Runner) writeBackup(ctx context.Context, obj ObjectRef, cur *corev1.Secret) error {
+	serial, _ := strconv.ParseInt(cur.Annotations[AnnSerial], 10, 64)
+	b := &corev1.Secret{ObjectMeta: r.objectMeta(obj, backupName(obj, serial), "tfstate-backup"),
+		Type: SecretTypeStateBackup, Data: cur.Data}
+	for _, k := range []string{AnnSerial, AnnLineage, AnnChunks, AnnSHA256, AnnInputsHash} {
+		b.Annotations[k] = cur.Annotations[k]
+	}
+	if err := r.createOrReplace(ctx, b); err != nil {
+		return fmt.Errorf("writing state backup %s: %w", b.Name, err)
+	}
+	return nil
+}
+
+func (r *Runner) createOrReplace(ctx context.Context, s *corev1.Secret) error {
+	c := r.cfg.Kube.CoreV1().Secrets(s.Namespace)
+	_, err := c.Create(ctx, s, metav1.CreateOptions{})
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	cur, err := c.Get(ctx, s.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	s.ResourceVersion = cur.ResourceVersion
+	_, err = c.Update(ctx, s, metav1.UpdateOptions{})
+	return err
+}
+
+// gcState keeps the newest keepBackups backups and the chunk Secrets that the primary or a kept
+// backup references; everything else of role tfstate-chunk/backup goes.
+func (r *Runner) gcState(ctx context.Context, obj ObjectRef) error {
+	c := r.cfg.Kube.CoreV1().Secrets(obj.Namespace)
+	list, err := c.List(ctx, metav1.ListOptions{LabelSelector: selector(obj)})
+	if err != nil {
+		return fmt.Errorf("listing state secrets: %w", err)
+	}
+	var backups, chunks []corev1.Secret
+	live := map[string]bool{}
+	for _, s := range list.Items {
+		switch s.Labels[LabelRole] {
+		case "tfstate":
+			live[s.Annotations[AnnSerial]+"/"+s.Annotations[AnnSHA256]] = true
+		case "tfstate-backup":
+			backups = append(backups, s)
+		case "tfstate-chunk":
+			chunks = append(chunks, s)
+		}
+	}
+	serialOf := func(s corev1.Secret) int64 { n, _ := strconv.ParseInt(s.Annotations[AnnSerial], 10, 64); return n }
+	sort.Slice(backups, func(i, j int) bool { return serialOf(backups[i]) > serialOf(backups[j]) })
+	var del []string
+	for i, b := range backups {
+		if i < keepBackups {
+			live[b.Annotations[AnnSerial]+"/"+b.Annotations[AnnSHA256]] = true
+		} else {
+			del = append(del, b.Name)
+		}
+	}
+	for _, s := range chunks {
+		if !live[s.Annotations[AnnSerial]+"/"+s.Annotations[AnnSHA256]] {
+			del = append(del, s.Name)
+		}
+	}
+	for _, name := range del {
+		if err := c.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// setApplied records the inputs hash (and plan digest) of a converged run on the primary Secret.
+func (r *Runner) setApplied(ctx context.Context, obj ObjectRef, hash, planDigest string) error {
+	c := r.cfg.Kube.CoreV1().Secrets(obj.Namespace)
+	for try := 0; try < maxCASTries; try++ {
+		sec, err := c.Get(ctx, primaryName(obj), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil // nothing applied yet; the next reconcile plans again
+		}
+		if err != nil {
+			return fmt.Errorf("reading state secret: %w", err)
+		}
+		if sec.Annotations == nil {
+			sec.Annotations = map[string]string{}
+		}
+		sec.Annotations[AnnInputsHash] = hash
+		sec.Annotations[AnnPlanApplied] = planDigest
+		_, err = c.Update(ctx, sec, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("recording applied inputs hash: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("recording applied inputs hash: too many conflicts")
+}

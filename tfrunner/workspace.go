@@ -1,0 +1,163 @@
+package tfrunner
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+const (
+	stateFile      = "terraform.tfstate"
+	varsFile       = "terraform.tfvars"
+	planFile       = "capc.tfplan"
+	lockFile       = ".terraform.lock.hcl"
+	dotTerraform   = ".terraform"
+	backendFile    = "capc_backend_override.tf"
+	backendContent = "# Written by tfrunner: state stays in the workspace; the runner syncs it to Secrets.\nterraform {\n  backend \"local\" {}\n}\n"
+)
+
+// skipModulePath reports files of a module tree that are run artefacts, not module content.
+func skipModulePath(p string, isDir bool) bool {
+	base := path.Base(p)
+	if isDir {
+		return base == dotTerraform
+	}
+	return strings.HasPrefix(base, stateFile) || strings.HasPrefix(base, ".terraform.tfstate") ||
+		base == backendFile || base == varsFile || base == planFile
+}
+
+// moduleFiles lists the module's regular files, sorted.
+func moduleFiles(m fs.FS) ([]string, error) {
+	var files []string
+	err := fs.WalkDir(m, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != "." && skipModulePath(p, d.IsDir()) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walking module: %w", err)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// ModuleDigest is sha256 over the sorted module file paths and contents.
+func ModuleDigest(m fs.FS) (string, error) {
+	files, err := moduleFiles(m)
+	if err != nil {
+		return "", err
+	}
+	if len(files) == 0 {
+		return "", fmt.Errorf("module has no files")
+	}
+	h := sha256.New()
+	for _, p := range files {
+		b, err := fs.ReadFile(m, p)
+		if err != nil {
+			return "", fmt.Errorf("reading module file %s: %w", p, err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// copyModule writes the module files and our backend override into dir.
+func copyModule(m fs.FS, dir string) error {
+	files, err := moduleFiles(m)
+	if err != nil {
+		return err
+	}
+	for _, p := range files {
+		b, err := fs.ReadFile(m, p)
+		if err != nil {
+			return fmt.Errorf("reading module file %s: %w", p, err)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return fmt.Errorf("creating %s: %w", filepath.Dir(dst), err)
+		}
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			return fmt.Errorf("writing %s: %w", dst, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, backendFile), []byte(backendContent), 0o600); err != nil {
+		return fmt.Errorf("writing backend override: %w", err)
+	}
+	return nil
+}
+
+// resetWorkspace removes everything in dir except the state file (kept for crash recovery), so
+// files of an older module version never leak into the run.
+func resetWorkspace(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating workspace %s: %w", dir, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("reading workspace %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if e.Name() == stateFile {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("cleaning workspace: %w", err)
+		}
+	}
+	return nil
+}
+
+// linkInit makes the workspace reuse the initialized directory: .terraform is a symlink (plans
+// only read it) and the dependency lock file is copied.
+func linkInit(initDir, wsDir string) error {
+	if _, err := os.Stat(filepath.Join(initDir, dotTerraform)); err == nil {
+		if err := os.Symlink(filepath.Join(initDir, dotTerraform), filepath.Join(wsDir, dotTerraform)); err != nil {
+			return fmt.Errorf("linking %s: %w", dotTerraform, err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(initDir, lockFile))
+	if err == nil {
+		if err := os.WriteFile(filepath.Join(wsDir, lockFile), b, 0o600); err != nil {
+			return fmt.Errorf("copying %s: %w", lockFile, err)
+		}
+	} else if !os.IsNotExist(err) {
+		return fmt.Errorf("reading %s: %w", lockFile, err)
+	}
+	return nil
+}
+
+// workspaceDir is <WorkDir>/ws/<ns>/<kind>-<name>.
+func (r *Runner) workspaceDir(obj ObjectRef) string {
+	return filepath.Join(r.cfg.WorkDir, "ws", obj.Namespace, strings.ToLower(obj.Kind)+"-"+obj.Name)
+}
+
+// writeCLIConfig gives terraform its own CLI config (plugin cache), never the user's.
+func writeCLIConfig(workDir string) (string, string, error) {
+	cache := filepath.Join(workDir, "plugin-cache")
+	if err := os.MkdirAll(cache, 0o700); err != nil {
+		return "", "", fmt.Errorf("creating plugin cache: %w", err)
+	}
+	p := filepath.Join(workDir, "terraformrc")
+	content := fmt.Sprintf("plugin_cache_dir = %q\ndisable_checkpoint = true\n", cache)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		return "", "", fmt.Errorf("writing CLI config: %w", err)
+	}
+	return p, cache, nil
+}
