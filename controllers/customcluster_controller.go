@@ -1,0 +1,185 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
+	"sigs.k8s.io/cluster-api/util"
+	"sigs.k8s.io/cluster-api/util/annotations"
+	"sigs.k8s.io/cluster-api/util/finalizers"
+	"sigs.k8s.io/cluster-api/util/patch"
+	"sigs.k8s.io/cluster-api/util/paused"
+	"sigs.k8s.io/cluster-api/util/predicates"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/modules"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
+)
+
+// +kubebuilder:rbac:groups=infrastructure.cluster.x-k8s.io,resources=customclusters;custommachines,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=infrastructure.cluster.x-k8s.io,resources=customclusters/status;custommachines/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=infrastructure.cluster.x-k8s.io,resources=customclusters/finalizers;custommachines/finalizers,verbs=update
+// +kubebuilder:rbac:groups=infrastructure.cluster.x-k8s.io,resources=customclustertemplates;custommachinetemplates,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=clusters;clusters/status;machines;machines/status,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// CustomClusterReconciler reconciles a CustomCluster.
+type CustomClusterReconciler struct{ base }
+
+// SetupWithManager registers the reconciler; Cluster changes (e.g. unpause) map to their CustomCluster.
+func (r *CustomClusterReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
+	log := ctrl.LoggerFrom(ctx)
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&infrav1.CustomCluster{}).
+		WithOptions(opts).
+		WithEventFilter(predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter)).
+		Watches(&clusterv1.Cluster{},
+			handler.EnqueueRequestsFromMapFunc(util.ClusterToInfrastructureMapFunc(ctx,
+				infrav1.GroupVersion.WithKind("CustomCluster"), mgr.GetClient(), &infrav1.CustomCluster{})),
+			builder.WithPredicates(predicates.ClusterPausedTransitions(mgr.GetScheme(), log)),
+		).
+		Named("customcluster").
+		Complete(r)
+}
+
+// Reconcile follows CAPD's skeleton: fetch, owner, paused, finalizer, patch, normal/delete.
+func (r *CustomClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	cc := &infrav1.CustomCluster{}
+	if err := r.Client.Get(ctx, req.NamespacedName, cc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if annotations.IsExternallyManaged(cc) {
+		return ctrl.Result{}, nil
+	}
+	cluster, err := util.GetOwnerCluster(ctx, r.Client, cc.ObjectMeta)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("getting owner Cluster of CustomCluster %s: %w", cc.Name, err)
+	}
+	patchHelper, err := patch.NewHelper(cc, r.Client)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	defer func() {
+		cc.Status.ObservedGeneration = cc.Generation
+		if err := patchHelper.Patch(ctx, cc, patch.WithOwnedConditions{Conditions: ownedConditions}); err != nil {
+			reterr = kerrors.NewAggregate([]error{reterr, err})
+		}
+	}()
+	if cluster == nil {
+		if !cc.DeletionTimestamp.IsZero() {
+			return r.reconcileDelete(ctx, cc, cc.Labels[clusterv1.ClusterNameLabel])
+		}
+		setNotReady(cc, infrav1.WaitingForOwnerReason, "waiting for the Cluster controller to set an owner reference")
+		return ctrl.Result{}, nil
+	}
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("Cluster", cluster.Name))
+	if isPaused, requeue, err := paused.EnsurePausedCondition(ctx, r.Client, cluster, cc); err != nil || isPaused || requeue {
+		return ctrl.Result{}, err
+	}
+	if !cc.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, cc, cluster.Name)
+	}
+	if added, err := finalizers.EnsureFinalizer(ctx, r.Client, cc, infrav1.ClusterFinalizer); err != nil || added {
+		return ctrl.Result{}, err
+	}
+	return r.reconcileNormal(ctx, cc, cluster.Name)
+}
+
+func (r *CustomClusterReconciler) runInput(cc *infrav1.CustomCluster, clusterName string) runInput {
+	return runInput{
+		obj: cc, ref: objectRef(cc, "CustomCluster", clusterName), kind: modules.KindCluster,
+		spec: cc.Spec.TerraformSpec, status: &cc.Status.Terraform,
+	}
+}
+
+func (r *CustomClusterReconciler) reconcileNormal(ctx context.Context, cc *infrav1.CustomCluster, clusterName string) (ctrl.Result, error) {
+	in := r.runInput(cc, clusterName)
+	vars, err := clusterVariables(clusterName, cc)
+	if err != nil {
+		setNotReady(cc, infrav1.InvalidSpecReason, "%v", err)
+		r.Recorder.Eventf(cc, corev1.EventTypeWarning, infrav1.InvalidSpecReason, "%v", err)
+		return ctrl.Result{}, nil
+	}
+	in.vars = vars
+	res, ok, result, err := r.run(ctx, in)
+	if err != nil || !ok {
+		return result, err
+	}
+	if err := applyClusterOutputs(cc, res.Outputs); err != nil {
+		setNotReady(cc, infrav1.ProvisioningFailedReason, "%v", err)
+		r.Recorder.Eventf(cc, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
+		return ctrl.Result{}, nil
+	}
+	setReady(cc, "")
+	return result, nil
+}
+
+func (r *CustomClusterReconciler) reconcileDelete(ctx context.Context, cc *infrav1.CustomCluster, clusterName string) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(cc, infrav1.ClusterFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	in := r.runInput(cc, clusterName)
+	if why := releaseReason(cc); why != "" {
+		if err := r.release(ctx, cc, in.ref, why); err != nil {
+			return ctrl.Result{}, err
+		}
+		controllerutil.RemoveFinalizer(cc, infrav1.ClusterFinalizer)
+		return ctrl.Result{}, nil
+	}
+	// Machines' instances live in the cluster's network: destroy only once they are gone.
+	machines := &infrav1.CustomMachineList{}
+	if err := r.Client.List(ctx, machines, client.InNamespace(cc.Namespace),
+		client.MatchingLabels{clusterv1.ClusterNameLabel: clusterName}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing CustomMachines of cluster %s: %w", clusterName, err)
+	}
+	if n := len(machines.Items); n > 0 && clusterName != "" {
+		setCondition(cc, infrav1.ReadyCondition, false, infrav1.WaitingForMachinesReason, "waiting for %d CustomMachines to be deleted", n)
+		return ctrl.Result{RequeueAfter: lockedRequeue}, nil
+	}
+	setCondition(cc, infrav1.ReadyCondition, false, infrav1.DeletingReason, "destroying infrastructure")
+	vars, err := clusterVariables(clusterName, cc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	in.vars = vars
+	done, err := r.destroy(ctx, in)
+	if err != nil || !done {
+		return ctrl.Result{RequeueAfter: lockedRequeue}, err
+	}
+	controllerutil.RemoveFinalizer(cc, infrav1.ClusterFinalizer)
+	return ctrl.Result{}, nil
+}
+
+// releaseReason says why an object is released without destroy, or "" to destroy it.
+func releaseReason(obj client.Object) string {
+	a := obj.GetAnnotations()
+	if _, ok := a[clusterctlv1.DeleteForMoveAnnotation]; ok {
+		return "clusterctl move (" + clusterctlv1.DeleteForMoveAnnotation + ")"
+	}
+	if a[infrav1.OrphanOnDeleteAnnotation] == "true" {
+		return infrav1.OrphanOnDeleteAnnotation + " is true; cloud resources were left in place"
+	}
+	return ""
+}
+
+// objectRef identifies obj's state objects; they are labelled with the cluster and owned by obj.
+func objectRef(obj client.Object, kind, clusterName string) tfrunner.ObjectRef {
+	return tfrunner.ObjectRef{
+		APIVersion: infrav1.GroupVersion.String(), Kind: kind, Namespace: obj.GetNamespace(),
+		Name: obj.GetName(), UID: string(obj.GetUID()), ClusterName: clusterName,
+	}
+}

@@ -1,0 +1,239 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util"
+	"sigs.k8s.io/cluster-api/util/annotations"
+	"sigs.k8s.io/cluster-api/util/finalizers"
+	"sigs.k8s.io/cluster-api/util/patch"
+	"sigs.k8s.io/cluster-api/util/paused"
+	"sigs.k8s.io/cluster-api/util/predicates"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/modules"
+)
+
+// CustomMachineReconciler reconciles a CustomMachine.
+type CustomMachineReconciler struct{ base }
+
+// SetupWithManager registers the reconciler; Machine, CustomCluster and Cluster changes map to CustomMachines.
+func (r *CustomMachineReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
+	log := ctrl.LoggerFrom(ctx)
+	clusterToMachines, err := util.ClusterToTypedObjectsMapper(mgr.GetClient(), &infrav1.CustomMachineList{}, mgr.GetScheme())
+	if err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&infrav1.CustomMachine{}).
+		WithOptions(opts).
+		WithEventFilter(predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter)).
+		Watches(&clusterv1.Machine{},
+			handler.EnqueueRequestsFromMapFunc(util.MachineToInfrastructureMapFunc(infrav1.GroupVersion.WithKind("CustomMachine")))).
+		Watches(&infrav1.CustomCluster{}, handler.EnqueueRequestsFromMapFunc(r.customClusterToMachines)).
+		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(clusterToMachines),
+			builder.WithPredicates(predicates.ClusterPausedTransitionsOrInfrastructureProvisioned(mgr.GetScheme(), log))).
+		Named("custommachine").
+		Complete(r)
+}
+
+// customClusterToMachines requeues a cluster's machines when its outputs (status) change.
+func (r *CustomMachineReconciler) customClusterToMachines(ctx context.Context, o client.Object) []ctrl.Request {
+	clusterName := o.GetLabels()[clusterv1.ClusterNameLabel]
+	if clusterName == "" {
+		return nil
+	}
+	list := &infrav1.CustomMachineList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()),
+		client.MatchingLabels{clusterv1.ClusterNameLabel: clusterName}); err != nil {
+		return nil
+	}
+	reqs := make([]ctrl.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// Reconcile follows CAPD's skeleton: fetch, owners, paused, finalizer, patch, normal/delete.
+func (r *CustomMachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	cm := &infrav1.CustomMachine{}
+	if err := r.Client.Get(ctx, req.NamespacedName, cm); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if annotations.IsExternallyManaged(cm) {
+		return ctrl.Result{}, nil
+	}
+	machine, err := util.GetOwnerMachine(ctx, r.Client, cm.ObjectMeta)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("getting owner Machine of CustomMachine %s: %w", cm.Name, err)
+	}
+	patchHelper, err := patch.NewHelper(cm, r.Client)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	defer func() {
+		cm.Status.ObservedGeneration = cm.Generation
+		if err := patchHelper.Patch(ctx, cm, patch.WithOwnedConditions{Conditions: ownedConditions}); err != nil {
+			reterr = kerrors.NewAggregate([]error{reterr, err})
+		}
+	}()
+	if machine == nil {
+		if !cm.DeletionTimestamp.IsZero() {
+			return r.reconcileDelete(ctx, cm, nil)
+		}
+		setNotReady(cm, infrav1.WaitingForOwnerReason, "waiting for the Machine controller to set an owner reference")
+		return ctrl.Result{}, nil
+	}
+	cluster, err := util.GetClusterFromMetadata(ctx, r.Client, machine.ObjectMeta)
+	if err != nil {
+		if !cm.DeletionTimestamp.IsZero() && apierrors.IsNotFound(err) {
+			return r.reconcileDelete(ctx, cm, nil)
+		}
+		setNotReady(cm, infrav1.WaitingForOwnerReason, "waiting for the Machine's Cluster: %v", err)
+		return ctrl.Result{}, nil
+	}
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("Cluster", cluster.Name, "Machine", machine.Name))
+	if isPaused, requeue, err := paused.EnsurePausedCondition(ctx, r.Client, cluster, cm); err != nil || isPaused || requeue {
+		return ctrl.Result{}, err
+	}
+	if !cm.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, cm, cluster)
+	}
+	if added, err := finalizers.EnsureFinalizer(ctx, r.Client, cm, infrav1.MachineFinalizer); err != nil || added {
+		return ctrl.Result{}, err
+	}
+	return r.reconcileNormal(ctx, cm, machine, cluster)
+}
+
+func (r *CustomMachineReconciler) reconcileNormal(ctx context.Context, cm *infrav1.CustomMachine, machine *clusterv1.Machine, cluster *clusterv1.Cluster) (ctrl.Result, error) {
+	if !ptrTrue(cluster.Status.Initialization.InfrastructureProvisioned) {
+		setNotReady(cm, infrav1.WaitingForClusterInfraReason, "waiting for Cluster %s infrastructure to be provisioned", cluster.Name)
+		return ctrl.Result{}, nil
+	}
+	cc, err := r.customCluster(ctx, cluster)
+	if err != nil {
+		setNotReady(cm, infrav1.WaitingForClusterInfraReason, "%v", err)
+		return ctrl.Result{}, nil
+	}
+	userData, ok, err := r.userData(ctx, cm, machine)
+	if err != nil || !ok {
+		return ctrl.Result{}, err
+	}
+	fd := machine.Spec.FailureDomain
+	vars, err := machineVariables(machineInput{
+		ClusterName: cluster.Name, Machine: cm, Cluster: cc, UserData: userData,
+		FailureDomain: fd, ControlPlane: util.IsControlPlaneMachine(machine),
+	})
+	if err != nil {
+		setNotReady(cm, infrav1.InvalidSpecReason, "%v", err)
+		r.Recorder.Eventf(cm, corev1.EventTypeWarning, infrav1.InvalidSpecReason, "%v", err)
+		return ctrl.Result{}, nil
+	}
+	in := r.runInput(cm, cluster.Name)
+	in.vars = vars
+	res, ok, result, err := r.run(ctx, in)
+	if err != nil || !ok {
+		return result, err
+	}
+	if err := applyMachineOutputs(cm, res.Outputs); err != nil {
+		setNotReady(cm, infrav1.ProvisioningFailedReason, "%v", err)
+		r.Recorder.Eventf(cm, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
+		return ctrl.Result{}, nil
+	}
+	setReady(cm, "")
+	return result, nil
+}
+
+// userData reads the bootstrap data; ok is false (with a condition) while it is not there yet.
+func (r *CustomMachineReconciler) userData(ctx context.Context, cm *infrav1.CustomMachine, machine *clusterv1.Machine) (string, bool, error) {
+	name := machine.Spec.Bootstrap.DataSecretName
+	if name == nil || *name == "" {
+		if cm.Spec.UserData != "" && machine.Spec.Bootstrap.ConfigRef.Name == "" {
+			return cm.Spec.UserData, true, nil
+		}
+		setNotReady(cm, infrav1.WaitingForBootstrapDataReason, "waiting for the Machine's bootstrap data secret")
+		return "", false, nil
+	}
+	s := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: cm.Namespace, Name: *name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			setNotReady(cm, infrav1.WaitingForBootstrapDataReason, "bootstrap data secret %s not found", *name)
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("reading bootstrap data secret %s: %w", *name, err)
+	}
+	v, found := s.Data["value"]
+	if !found {
+		setNotReady(cm, infrav1.WaitingForBootstrapDataReason, "bootstrap data secret %s has no 'value' key", *name)
+		return "", false, nil
+	}
+	return string(v), true, nil
+}
+
+func (r *CustomMachineReconciler) customCluster(ctx context.Context, cluster *clusterv1.Cluster) (*infrav1.CustomCluster, error) {
+	ref := cluster.Spec.InfrastructureRef
+	if ref.Kind != "CustomCluster" || ref.Name == "" {
+		return nil, fmt.Errorf("cluster %s has no CustomCluster infrastructureRef", cluster.Name)
+	}
+	cc := &infrav1.CustomCluster{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: ref.Name}, cc); err != nil {
+		return nil, fmt.Errorf("getting CustomCluster %s: %w", ref.Name, err)
+	}
+	return cc, nil
+}
+
+func (r *CustomMachineReconciler) runInput(cm *infrav1.CustomMachine, clusterName string) runInput {
+	return runInput{
+		obj: cm, ref: objectRef(cm, "CustomMachine", clusterName), kind: modules.KindMachine,
+		spec: cm.Spec.TerraformSpec, status: &cm.Status.Terraform, sensitive: sensitiveMachineVariables,
+	}
+}
+
+func (r *CustomMachineReconciler) reconcileDelete(ctx context.Context, cm *infrav1.CustomMachine, cluster *clusterv1.Cluster) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(cm, infrav1.MachineFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	clusterName := cm.Labels[clusterv1.ClusterNameLabel]
+	in := r.runInput(cm, clusterName)
+	if why := releaseReason(cm); why != "" {
+		if err := r.release(ctx, cm, in.ref, why); err != nil {
+			return ctrl.Result{}, err
+		}
+		controllerutil.RemoveFinalizer(cm, infrav1.MachineFinalizer)
+		return ctrl.Result{}, nil
+	}
+	setCondition(cm, infrav1.ReadyCondition, false, infrav1.DeletingReason, "destroying instance")
+	// Destroy needs the variables the module declares without defaults; the cluster's outputs may
+	// already be gone, so an empty CustomCluster stands in for them.
+	cc := &infrav1.CustomCluster{}
+	if cluster != nil {
+		if got, err := r.customCluster(ctx, cluster); err == nil {
+			cc = got
+		}
+	}
+	vars, err := machineVariables(machineInput{ClusterName: clusterName, Machine: cm, Cluster: cc})
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	in.vars = vars
+	done, err := r.destroy(ctx, in)
+	if err != nil || !done {
+		return ctrl.Result{RequeueAfter: lockedRequeue}, err
+	}
+	controllerutil.RemoveFinalizer(cm, infrav1.MachineFinalizer)
+	return ctrl.Result{}, nil
+}
+
+func ptrTrue(b *bool) bool { return b != nil && *b }

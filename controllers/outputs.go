@@ -1,0 +1,129 @@
+package controllers
+
+import (
+	"encoding/json"
+	"fmt"
+
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"k8s.io/utils/ptr"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
+)
+
+// clusterOutputs is the cluster module's output contract (modules/README.md).
+type clusterOutputs struct {
+	ControlPlaneEndpoint *struct {
+		Host string `json:"host"`
+		Port int32  `json:"port"`
+	} `json:"control_plane_endpoint"`
+	VPCID            string   `json:"vpc_id"`
+	SubnetIDs        []string `json:"subnet_ids"`
+	SecurityGroupIDs []string `json:"security_group_ids"`
+	LoadBalancer     *struct {
+		DNSName string `json:"dns_name"`
+		ARN     string `json:"arn"`
+	} `json:"load_balancer"`
+	FailureDomains []struct {
+		Name         string            `json:"name"`
+		ControlPlane *bool             `json:"control_plane"`
+		Attributes   map[string]string `json:"attributes"`
+	} `json:"failure_domains"`
+}
+
+// machineOutputs is the machine module's output contract.
+type machineOutputs struct {
+	InstanceID    string `json:"instance_id"`
+	InstanceState string `json:"instance_state"`
+	ProviderID    string `json:"provider_id"`
+	Addresses     []struct {
+		Type    string `json:"type"`
+		Address string `json:"address"`
+	} `json:"addresses"`
+	FailureDomain string `json:"failure_domain"`
+}
+
+// decodeOutputs fills dst (a struct with json tags) from terraform outputs. Sensitive outputs are
+// never copied into status, so they are skipped here.
+func decodeOutputs(outs map[string]tfrunner.Output, dst any) error {
+	plain := make(map[string]json.RawMessage, len(outs))
+	for k, o := range outs {
+		if !o.Sensitive {
+			plain[k] = o.Value
+		}
+	}
+	b, err := json.Marshal(plain)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, dst); err != nil {
+		return fmt.Errorf("module outputs do not match the contract: %w", err)
+	}
+	return nil
+}
+
+// applyClusterOutputs maps the cluster module's outputs onto the CustomCluster. A user-set
+// controlPlaneEndpoint is never overwritten.
+func applyClusterOutputs(cc *infrav1.CustomCluster, outs map[string]tfrunner.Output) error {
+	var o clusterOutputs
+	if err := decodeOutputs(outs, &o); err != nil {
+		return err
+	}
+	if o.ControlPlaneEndpoint == nil || o.ControlPlaneEndpoint.Host == "" || o.ControlPlaneEndpoint.Port <= 0 {
+		return fmt.Errorf("module output control_plane_endpoint must be an object with a host and a positive port")
+	}
+	if !cc.Spec.ControlPlaneEndpoint.IsValid() {
+		cc.Spec.ControlPlaneEndpoint = clusterv1.APIEndpoint{Host: o.ControlPlaneEndpoint.Host, Port: o.ControlPlaneEndpoint.Port}
+	}
+	cc.Status.Network = &infrav1.NetworkStatus{VPCID: o.VPCID, Subnets: o.SubnetIDs, SecurityGroups: o.SecurityGroupIDs}
+	cc.Status.LoadBalancer = nil
+	if o.LoadBalancer != nil {
+		cc.Status.LoadBalancer = &infrav1.LoadBalancerStatus{DNSName: o.LoadBalancer.DNSName, ARN: o.LoadBalancer.ARN}
+	}
+	cc.Status.FailureDomains = nil
+	for _, fd := range o.FailureDomains {
+		if fd.Name == "" {
+			return fmt.Errorf("module output failure_domains has an entry without a name")
+		}
+		cc.Status.FailureDomains = append(cc.Status.FailureDomains, clusterv1.FailureDomain{
+			Name: fd.Name, ControlPlane: fd.ControlPlane, Attributes: fd.Attributes,
+		})
+	}
+	cc.Status.Initialization.Provisioned = ptr.To(true)
+	return nil
+}
+
+var validAddressTypes = map[string]bool{
+	string(clusterv1.MachineHostName): true, string(clusterv1.MachineExternalIP): true,
+	string(clusterv1.MachineInternalIP): true, string(clusterv1.MachineExternalDNS): true,
+	string(clusterv1.MachineInternalDNS): true,
+}
+
+// applyMachineOutputs maps the machine module's outputs onto the CustomMachine. providerID is set
+// once: a module that later reports a different one is an error, never a silent change.
+func applyMachineOutputs(cm *infrav1.CustomMachine, outs map[string]tfrunner.Output) error {
+	var o machineOutputs
+	if err := decodeOutputs(outs, &o); err != nil {
+		return err
+	}
+	if o.ProviderID == "" {
+		return fmt.Errorf("module output provider_id is empty")
+	}
+	if cm.Spec.ProviderID != "" && cm.Spec.ProviderID != o.ProviderID {
+		return fmt.Errorf("module output provider_id %q differs from the immutable spec.providerID %q", o.ProviderID, cm.Spec.ProviderID)
+	}
+	addrs := make([]clusterv1.MachineAddress, 0, len(o.Addresses))
+	for _, a := range o.Addresses {
+		if !validAddressTypes[a.Type] {
+			return fmt.Errorf("module output addresses has unknown type %q (want Hostname, ExternalIP, InternalIP, ExternalDNS or InternalDNS)", a.Type)
+		}
+		addrs = append(addrs, clusterv1.MachineAddress{Type: clusterv1.MachineAddressType(a.Type), Address: a.Address})
+	}
+	cm.Spec.ProviderID = o.ProviderID
+	cm.Status.InstanceID = o.InstanceID
+	cm.Status.InstanceState = o.InstanceState
+	cm.Status.Addresses = addrs
+	cm.Status.FailureDomain = o.FailureDomain
+	cm.Status.Initialization.Provisioned = ptr.To(true)
+	return nil
+}

@@ -1,0 +1,44 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+)
+
+// Options configure the reconcilers (flags of cmd/manager).
+type Options struct {
+	// WatchFilter limits reconciliation to objects labelled cluster.x-k8s.io/watch-filter=<value>.
+	WatchFilter string
+	// ClusterConcurrency and MachineConcurrency bound parallel reconciles per kind.
+	ClusterConcurrency, MachineConcurrency int
+	// ApprovalMode is the default approval mode: auto or manual.
+	ApprovalMode string
+	// DriftCheckInterval is how often (jittered) a refresh plan checks for drift; 0 disables.
+	DriftCheckInterval time.Duration
+	// ModuleRoot confines spec.module.path.
+	ModuleRoot string
+}
+
+// Setup registers the CustomCluster and CustomMachine reconcilers with the manager.
+func Setup(ctx context.Context, mgr ctrl.Manager, runner Runner, opts Options) error {
+	if opts.ApprovalMode != "auto" && opts.ApprovalMode != "manual" {
+		return fmt.Errorf("approval mode %q: must be auto or manual", opts.ApprovalMode)
+	}
+	b := base{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Runner: runner, Options: opts,
+		Recorder: mgr.GetEventRecorderFor("custom-infrastructure-controller"), //nolint:staticcheck // CAPI's reconcilers use the same recorder API
+	}
+	if err := (&CustomClusterReconciler{base: b}).SetupWithManager(ctx, mgr,
+		controller.Options{MaxConcurrentReconciles: max(1, opts.ClusterConcurrency)}); err != nil {
+		return fmt.Errorf("setting up CustomCluster reconciler: %w", err)
+	}
+	if err := (&CustomMachineReconciler{base: b}).SetupWithManager(ctx, mgr,
+		controller.Options{MaxConcurrentReconciles: max(1, opts.MachineConcurrency)}); err != nil {
+		return fmt.Errorf("setting up CustomMachine reconciler: %w", err)
+	}
+	return nil
+}

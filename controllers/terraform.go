@@ -1,0 +1,202 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/cluster-api/util/conditions"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
+)
+
+// lockedRequeue is how soon an object whose state lock is held elsewhere is retried.
+const lockedRequeue = 15 * time.Second
+
+// base holds what both reconcilers share.
+type base struct {
+	Client    client.Client
+	APIReader client.Reader // uncached reads of Secrets, so the manager does not cache every Secret
+	Recorder  record.EventRecorder
+	Runner    Runner
+	Options   Options
+	now       func() time.Time
+}
+
+func (b *base) clock() time.Time {
+	if b.now != nil {
+		return b.now()
+	}
+	return time.Now()
+}
+
+// object is a CustomCluster or CustomMachine.
+type object interface {
+	client.Object
+	conditions.Setter
+}
+
+// runInput is one object's terraform run, already rendered from its spec.
+type runInput struct {
+	obj       object
+	ref       tfrunner.ObjectRef
+	kind      string // module kind: cluster or machine
+	spec      infrav1.TerraformSpec
+	status    **infrav1.TerraformStatus
+	vars      map[string]cty.Value
+	sensitive []string
+}
+
+// workspace resolves the module and credentials; failures set ModuleValid or Ready with a reason.
+func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, bool) {
+	mod, err := resolveModule(in.spec.Module, in.kind, b.Options.ModuleRoot)
+	if err != nil {
+		setCondition(in.obj, infrav1.ModuleValidCondition, false, infrav1.ModuleInvalidReason, "%v", err)
+		setNotReady(in.obj, infrav1.ModuleInvalidReason, "module: %v", err)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.ModuleInvalidReason, "module: %v", err)
+		return tfrunner.Workspace{}, false
+	}
+	setCondition(in.obj, infrav1.ModuleValidCondition, true, infrav1.ModuleValidReason, "")
+	env, err := credentialsEnv(ctx, b.APIReader, in.obj.GetNamespace(), in.spec.CredentialsRef)
+	if err != nil {
+		setNotReady(in.obj, infrav1.CredentialsNotFoundReason, "%v", err)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.CredentialsNotFoundReason, "%v", err)
+		return tfrunner.Workspace{}, false
+	}
+	return tfrunner.Workspace{Object: in.ref, Module: mod, Variables: in.vars, Sensitive: in.sensitive, Env: env}, true
+}
+
+// run plans (and, as policy allows, applies) the object's module and records the outcome in
+// status and conditions. ok is true when the infrastructure matches the spec and outputs are current.
+func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bool, result ctrl.Result, err error) {
+	log := ctrl.LoggerFrom(ctx)
+	ws, valid := b.workspace(ctx, in)
+	if !valid {
+		return res, false, ctrl.Result{}, nil
+	}
+	ts := *in.status
+	token := in.obj.GetAnnotations()[infrav1.PlanPreviewAnnotation]
+	policy := policyFor(in.obj.GetAnnotations(), b.Options.ApprovalMode)
+	policy.Force = b.driftDue(ts) || (token != "" && (ts == nil || ts.Plan == nil || ts.Plan.PreviewToken != token))
+	if ts == nil || ts.LastRunResult != infrav1.RunPendingApproval {
+		policy.ApproveDigest = "" // an approval only ever applies a pending plan
+	}
+
+	res, err = b.Runner.Reconcile(ctx, ws, policy)
+	var locked *tfrunner.LockedError
+	var stale *tfrunner.StalePlanError
+	switch {
+	case errors.As(err, &locked):
+		log.Info("State is locked, retrying later", "holder", locked.Holder)
+		setCondition(in.obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.LockedReason, "%v", err)
+		return res, false, ctrl.Result{RequeueAfter: lockedRequeue}, nil
+	case errors.As(err, &stale):
+		setCondition(in.obj, infrav1.PlanApprovedCondition, false, infrav1.StalePlanReason, "%v; a fresh plan was made", err)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.StalePlanReason, "%v", err)
+		return res, false, ctrl.Result{RequeueAfter: time.Second}, nil
+	case err != nil:
+		setNotReady(in.obj, infrav1.ProvisioningFailedReason, "%v", err)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
+		if ts != nil {
+			ts.LastRunResult = infrav1.RunFailed
+		}
+		return res, false, ctrl.Result{}, fmt.Errorf("running terraform for %s %s: %w", in.ref.Kind, in.ref.Name, err)
+	}
+
+	ts = recordRun(ts, res, token, b.clock())
+	if policy.Force {
+		t := ts.LastRunTime
+		ts.LastDriftCheckTime = t
+	}
+	*in.status = ts
+	if res.PendingApproval {
+		b.recordPending(in, res)
+		return res, false, ctrl.Result{}, nil
+	}
+	setCondition(in.obj, infrav1.PlanApprovedCondition, true, infrav1.ApprovedReason, "")
+	if res.Applied {
+		b.Recorder.Eventf(in.obj, corev1.EventTypeNormal, "Applied", "Applied plan: %s", planText(*res.Plan))
+	}
+	setCondition(in.obj, infrav1.InSyncCondition, true, infrav1.InSyncReason, "")
+	return res, true, ctrl.Result{RequeueAfter: b.driftRequeue()}, nil
+}
+
+// recordPending tells the user a plan waits and exactly how to approve it.
+func (b *base) recordPending(in runInput, res tfrunner.Result) {
+	summary := planText(*res.Plan)
+	cmd := approveCommand(in.ref.Kind, in.ref.Namespace, in.ref.Name, res.PlanDigest)
+	setCondition(in.obj, infrav1.PlanApprovedCondition, false, infrav1.AwaitingApprovalReason,
+		"plan %s awaits approval (%s): %s", short(res.PlanDigest), summary, cmd)
+	if res.Plan.Destructive() || (*in.status).AppliedInputsHash != "" {
+		setCondition(in.obj, infrav1.InSyncCondition, false, infrav1.DriftedReason, "%s pending approval", summary)
+	}
+	if !conditions.IsTrue(in.obj, infrav1.ReadyCondition) {
+		setNotReady(in.obj, infrav1.AwaitingApprovalReason, "plan awaits approval (%s)", summary)
+	}
+	b.Recorder.Eventf(in.obj, corev1.EventTypeNormal, infrav1.AwaitingApprovalReason, "Plan %s (%s) awaits approval: %s", short(res.PlanDigest), summary, cmd)
+}
+
+func short(digest string) string {
+	if len(digest) > 12 {
+		return digest[:12]
+	}
+	return digest
+}
+
+// driftDue reports whether the jittered drift-check interval has passed since the last check.
+func (b *base) driftDue(ts *infrav1.TerraformStatus) bool {
+	if b.Options.DriftCheckInterval <= 0 || ts == nil || ts.LastRunResult == infrav1.RunPendingApproval {
+		return false
+	}
+	last := ts.LastDriftCheckTime
+	if last == nil {
+		last = ts.LastRunTime
+	}
+	return last == nil || b.clock().Sub(last.Time) >= b.Options.DriftCheckInterval
+}
+
+// driftRequeue schedules the next drift check with up to 10% jitter so checks spread out.
+func (b *base) driftRequeue() time.Duration {
+	if b.Options.DriftCheckInterval <= 0 {
+		return 0
+	}
+	d := b.Options.DriftCheckInterval
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+// release drops the object's state without destroying anything (move or orphan-on-delete).
+func (b *base) release(ctx context.Context, obj object, ref tfrunner.ObjectRef, why string) error {
+	if err := b.Runner.DeleteState(ctx, ref); err != nil {
+		return fmt.Errorf("releasing state of %s %s: %w", ref.Kind, ref.Name, err)
+	}
+	b.Recorder.Eventf(obj, corev1.EventTypeNormal, "Released", "State released without destroy: %s", why)
+	return nil
+}
+
+// destroy runs terraform destroy; a failure keeps the finalizer and says why.
+func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
+	ws, valid := b.workspace(ctx, in)
+	if !valid {
+		return false, fmt.Errorf("cannot destroy %s %s: module or credentials unavailable", in.ref.Kind, in.ref.Name)
+	}
+	if err := b.Runner.Destroy(ctx, ws); err != nil {
+		var locked *tfrunner.LockedError
+		if errors.As(err, &locked) {
+			setCondition(in.obj, infrav1.ReadyCondition, false, infrav1.LockedReason, "%v", err)
+			return false, nil
+		}
+		setCondition(in.obj, infrav1.ReadyCondition, false, infrav1.DeletionFailedReason, "destroy failed, will retry: %v", err)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.DeletionFailedReason, "destroy failed, will retry: %v", err)
+		return false, fmt.Errorf("destroying %s %s: %w", in.ref.Kind, in.ref.Name, err)
+	}
+	b.Recorder.Eventf(in.obj, corev1.EventTypeNormal, "Destroyed", "Terraform resources destroyed")
+	return true, nil
+}
