@@ -1,5 +1,7 @@
 # Simulated cluster infrastructure: builtin terraform_data only, no provider, no network calls.
-# Ids are derived from inputs so a re-created state yields the same ids.
+# Ids are derived from inputs so a re-created state yields the same ids. Resources reference
+# locals, not other resources' `output`: an in-place update makes `output` unknown at plan time,
+# which would turn a tag change into replacements downstream.
 terraform {
   required_version = ">= 1.5.0"
 }
@@ -48,8 +50,9 @@ resource "terraform_data" "vpc" {
 
 resource "terraform_data" "subnet" {
   for_each         = local.subnets
-  triggers_replace = [each.value.cidr_block, each.value.availability_zone, terraform_data.vpc.output.id]
-  input            = merge(each.value, { vpc_id = terraform_data.vpc.output.id, tags = var.tags })
+  triggers_replace = [each.value.cidr_block, each.value.availability_zone, local.vpc_id]
+  input            = merge(each.value, { vpc_id = local.vpc_id, tags = var.tags })
+  depends_on       = [terraform_data.vpc]
 }
 
 resource "terraform_data" "security_group" {
@@ -57,10 +60,11 @@ resource "terraform_data" "security_group" {
   input = {
     id            = "sg-${substr(sha1("${local.seed}/sg/${each.key}"), 0, 17)}"
     name          = each.key
-    vpc_id        = terraform_data.vpc.output.id
+    vpc_id        = local.vpc_id
     ingress_rules = each.value
     tags          = var.tags
   }
+  depends_on = [terraform_data.vpc]
 }
 
 resource "terraform_data" "load_balancer" {
@@ -70,7 +74,8 @@ resource "terraform_data" "load_balancer" {
     dns_name   = local.lb_dns_name
     port       = var.load_balancer.port
     cross_zone = var.load_balancer.cross_zone_load_balancing
-    subnet_ids = [for k in sort(keys(local.subnets)) : terraform_data.subnet[k].output.id]
+    subnet_ids = [for k in sort(keys(local.subnets)) : local.subnets[k].id]
     tags       = var.tags
   }
+  depends_on = [terraform_data.subnet]
 }
