@@ -6,6 +6,7 @@ TERRAFORM_VERSION      ?= v1.5.7
 KUBE_VERSION           ?= v1.36.3
 CLUSTERCTL_VERSION     ?= v1.14.2
 CONTROLLER_GEN_VERSION ?= v0.23.0
+KUSTOMIZE_VERSION      ?= v5.8.2
 RELEASE_TAG            ?= v0.1.0
 IMG                    ?= ghcr.io/company/cluster-api-provider-custom:$(RELEASE_TAG)
 
@@ -26,7 +27,7 @@ help: ## Show this help.
 ##@ Tools (built from the Go module proxy into bin/, cached in ~/.cache/capc-tools)
 
 .PHONY: tools
-tools: $(BIN)/terraform $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen ## Build every tool tests need.
+tools: $(BIN)/terraform $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize ## Build every tool tests need.
 
 $(BIN)/terraform:
 	hack/ensure-tool.sh terraform $(TERRAFORM_VERSION)
@@ -38,9 +39,14 @@ $(BIN)/controller-gen:
 	hack/ensure-tool.sh controller-gen $(CONTROLLER_GEN_VERSION)
 $(BIN)/clusterctl:
 	hack/ensure-tool.sh clusterctl $(CLUSTERCTL_VERSION)
+$(BIN)/kustomize:
+	hack/ensure-tool.sh kustomize $(KUSTOMIZE_VERSION)
 
 .PHONY: clusterctl
 clusterctl: $(BIN)/clusterctl ## Build clusterctl.
+
+.PHONY: kustomize
+kustomize: $(BIN)/kustomize ## Build kustomize.
 
 ##@ Development
 

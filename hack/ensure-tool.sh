@@ -22,6 +22,9 @@ if [ ! -x "$cache/$name" ]; then
       (cd "$root/hack/tools/clusterctl" && go build -trimpath -ldflags "$ld" -o "$tmp/clusterctl" sigs.k8s.io/cluster-api/cmd/clusterctl) ;;
     controller-gen)
       (cd "$root/hack/tools/controller-gen" && go build -trimpath -o "$tmp/controller-gen" sigs.k8s.io/controller-tools/cmd/controller-gen) ;;
+    kustomize)
+      # The version is pinned by hack/tools/kustomize/go.mod; keep KUSTOMIZE_VERSION in the Makefile in step.
+      (cd "$root/hack/tools/kustomize" && go build -trimpath -ldflags "-X sigs.k8s.io/kustomize/api/provenance.version=$version" -o "$tmp/kustomize" sigs.k8s.io/kustomize/kustomize/v5) ;;
     *) echo "unknown tool $name" >&2; exit 1 ;;
   esac
   rm -rf "$cache"; mv "$tmp" "$cache"

@@ -1,0 +1,146 @@
+// Command manager runs the CustomCluster and CustomMachine controllers of the Cluster API
+// infrastructure provider "custom", which provisions infrastructure with Terraform.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
+)
+
+// newScheme registers client-go's types, CAPI core v1beta2 and our v1beta1 API.
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(clusterv1.AddToScheme(s))
+	utilruntime.Must(infrav1.AddToScheme(s))
+	return s
+}
+
+func main() {
+	o, err := parseOptions(os.Args[1:], os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "manager: invalid flags: %v\n", err)
+		os.Exit(2)
+	}
+
+	logger := zap.New(zap.UseFlagOptions(&o.Zap))
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger)
+
+	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
+		ctrl.Log.WithName("setup").Error(err, "manager exited with an error")
+		fmt.Fprintf(os.Stderr, "manager: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run builds the manager, the terraform runner and the reconcilers, and blocks until ctx ends.
+func run(ctx context.Context, o *options) error {
+	log := ctrl.Log.WithName("setup")
+
+	// Resolve terraform first: it needs no cluster, and a bad binary should fail fast and clearly.
+	binary, err := tfrunner.ResolveBinary(ctx, tfrunner.BinaryOptions{
+		Path:       o.TerraformPath,
+		Version:    o.TerraformVersion,
+		InstallDir: o.TerraformInstallDir,
+		BaseURL:    o.TerraformReleasesURL,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot resolve the terraform binary (--terraform-path=%q --terraform-version=%q --terraform-install-dir=%q): %w",
+			o.TerraformPath, o.TerraformVersion, o.TerraformInstallDir, err)
+	}
+	log.Info("using terraform", "path", binary.Path, "version", binary.Version.String())
+
+	restConfig, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+
+	cacheOpts := cache.Options{SyncPeriod: &o.SyncPeriod}
+	if o.Namespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.Namespace: {}}
+	}
+	leNamespace := o.LeaderElectionNamespace
+	if leNamespace == "" && o.Namespace != "" {
+		leNamespace = o.Namespace
+	}
+
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                        newScheme(),
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionNamespace:       leNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding ready check: %w", err)
+	}
+
+	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("creating the Kubernetes clientset for terraform state: %w", err)
+	}
+	runner, err := tfrunner.New(tfrunner.Config{
+		Binary:            binary,
+		WorkDir:           o.WorkDir,
+		Kube:              kube,
+		Holder:            holderIdentity(),
+		MaxConcurrentRuns: o.MaxConcurrentRuns,
+		Logger:            ctrl.Log.WithName("tfrunner"),
+	})
+	if err != nil {
+		return fmt.Errorf("creating the terraform runner (--work-dir=%q): %w", o.WorkDir, err)
+	}
+
+	if err := controllers.Setup(ctx, mgr, runner, controllers.Options{
+		WatchFilter:        o.WatchFilter,
+		ClusterConcurrency: o.ClusterConcurrency,
+		MachineConcurrency: o.MachineConcurrency,
+		ApprovalMode:       o.ApprovalMode,
+		DriftCheckInterval: o.DriftCheckInterval,
+		ModuleRoot:         o.ModuleRoot,
+	}); err != nil {
+		return fmt.Errorf("setting up controllers: %w", err)
+	}
+
+	log.Info("starting manager",
+		"namespace", o.Namespace, "watchFilter", o.WatchFilter,
+		"metricsBindAddress", o.MetricsBindAddress, "healthProbeBindAddress", o.HealthProbeBindAddress,
+		"workDir", o.WorkDir, "approvalMode", o.ApprovalMode, "maxConcurrentRuns", o.MaxConcurrentRuns,
+		"driftCheckInterval", o.DriftCheckInterval)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running manager: %w", err)
+	}
+	return nil
+}

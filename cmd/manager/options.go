@@ -1,0 +1,178 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// Approval modes accepted by --approval-mode.
+const (
+	approvalAuto   = "auto"
+	approvalManual = "manual"
+)
+
+// options are the manager's command-line flags.
+type options struct {
+	LeaderElect             bool
+	LeaderElectionID        string
+	LeaderElectionNamespace string
+	MetricsBindAddress      string
+	HealthProbeBindAddress  string
+	Namespace               string
+	WatchFilter             string
+	ClusterConcurrency      int
+	MachineConcurrency      int
+	SyncPeriod              time.Duration
+
+	WorkDir              string
+	TerraformPath        string
+	TerraformVersion     string
+	TerraformInstallDir  string
+	TerraformReleasesURL string
+	MaxConcurrentRuns    int
+	ApprovalMode         string
+	DriftCheckInterval   time.Duration
+	ModuleRoot           string
+
+	Zap zap.Options
+}
+
+// newFlagSet binds every flag to o (with defaults) and returns the flag set.
+func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.SetOutput(out)
+
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false,
+		"Enable leader election so only one replica reconciles at a time.")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "capc-manager.infrastructure.cluster.x-k8s.io",
+		"Name of the Lease used for leader election.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader election Lease (default: the pod's namespace in-cluster; required out of cluster with --leader-elect).")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080",
+		"Address the Prometheus metrics endpoint (plain HTTP, /metrics) binds to; \"0\" disables it.")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081",
+		"Address the health probes (/healthz, /readyz) bind to.")
+	fs.StringVar(&o.Namespace, "namespace", "",
+		"Watch and cache objects in this namespace only (default: all namespaces).")
+	fs.StringVar(&o.WatchFilter, "watch-filter", "",
+		"Only reconcile objects labelled cluster.x-k8s.io/watch-filter=<value> (default: all).")
+	fs.IntVar(&o.ClusterConcurrency, "customcluster-concurrency", 5,
+		"Number of CustomClusters reconciled in parallel.")
+	fs.IntVar(&o.MachineConcurrency, "custommachine-concurrency", 10,
+		"Number of CustomMachines reconciled in parallel.")
+	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute,
+		"Minimum interval at which every watched object is reconciled again.")
+
+	fs.StringVar(&o.WorkDir, "work-dir", "/tmp/capc",
+		"Directory for terraform workspaces, the init cache and the plugin cache. Mount an emptyDir here: it survives container restarts, which lets a restarted manager recover state a killed one had not pushed.")
+	fs.StringVar(&o.TerraformPath, "terraform-path", "",
+		"Path of the terraform binary to use. When empty, terraform --terraform-version is looked up in --terraform-install-dir and installed there if missing.")
+	fs.StringVar(&o.TerraformVersion, "terraform-version", "1.5.7",
+		"Terraform version to install when --terraform-path is empty (and to expect from it).")
+	fs.StringVar(&o.TerraformInstallDir, "terraform-install-dir", "",
+		"Directory terraform is installed into when --terraform-path is empty (default: <work-dir>/bin).")
+	fs.StringVar(&o.TerraformReleasesURL, "terraform-releases-url", "",
+		"Base URL of a mirror of releases.hashicorp.com to install terraform from (default: releases.hashicorp.com).")
+	fs.IntVar(&o.MaxConcurrentRuns, "max-concurrent-runs", 2*runtime.NumCPU(),
+		"Maximum number of terraform processes running at once across all objects.")
+	fs.StringVar(&o.ApprovalMode, "approval-mode", approvalAuto,
+		"Default approval mode for objects without the approval annotation: auto (apply non-destructive plans) or manual (every plan waits for approve-plan).")
+	fs.DurationVar(&o.DriftCheckInterval, "drift-check-interval", 10*time.Minute,
+		"Jittered interval of drift checks (a refresh plan) per object; 0 disables them.")
+	fs.StringVar(&o.ModuleRoot, "module-root", "/modules",
+		"Root directory that spec.module.path is confined to.")
+
+	// --kubeconfig (controller-runtime's flag, read by ctrl.GetConfig); KUBECONFIG works too.
+	config.RegisterFlags(fs)
+	o.Zap = zap.Options{}
+	o.Zap.BindFlags(fs)
+	return fs
+}
+
+// parseOptions parses args (without the program name) into options and validates them.
+func parseOptions(args []string, out io.Writer) (*options, error) {
+	o := &options{}
+	fs := newFlagSet(o, out)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if o.TerraformInstallDir == "" {
+		o.TerraformInstallDir = filepath.Join(o.WorkDir, "bin")
+	}
+	return o, nil
+}
+
+// validate reports every invalid flag value at once.
+func (o *options) validate() error {
+	var errs []error
+	switch o.ApprovalMode {
+	case approvalAuto, approvalManual:
+	default:
+		errs = append(errs, fmt.Errorf("--approval-mode must be %q or %q, got %q", approvalAuto, approvalManual, o.ApprovalMode))
+	}
+	if o.ClusterConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("--customcluster-concurrency must be at least 1, got %d", o.ClusterConcurrency))
+	}
+	if o.MachineConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("--custommachine-concurrency must be at least 1, got %d", o.MachineConcurrency))
+	}
+	if o.MaxConcurrentRuns < 1 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-runs must be at least 1, got %d", o.MaxConcurrentRuns))
+	}
+	if o.DriftCheckInterval < 0 {
+		errs = append(errs, fmt.Errorf("--drift-check-interval must not be negative, got %s", o.DriftCheckInterval))
+	}
+	if o.SyncPeriod <= 0 {
+		errs = append(errs, fmt.Errorf("--sync-period must be positive, got %s", o.SyncPeriod))
+	}
+	if o.WorkDir == "" {
+		errs = append(errs, errors.New("--work-dir must not be empty"))
+	}
+	if o.ModuleRoot == "" {
+		errs = append(errs, errors.New("--module-root must not be empty"))
+	}
+	if o.LeaderElect && o.LeaderElectionID == "" {
+		errs = append(errs, errors.New("--leader-election-id must not be empty with --leader-elect"))
+	}
+	if o.TerraformPath == "" && o.TerraformVersion == "" {
+		errs = append(errs, errors.New("set --terraform-path or --terraform-version"))
+	}
+	for name, addr := range map[string]string{"--metrics-bind-address": o.MetricsBindAddress, "--health-probe-bind-address": o.HealthProbeBindAddress} {
+		if addr == "0" || (name == "--health-probe-bind-address" && addr == "") {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q is not host:port: %w", name, addr, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// holderIdentity names this manager replica in terraform run locks: the pod name when running
+// in a pod (POD_NAME from the downward API), else the hostname.
+func holderIdentity() string {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "capc-manager"
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"io"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseOptionsDefaults(t *testing.T) {
+	o, err := parseOptions(nil, io.Discard)
+	if err != nil {
+		t.Fatalf("defaults rejected: %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"leader-elect", o.LeaderElect, false},
+		{"leader-election-id", o.LeaderElectionID, "capc-manager.infrastructure.cluster.x-k8s.io"},
+		{"metrics-bind-address", o.MetricsBindAddress, ":8080"},
+		{"health-probe-bind-address", o.HealthProbeBindAddress, ":8081"},
+		{"customcluster-concurrency", o.ClusterConcurrency, 5},
+		{"custommachine-concurrency", o.MachineConcurrency, 10},
+		{"work-dir", o.WorkDir, "/tmp/capc"},
+		{"terraform-version", o.TerraformVersion, "1.5.7"},
+		{"terraform-install-dir", o.TerraformInstallDir, filepath.Join("/tmp/capc", "bin")},
+		{"max-concurrent-runs", o.MaxConcurrentRuns, 2 * runtime.NumCPU()},
+		{"approval-mode", o.ApprovalMode, "auto"},
+		{"drift-check-interval", o.DriftCheckInterval, 10 * time.Minute},
+		{"module-root", o.ModuleRoot, "/modules"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("--%s default = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestParseOptionsValues(t *testing.T) {
+	o, err := parseOptions([]string{
+		"--namespace=team-a", "--watch-filter=blue", "--approval-mode=manual",
+		"--customcluster-concurrency=2", "--custommachine-concurrency=3", "--max-concurrent-runs=7",
+		"--drift-check-interval=0", "--work-dir=/var/capc", "--terraform-path=/usr/bin/terraform",
+		"--zap-log-level=debug",
+	}, io.Discard)
+	if err != nil {
+		t.Fatalf("valid flags rejected: %v", err)
+	}
+	if o.Namespace != "team-a" || o.WatchFilter != "blue" || o.ApprovalMode != "manual" ||
+		o.ClusterConcurrency != 2 || o.MachineConcurrency != 3 || o.MaxConcurrentRuns != 7 ||
+		o.DriftCheckInterval != 0 || o.TerraformPath != "/usr/bin/terraform" ||
+		o.TerraformInstallDir != "/var/capc/bin" {
+		t.Errorf("flags not applied: %+v", o)
+	}
+}
+
+func TestParseOptionsRejects(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--approval-mode=sometimes"}, `--approval-mode must be "auto" or "manual"`},
+		{[]string{"--customcluster-concurrency=0"}, "--customcluster-concurrency must be at least 1"},
+		{[]string{"--custommachine-concurrency=-1"}, "--custommachine-concurrency must be at least 1"},
+		{[]string{"--max-concurrent-runs=0"}, "--max-concurrent-runs must be at least 1"},
+		{[]string{"--drift-check-interval=-1s"}, "--drift-check-interval must not be negative"},
+		{[]string{"--sync-period=0"}, "--sync-period must be positive"},
+		{[]string{"--work-dir="}, "--work-dir must not be empty"},
+		{[]string{"--metrics-bind-address=8080"}, "--metrics-bind-address"},
+		{[]string{"--no-such-flag"}, "flag provided but not defined"},
+		{[]string{"extra"}, "unexpected arguments: extra"},
+		{[]string{"--drift-check-interval=soon"}, "invalid value"},
+	}
+	for _, c := range cases {
+		_, err := parseOptions(c.args, io.Discard)
+		if err == nil {
+			t.Errorf("%v accepted, want error containing %q", c.args, c.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %q does not contain %q", c.args, err, c.want)
+		}
+	}
+}
