@@ -56,6 +56,9 @@ type TerraformError struct {
 }
 
 func (e *TerraformError) Error() string {
+	if e.ctxErr != nil {
+		return fmt.Sprintf("terraform %s interrupted (%v): %s", e.Op, e.ctxErr, e.Diagnostics)
+	}
 	return fmt.Sprintf("terraform %s: %s", e.Op, e.Diagnostics)
 }
 

@@ -160,7 +160,7 @@ func (r *Runner) watchState(ctx context.Context, rn *run, stop <-chan struct{}) 
 				continue // half-written or already pushed; retry next tick
 			}
 			lastMod = fi.ModTime()
-			if _, err := r.PutState(ctx, rn.ws.Object, stateWrite{Raw: raw}); err != nil {
+			if _, err := r.putState(ctx, rn.ws.Object, stateWrite{Raw: raw}); err != nil {
 				r.cfg.Logger.Error(err, "pushing state during run", "object", rn.ws.Object.Name, "serial", m.Serial)
 				continue
 			}
@@ -178,4 +178,3 @@ func (r *Runner) showPlan(ctx context.Context, rn *run) (PlanSummary, error) {
 	}
 	return Summarize(p), nil
 }
-

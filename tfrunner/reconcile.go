@@ -159,7 +159,7 @@ func (r *Runner) finalPush(ctx context.Context, rn *run, w stateWrite) (int64, e
 		return 0, nil
 	}
 	w.Raw = raw
-	serial, err := r.PutState(pctx, rn.ws.Object, w)
+	serial, err := r.putState(pctx, rn.ws.Object, w)
 	if err != nil {
 		return 0, fmt.Errorf("pushing final state: %w", err)
 	}

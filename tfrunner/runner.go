@@ -195,7 +195,7 @@ func (r *Runner) recoverLocal(ctx context.Context, rn *run) (*StoredState, error
 		return nil, nil
 	}
 	r.cfg.Logger.Info("recovering newer workspace state", "object", rn.ws.Object.Name, "serial", m.Serial)
-	if _, err := r.PutState(ctx, rn.ws.Object, stateWrite{Raw: raw}); err != nil {
+	if _, err := r.putState(ctx, rn.ws.Object, stateWrite{Raw: raw}); err != nil {
 		return nil, fmt.Errorf("recovering workspace state: %w", err)
 	}
 	return r.GetState(ctx, rn.ws.Object)

@@ -147,10 +147,16 @@ type stateWrite struct {
 	AppliedPlan string
 }
 
-// PutState writes raw (a terraform state file) as the object's current state: chunks first, then
-// a backup of the previous version, then a compare-and-swap of the primary Secret. Newer state
-// (same lineage, higher serial) or another lineage in the store is never overwritten.
-func (r *Runner) PutState(ctx context.Context, obj ObjectRef, w stateWrite) (int64, error) {
+// PutState stores raw (a terraform state file) as the object's state, not marked as converged
+// (the next Reconcile plans). It returns the stored serial.
+func (r *Runner) PutState(ctx context.Context, obj ObjectRef, raw []byte) (int64, error) {
+	return r.putState(ctx, obj, stateWrite{Raw: raw})
+}
+
+// putState writes chunks first, then a backup of the previous version, then compare-and-swaps
+// the primary Secret. Newer state (same lineage, higher serial) or another lineage in the store is
+// never overwritten.
+func (r *Runner) putState(ctx context.Context, obj ObjectRef, w stateWrite) (int64, error) {
 	meta, err := parseStateMeta(w.Raw)
 	if err != nil {
 		return 0, err

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
@@ -22,7 +23,8 @@ import (
 )
 
 var (
-	kube   kubernetes.Interface
+	kube       kubernetes.Interface
+	restConfig *rest.Config
 	binary *tfrunner.Binary
 	nsSeq  atomic.Int64
 )
@@ -32,6 +34,9 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	if os.Getenv(helperEnv) != "" {
+		return runKillHelper()
+	}
 	root := envtestutil.RepoRoot()
 	assets, err := envtestutil.Assets()
 	if err != nil {
@@ -46,6 +51,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
+	restConfig = cfg
 	kube = kubernetes.NewForConfigOrDie(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -1,0 +1,251 @@
+package tfrunner_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/company/cluster-api-provider-custom/tfrunner"
+)
+
+const sleepModule = `
+terraform {
+  required_version = ">= 1.5.0"
+}
+
+variable "seconds" {
+  type    = number
+  default = 5
+}
+
+resource "terraform_data" "slow" {
+  input = var.seconds
+  provisioner "local-exec" {
+    command = "sleep ${var.seconds}"
+  }
+}
+
+output "done" {
+  value = terraform_data.slow.output
+}
+`
+
+func objectIn(ns, name string) tfrunner.ObjectRef {
+	return tfrunner.ObjectRef{Kind: "CustomMachine", Namespace: ns, Name: name, ClusterName: "c1"}
+}
+
+func TestBigStateRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	r := newRunner(t, t.TempDir(), "pod-a")
+	mod := writeModule(t, map[string]string{"main.tf": `
+variable "blob" {
+  type = string
+}
+resource "terraform_data" "big" {
+  input = var.blob
+}
+`})
+	ws := tfrunner.Workspace{Object: objectIn(ns, "big"), Module: os.DirFS(mod),
+		Variables: map[string]cty.Value{"blob": cty.StringVal("small")}}
+	if _, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true}); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	st, err := r.GetState(ctx, ws.Object)
+	if err != nil || st == nil {
+		t.Fatalf("GetState: %v", err)
+	}
+	// 3 MiB of incompressible data inside a valid state: replace the resource's input and output.
+	rnd := make([]byte, 3<<20)
+	_, _ = rand.Read(rnd)
+	blob := base64.RawStdEncoding.EncodeToString(rnd)[:3<<20]
+	big := strings.ReplaceAll(string(st.Raw), `"small"`, `"`+blob+`"`)
+	var meta map[string]any
+	if err := json.Unmarshal([]byte(big), &meta); err != nil {
+		t.Fatal(err)
+	}
+	meta["serial"] = st.Serial + 1
+	raw, _ := json.Marshal(meta)
+	start := time.Now()
+	if _, err := r.PutState(ctx, ws.Object, raw); err != nil {
+		t.Fatalf("PutState %d bytes: %v", len(raw), err)
+	}
+	got, err := r.GetState(ctx, ws.Object)
+	if err != nil {
+		t.Fatalf("GetState: %v", err)
+	}
+	t.Logf("%d-byte state put+get in %v", len(raw), time.Since(start))
+	var back map[string]any
+	if err := json.Unmarshal(got.Raw, &back); err != nil || len(got.Raw) != len(raw) {
+		t.Fatalf("round trip: %d bytes back of %d (%v)", len(got.Raw), len(raw), err)
+	}
+	chunks := 0
+	for _, s := range listSecrets(t, ns) {
+		if s.Labels[tfrunner.LabelRole] == "tfstate-chunk" {
+			chunks++
+		}
+	}
+	if chunks < 5 {
+		t.Fatalf("expected the state split over >= 6 secrets, found %d chunk secrets", chunks)
+	}
+	// Terraform reads the restored big state: same blob, no changes.
+	ws.Variables = map[string]cty.Value{"blob": cty.StringVal(blob)}
+	res, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true})
+	if err != nil || res.Plan == nil || res.Plan.HasChanges() {
+		t.Fatalf("plan against restored big state: %+v %v", res.Plan, err)
+	}
+	if err := r.Destroy(ctx, ws); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	if s := listSecrets(t, ns); len(s) != 0 {
+		t.Fatalf("%d secrets left", len(s))
+	}
+}
+
+func TestTwoRunnersOneObject(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	mod := writeModule(t, map[string]string{"main.tf": sleepModule})
+	ws := tfrunner.Workspace{Object: objectIn(ns, "shared"), Module: os.DirFS(mod),
+		Variables: map[string]cty.Value{"seconds": cty.NumberIntVal(2)}}
+	runners := []*tfrunner.Runner{newRunner(t, t.TempDir(), "pod-a"), newRunner(t, t.TempDir(), "pod-b")}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	results := make([]tfrunner.Result, 2)
+	for i, r := range runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true})
+		}()
+	}
+	wg.Wait()
+	var locked *tfrunner.LockedError
+	applied := 0
+	for i := range errs {
+		switch {
+		case errs[i] == nil && results[i].Applied:
+			applied++
+		case errors.As(errs[i], &locked):
+			t.Logf("runner %d: %v", i, errs[i])
+			if !strings.Contains(errs[i].Error(), "locked by pod-") || !strings.Contains(errs[i].Error(), " since ") {
+				t.Fatalf("unclear lock error: %v", errs[i])
+			}
+		default:
+			t.Fatalf("runner %d: %+v %v", i, results[i], errs[i])
+		}
+	}
+	if applied != 1 || locked == nil {
+		t.Fatalf("want one apply and one LockedError, got %d applies, errs %v", applied, errs)
+	}
+	st, err := runners[0].GetState(ctx, ws.Object)
+	if err != nil || st == nil {
+		t.Fatalf("state after race: %v", err)
+	}
+	for _, r := range runners {
+		res, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true})
+		if err != nil || !res.Skipped {
+			t.Fatalf("after race: %+v %v", res, err)
+		}
+	}
+}
+
+func TestCancelMidApply(t *testing.T) {
+	ns := newNamespace(t)
+	r := newRunner(t, t.TempDir(), "pod-a", func(c *tfrunner.Config) { c.CancelGrace = 3 * time.Second })
+	mod := writeModule(t, map[string]string{"main.tf": sleepModule})
+	ws := tfrunner.Workspace{Object: objectIn(ns, "cancel"), Module: os.DirFS(mod),
+		Variables: map[string]cty.Value{"seconds": cty.NumberIntVal(5)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		cancel()
+	}()
+	start := time.Now()
+	_, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true})
+	t.Logf("cancelled run returned after %v: %v", time.Since(start), err)
+	if err == nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("want a cancelled error, got %v", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("cancellation took %v", time.Since(start))
+	}
+	_, lerr := kube.CoordinationV1().Leases(ns).Get(context.Background(), tfrunner.BaseName(ws.Object)+"-lock", metav1.GetOptions{})
+	if !apierrors.IsNotFound(lerr) {
+		t.Fatalf("lock not released: %v", lerr)
+	}
+	// The interrupted resource is tainted, so converging replaces it: a destructive plan.
+	ws.Variables["seconds"] = cty.NumberIntVal(1)
+	res, err := r.Reconcile(context.Background(), ws, tfrunner.Policy{AutoApply: true, AllowDestroy: true})
+	if err != nil || !res.Applied {
+		t.Fatalf("run after cancel: %+v %v", res, err)
+	}
+	if res, err := r.Reconcile(context.Background(), ws, tfrunner.Policy{AutoApply: true, Force: true}); err != nil || res.Plan.HasChanges() {
+		t.Fatalf("not converged: %+v %v", res.Plan, err)
+	}
+}
+
+func TestStaleLockRecovered(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	obj := objectIn(ns, "stale")
+	// A lease left by a dead pod, expired long ago.
+	old := metav1.NewMicroTime(time.Now().Add(-10 * time.Minute))
+	holder, secs := "dead-pod", int32(60)
+	_, err := kube.CoordinationV1().Leases(ns).Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: tfrunner.BaseName(obj) + "-lock"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs,
+			AcquireTime: &old, RenewTime: &old}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := writeModule(t, map[string]string{"main.tf": sleepModule})
+	r := newRunner(t, t.TempDir(), "pod-a")
+	ws := tfrunner.Workspace{Object: obj, Module: os.DirFS(mod), Variables: map[string]cty.Value{"seconds": cty.NumberIntVal(0)}}
+	if res, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true}); err != nil || !res.Applied {
+		t.Fatalf("stale lock not recovered: %+v %v", res, err)
+	}
+}
+
+func TestModuleErrors(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	r := newRunner(t, t.TempDir(), "pod-a")
+	bad := writeModule(t, map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {\n  input = \n}\n"})
+	_, err := r.Reconcile(ctx, tfrunner.Workspace{Object: objectIn(ns, "hcl"), Module: os.DirFS(bad)}, tfrunner.Policy{AutoApply: true})
+	if err == nil || !strings.Contains(err.Error(), "Invalid expression") {
+		t.Fatalf("want terraform's diagnostic, got %v", err)
+	}
+	t.Logf("HCL error: %v", err)
+
+	// A sensitive value terraform echoes in a diagnostic is redacted.
+	leaky := writeModule(t, map[string]string{"main.tf": `
+variable "token" {
+  type = string
+}
+resource "terraform_data" "x" {
+  input = tonumber(var.token)
+}
+`})
+	ws := tfrunner.Workspace{Object: objectIn(ns, "leak"), Module: os.DirFS(leaky),
+		Variables: map[string]cty.Value{"token": cty.StringVal("s3cr3t-t0ken")}, Sensitive: []string{"token"},
+		Env: map[string]string{"CLOUD_SECRET": "env-s3cr3t", "KUBECONFIG": "/nope"}}
+	_, err = r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true})
+	if err == nil || strings.Contains(err.Error(), "s3cr3t-t0ken") || !strings.Contains(err.Error(), "(sensitive)") {
+		t.Fatalf("want a redacted diagnostic, got %v", err)
+	}
+	t.Logf("redacted error: %v", err)
+}
