@@ -77,9 +77,9 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.WorkDir, "work-dir", "/tmp/capc",
 		"Directory for terraform workspaces, the init cache and the plugin cache. Mount an emptyDir here: it survives container restarts, which lets a restarted manager recover state a killed one had not pushed.")
 	fs.StringVar(&o.TerraformPath, "terraform-path", "",
-		"Path of the terraform binary to use. When empty, terraform --terraform-version is looked up in --terraform-install-dir and installed there if missing.")
+		"Path of the terraform binary to use. When empty, a supported terraform on PATH is used (matching --terraform-version), else --terraform-version is installed into --terraform-install-dir.")
 	fs.StringVar(&o.TerraformVersion, "terraform-version", "1.5.7",
-		"Terraform version to install when --terraform-path is empty (and to expect from it).")
+		"Terraform version to use when --terraform-path is empty: looked up on PATH, else installed.")
 	fs.StringVar(&o.TerraformInstallDir, "terraform-install-dir", "",
 		"Directory terraform is installed into when --terraform-path is empty (default: <work-dir>/bin).")
 	fs.StringVar(&o.TerraformReleasesURL, "terraform-releases-url", "",
