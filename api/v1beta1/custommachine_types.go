@@ -6,7 +6,7 @@ import (
 )
 
 // CustomMachineSpec defines the desired instance of a CAPI Machine.
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.providerID) || oldSelf.providerID == '' || (has(self.providerID) && self.providerID == oldSelf.providerID)",message="providerID is immutable once set"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.providerID) || size(oldSelf.providerID) == 0 || (has(self.providerID) && self.providerID == oldSelf.providerID)",message="providerID is immutable once set"
 type CustomMachineSpec struct {
 	// providerID is the instance's identity, set once by the provider from the module's provider_id output.
 	// +optional

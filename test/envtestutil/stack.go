@@ -1,0 +1,161 @@
+package envtestutil
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/controllers/clustercache"
+	clustercontroller "sigs.k8s.io/cluster-api/core/reconcilers/cluster"
+	machinecontroller "sigs.k8s.io/cluster-api/core/reconcilers/machine"
+	"sigs.k8s.io/cluster-api/core/setup"
+	"sigs.k8s.io/cluster-api/util/index"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
+)
+
+// Stack is a local control plane running CAPI's core Cluster and Machine reconcilers and this
+// provider in-process, against the real terraform binary: what `make demo` and the integration
+// suite run.
+type Stack struct {
+	Env    *envtest.Environment
+	Client client.Client
+	Runner *tfrunner.Runner
+	Scheme *runtime.Scheme
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// StackOptions tune the stack; zero values are sensible.
+type StackOptions struct {
+	WorkDir    string
+	ModuleRoot string
+	Controller controllers.Options
+}
+
+// NewScheme returns a scheme with client-go, CAPI core v1beta2 and this provider's types.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, clusterv1.AddToScheme, infrav1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// StartStack starts the API server and the controllers; Stop tears both down.
+func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
+	env, cfg, err := Start()
+	if err != nil {
+		return nil, err
+	}
+	st := &Stack{Env: env, done: make(chan error, 1)}
+	if err := st.start(ctx, cfg, o); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) error {
+	scheme, err := NewScheme()
+	if err != nil {
+		return err
+	}
+	st.Scheme = scheme
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  setup.ManagerCacheOptions(scheme, "capc-local", "", 10*time.Minute),
+		Client:                 setup.ManagerClientOptions(),
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	ctx, st.cancel = context.WithCancel(ctx)
+	if err := index.AddDefaultIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	if err := setupCAPI(ctx, mgr); err != nil {
+		return err
+	}
+	bin, err := tfrunner.ResolveBinary(ctx, tfrunner.BinaryOptions{Path: filepath.Join(RepoRoot(), "bin", "terraform")})
+	if err != nil {
+		return err
+	}
+	st.Runner, err = tfrunner.New(tfrunner.Config{
+		Binary: bin, WorkDir: o.WorkDir, Kube: kubernetes.NewForConfigOrDie(cfg),
+		Holder: "local-stack", MaxConcurrentRuns: 4, Logger: logr.Discard(),
+	})
+	if err != nil {
+		return err
+	}
+	opts := o.Controller
+	if opts.ApprovalMode == "" {
+		opts.ApprovalMode = "auto"
+	}
+	opts.ModuleRoot = o.ModuleRoot
+	if err := controllers.Setup(ctx, mgr, st.Runner, opts); err != nil {
+		return err
+	}
+	st.Client = mgr.GetClient()
+	go func() { st.done <- mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return fmt.Errorf("manager cache did not sync")
+	}
+	return nil
+}
+
+// Stop stops the controllers, then the API server.
+func (st *Stack) Stop() error {
+	st.cancel()
+	if err := <-st.done; err != nil {
+		return err
+	}
+	return st.Env.Stop()
+}
+
+// setupCAPI runs CAPI's own core Cluster and Machine reconcilers in-process, as CAPI's tests do.
+func setupCAPI(ctx context.Context, mgr ctrl.Manager) error {
+	secretClient, err := setup.CreateSecretCachingClient(mgr)
+	if err != nil {
+		return err
+	}
+	cc, err := clustercache.SetupWithManager(ctx, mgr, clustercache.Options{
+		SecretClient: secretClient,
+		Cache:        setup.ClusterCacheCacheOptions(),
+		Client:       setup.ClusterCacheClientOptions("capc-local", 20, 30),
+	}, controller.Options{MaxConcurrentReconciles: 2})
+	if err != nil {
+		return fmt.Errorf("setting up cluster cache: %w", err)
+	}
+	if err := (&clustercontroller.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ClusterCache: cc,
+		RemoteConnectionGracePeriod: 50 * time.Second,
+	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
+		return fmt.Errorf("setting up CAPI Cluster reconciler: %w", err)
+	}
+	if err := (&machinecontroller.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ClusterCache: cc,
+		RemoteConditionsGracePeriod: 5 * time.Minute,
+	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
+		return fmt.Errorf("setting up CAPI Machine reconciler: %w", err)
+	}
+	return nil
+}

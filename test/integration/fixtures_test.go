@@ -1,0 +1,115 @@
+package integration
+
+import (
+	"fmt"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+)
+
+// newNamespace creates a namespace of its own for one test.
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "it-" + rand.String(6)}}
+	Expect(k8s.Create(ctx, ns)).To(Succeed())
+	return ns.Name
+}
+
+// newCluster returns a CAPI Cluster and the CustomCluster it references (the product's usage shape).
+func newCluster(ns, name string, paused bool) (*clusterv1.Cluster, *infrav1.CustomCluster) {
+	cc := &infrav1.CustomCluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: infrav1.CustomClusterSpec{
+			Region: "us-east-1",
+			NetworkSpec: infrav1.NetworkSpec{
+				VPC: infrav1.VPCSpec{CIDRBlock: "10.0.0.0/16"},
+				Subnets: []infrav1.SubnetSpec{
+					{CIDRBlock: "10.0.1.0/24", AvailabilityZone: "us-east-1a", IsPublic: true},
+					{CIDRBlock: "10.0.2.0/24", AvailabilityZone: "us-east-1b"},
+				},
+				SecurityGroups: []infrav1.SecurityGroupSpec{{Name: "api", IngressRules: []infrav1.IngressRule{
+					{Protocol: "tcp", FromPort: 6443, ToPort: 6443, CIDRBlocks: []string{"0.0.0.0/0"}},
+				}}},
+			},
+			LoadBalancerSpec: &infrav1.LoadBalancerSpec{Scheme: "internet-facing", Type: "network", Port: 6443},
+			AdditionalTags:   map[string]string{"team": "infra"},
+		},
+	}
+	cluster := &clusterv1.Cluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: clusterv1.ClusterSpec{
+			Paused: &paused,
+			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
+				APIGroup: infrav1.GroupVersion.Group, Kind: "CustomCluster", Name: name,
+			},
+		},
+	}
+	return cluster, cc
+}
+
+// newMachine returns a bootstrap data Secret, a Machine and its CustomMachine.
+func newMachine(ns, clusterName, name string, controlPlane bool) (*corev1.Secret, *clusterv1.Machine, *infrav1.CustomMachine) {
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-bootstrap",
+			Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
+		Type: clusterv1.ClusterSecretType,
+		Data: map[string][]byte{"value": []byte("#cloud-config\nruncmd: [echo " + name + "]\n")},
+	}
+	labels := map[string]string{clusterv1.ClusterNameLabel: clusterName}
+	if controlPlane {
+		labels[clusterv1.MachineControlPlaneLabel] = ""
+	}
+	machine := &clusterv1.Machine{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+		Spec: clusterv1.MachineSpec{
+			ClusterName: clusterName,
+			Version:     "v1.36.3",
+			Bootstrap:   clusterv1.Bootstrap{DataSecretName: &secret.Name},
+			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
+				APIGroup: infrav1.GroupVersion.Group, Kind: "CustomMachine", Name: name,
+			},
+		},
+	}
+	cm := &infrav1.CustomMachine{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
+		Spec: infrav1.CustomMachineSpec{
+			InstanceType: "t3.large", ImageID: "ami-0123456789abcdef0",
+			RootVolume: &infrav1.Volume{Size: 50, Type: "gp3"},
+			Tags:       map[string]string{"role": "node"},
+		},
+	}
+	return secret, machine, cm
+}
+
+func create(objs ...client.Object) {
+	for _, o := range objs {
+		Expect(k8s.Create(ctx, o)).To(Succeed(), fmt.Sprintf("creating %T %s", o, o.GetName()))
+	}
+}
+
+func get[T client.Object](o T) T {
+	Expect(k8s.Get(ctx, client.ObjectKeyFromObject(o), o)).To(Succeed())
+	return o
+}
+
+// stateSecrets counts the Secrets tfrunner keeps for a cluster's objects.
+func stateSecrets(ns, clusterName string) int {
+	list := &corev1.SecretList{}
+	Expect(k8s.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{clusterv1.ClusterNameLabel: clusterName},
+		client.HasLabels{"custom.infrastructure.cluster.x-k8s.io/kind"})).To(Succeed())
+	return len(list.Items)
+}
+
+func conditionStatus(conds []metav1.Condition, typ string) string {
+	for _, c := range conds {
+		if c.Type == typ {
+			return string(c.Status) + "/" + c.Reason
+		}
+	}
+	return ""
+}
