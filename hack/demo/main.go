@@ -239,4 +239,3 @@ func (d *demo) deleteAll(ctx context.Context) error {
 }
 
 func ptrTrue(b *bool) bool { return b != nil && *b }
-
