@@ -41,8 +41,10 @@ func setReady(obj conditions.Setter, msg string) {
 
 // recordRun writes a run's outcome into status.terraform.
 func recordRun(ts *infrav1.TerraformStatus, res tfrunner.Result, previewToken string, now time.Time) *infrav1.TerraformStatus {
-	if res.Skipped && ts != nil {
-		// Nothing ran: leaving status untouched keeps no-op reconciles from patching (and requeueing).
+	samePending := res.PendingApproval && ts != nil && ts.LastRunResult == infrav1.RunPendingApproval &&
+		ts.Plan != nil && ts.Plan.Digest == res.PlanDigest
+	if (res.Skipped || samePending) && ts != nil {
+		// Nothing new: leaving status untouched keeps no-op reconciles from patching (and requeueing).
 		return ts
 	}
 	if ts == nil {

@@ -99,9 +99,15 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 		setCondition(in.obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.LockedReason, "%v", err)
 		return res, false, ctrl.Result{RequeueAfter: lockedRequeue}, nil
 	case errors.As(err, &stale):
-		setCondition(in.obj, infrav1.PlanApprovedCondition, false, infrav1.StalePlanReason, "%v; a fresh plan was made", err)
-		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.StalePlanReason, "%v", err)
-		return res, false, ctrl.Result{RequeueAfter: time.Second}, nil
+		// The runner refused the approval and saved a fresh plan: show that one instead.
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.StalePlanReason, "%v", stale)
+		*in.status = recordRun(ts, res, token, b.clock())
+		if res.PendingApproval {
+			b.recordPending(in, res)
+		}
+		setCondition(in.obj, infrav1.PlanApprovedCondition, false, infrav1.StalePlanReason,
+			"%v; approve the pending plan instead: %s", stale, approveCommand(in.ref.Kind, in.ref.Namespace, in.ref.Name, res.PlanDigest))
+		return res, false, ctrl.Result{}, nil
 	case err != nil:
 		setNotReady(in.obj, infrav1.ProvisioningFailedReason, "%v", err)
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)

@@ -29,7 +29,7 @@ type StalePlanError struct {
 }
 
 func (e *StalePlanError) Error() string {
-	return fmt.Sprintf("approved plan %q is stale (saved plan %q): %s; a fresh plan was made", e.Approved, e.Saved, e.Reason)
+	return fmt.Sprintf("approved plan %q is not the pending plan %q: %s", e.Approved, e.Saved, e.Reason)
 }
 
 // StateConflictError is returned when the store holds newer state (same lineage, higher serial) or

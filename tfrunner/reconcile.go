@@ -40,6 +40,33 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		res.Outputs, err = outputsOf(st.Raw)
 		return res, err
 	}
+	saved, err := r.loadPlan(runCtx, ws.Object)
+	if err != nil {
+		return res, err
+	}
+	// A saved plan that is still current is applied (approved, or now allowed by policy) or
+	// reported again as pending: re-planning would mint a new digest on every reconcile and the
+	// user could never approve the one they saw.
+	current := saved != nil && staleReason(saved, saved.Digest, rn.hash, st) == ""
+	var stale error
+	switch {
+	case current && (p.ApproveDigest == saved.Digest ||
+		p.ApproveDigest == "" && !p.Force && p.AutoApply && (!saved.Summary.Destructive() || p.AllowDestroy)):
+		return r.applySaved(runCtx, rn, st, saved, res)
+	case current && !p.Force:
+		res.Plan, res.PlanDigest, res.PendingApproval = &saved.Summary, saved.Digest, true
+		res.Outputs, err = outputsOf(stRaw(st))
+		if p.ApproveDigest != "" {
+			err = errors.Join(err, &StalePlanError{Approved: p.ApproveDigest, Saved: saved.Digest, Reason: "digest does not match the saved plan"})
+		}
+		return res, err
+	case p.ApproveDigest != "":
+		se := &StalePlanError{Approved: p.ApproveDigest, Reason: staleReason(saved, p.ApproveDigest, rn.hash, st)}
+		if saved != nil {
+			se.Saved = saved.Digest
+		}
+		stale = se
+	}
 	release, err := r.acquireSlot(runCtx)
 	if err != nil {
 		return res, err
@@ -48,27 +75,24 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 	if err := r.materialize(runCtx, rn, st); err != nil {
 		return res, err
 	}
-	var stale error
-	if p.ApproveDigest != "" {
-		saved, err := r.loadPlan(runCtx, ws.Object)
-		if err != nil {
-			return res, err
-		}
-		if reason := staleReason(saved, p.ApproveDigest, rn.hash, st); reason == "" {
-			res.Plan, res.PlanDigest = &saved.Summary, saved.Digest
-			if err := os.WriteFile(filepath.Join(rn.dir, planFile), saved.Planfile, 0o600); err != nil {
-				return res, fmt.Errorf("restoring saved plan: %w", err)
-			}
-			return r.apply(runCtx, rn, res)
-		} else {
-			se := &StalePlanError{Approved: p.ApproveDigest, Reason: reason}
-			if saved != nil {
-				se.Saved = saved.Digest
-			}
-			stale = se
-		}
-	}
 	return r.planAndMaybeApply(runCtx, rn, st, p, res, stale)
+}
+
+// applySaved applies exactly the saved planfile.
+func (r *Runner) applySaved(ctx context.Context, rn *run, st *StoredState, saved *savedPlan, res Result) (Result, error) {
+	release, err := r.acquireSlot(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	if err := r.materialize(ctx, rn, st); err != nil {
+		return res, err
+	}
+	res.Plan, res.PlanDigest = &saved.Summary, saved.Digest
+	if err := os.WriteFile(filepath.Join(rn.dir, planFile), saved.Planfile, 0o600); err != nil {
+		return res, fmt.Errorf("restoring saved plan: %w", err)
+	}
+	return r.apply(ctx, rn, res)
 }
 
 func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState, p Policy, res Result, stale error) (Result, error) {
