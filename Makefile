@@ -97,3 +97,18 @@ demo: tools build ## Run the end-to-end demo on a local API server with the simu
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a container engine).
 	docker build --build-arg TERRAFORM_VERSION=$(TERRAFORM_VERSION) -t $(IMG) .
+
+RELEASE_DIR ?= out
+
+.PHONY: release
+release: ## Write the clusterctl release artifacts for RELEASE_TAG into RELEASE_DIR (out/).
+	rm -rf $(RELEASE_DIR)
+	$(MAKE) release-manifests release-templates
+
+.PHONY: release-manifests
+release-manifests: $(BIN)/kustomize ## infrastructure-components.yaml (image as ${CAPC_IMAGE:=IMG}) and metadata.yaml.
+	go run ./hack/release -what manifests -tag $(RELEASE_TAG) -image $(IMG) -out $(RELEASE_DIR)
+
+.PHONY: release-templates
+release-templates: ## Cluster templates and ClusterClass from templates/.
+	go run ./hack/release -what templates -tag $(RELEASE_TAG) -out $(RELEASE_DIR)
