@@ -77,72 +77,91 @@ func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, 
 // run plans (and, as policy allows, applies) the object's module and records the outcome in
 // status and conditions. ok is true when the infrastructure matches the spec and outputs are current.
 func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bool, result ctrl.Result, err error) {
-	log := ctrl.LoggerFrom(ctx)
 	ws, valid := b.workspace(ctx, in)
 	if !valid {
 		return res, false, ctrl.Result{}, nil
 	}
 	ts := *in.status
 	token := in.obj.GetAnnotations()[infrav1.PlanPreviewAnnotation]
+	drift := b.driftDue(ts)
 	policy := policyFor(in.obj.GetAnnotations(), b.Options.ApprovalMode)
-	policy.Force = b.driftDue(ts) || (token != "" && (ts == nil || ts.Plan == nil || ts.Plan.PreviewToken != token))
+	preview := token != "" && (ts == nil || ts.Plan == nil || ts.Plan.PreviewToken != token)
+	policy.Force = drift || preview
 	if ts == nil || ts.LastRunResult != infrav1.RunPendingApproval {
 		policy.ApproveDigest = "" // an approval only ever applies a pending plan
 	}
+	prevHash := ""
+	if ts != nil {
+		prevHash = ts.AppliedInputsHash
+	}
 
 	res, err = b.Runner.Reconcile(ctx, ws, policy)
-	var locked *tfrunner.LockedError
-	var stale *tfrunner.StalePlanError
-	switch {
-	case errors.As(err, &locked):
-		log.Info("State is locked, retrying later", "holder", locked.Holder)
-		setCondition(in.obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.LockedReason, "%v", err)
-		return res, false, ctrl.Result{RequeueAfter: lockedRequeue}, nil
-	case errors.As(err, &stale):
-		// The runner refused the approval and saved a fresh plan: show that one instead.
-		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.StalePlanReason, "%v", stale)
-		*in.status = recordRun(ts, res, token, b.clock())
-		if res.PendingApproval {
-			b.recordPending(in, res)
-		}
-		setCondition(in.obj, infrav1.PlanApprovedCondition, false, infrav1.StalePlanReason,
-			"%v; approve the pending plan instead: %s", stale, approveCommand(in.ref.Kind, in.ref.Namespace, in.ref.Name, res.PlanDigest))
-		return res, false, ctrl.Result{}, nil
-	case err != nil:
-		setNotReady(in.obj, infrav1.ProvisioningFailedReason, "%v", err)
-		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
-		if ts != nil {
-			ts.LastRunResult = infrav1.RunFailed
-		}
-		return res, false, ctrl.Result{}, fmt.Errorf("running terraform for %s %s: %w", in.ref.Kind, in.ref.Name, err)
+	if err != nil {
+		return b.runFailed(ctx, in, res, token, err)
 	}
-
 	ts = recordRun(ts, res, token, b.clock())
-	if policy.Force {
-		t := ts.LastRunTime
-		ts.LastDriftCheckTime = t
+	if drift {
+		ts.LastDriftCheckTime = ts.LastRunTime
 	}
 	*in.status = ts
+	// Drift is a change a refresh plan (drift check or preview) found while the inputs stayed
+	// what was last applied.
+	drifted := (drift || preview) && res.Plan != nil && res.Plan.HasChanges() && res.InputsHash == prevHash
+	plansAwaitingApproval.mark(in.ref, res.PendingApproval)
 	if res.PendingApproval {
-		b.recordPending(in, res)
+		b.recordPending(in, res, drifted)
 		return res, false, ctrl.Result{}, nil
 	}
 	setCondition(in.obj, infrav1.PlanApprovedCondition, true, infrav1.ApprovedReason, "")
 	if res.Applied {
 		b.Recorder.Eventf(in.obj, corev1.EventTypeNormal, "Applied", "Applied plan: %s", planText(*res.Plan))
 	}
+	if drifted {
+		b.Recorder.Eventf(in.obj, corev1.EventTypeNormal, "DriftCorrected", "Drift corrected: %s", planText(*res.Plan))
+	}
 	setCondition(in.obj, infrav1.InSyncCondition, true, infrav1.InSyncReason, "")
+	driftedObjects.mark(in.ref, false)
 	return res, true, ctrl.Result{RequeueAfter: b.driftRequeue()}, nil
 }
 
+// runFailed turns a runner error into conditions, events and a requeue.
+func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, token string, err error) (tfrunner.Result, bool, ctrl.Result, error) {
+	var locked *tfrunner.LockedError
+	var stale *tfrunner.StalePlanError
+	switch {
+	case errors.As(err, &locked):
+		ctrl.LoggerFrom(ctx).Info("State is locked, retrying later", "holder", locked.Holder)
+		setCondition(in.obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.LockedReason, "%v", err)
+		return res, false, ctrl.Result{RequeueAfter: lockedRequeue}, nil
+	case errors.As(err, &stale):
+		// The approval was refused; the pending plan (or a fresh one) is the one to approve.
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.StalePlanReason, "%v", stale)
+		*in.status = recordRun(*in.status, res, token, b.clock())
+		if res.PendingApproval {
+			b.recordPending(in, res, false)
+		}
+		setCondition(in.obj, infrav1.PlanApprovedCondition, false, infrav1.StalePlanReason,
+			"%v; approve the pending plan instead: %s", stale, approveCommand(in.ref.Kind, in.ref.Namespace, in.ref.Name, res.PlanDigest))
+		return res, false, ctrl.Result{}, nil
+	}
+	setNotReady(in.obj, infrav1.ProvisioningFailedReason, "%v", err)
+	b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
+	if ts := *in.status; ts != nil {
+		ts.LastRunResult = infrav1.RunFailed
+	}
+	return res, false, ctrl.Result{}, fmt.Errorf("running terraform for %s %s: %w", in.ref.Kind, in.ref.Name, err)
+}
+
 // recordPending tells the user a plan waits and exactly how to approve it.
-func (b *base) recordPending(in runInput, res tfrunner.Result) {
+func (b *base) recordPending(in runInput, res tfrunner.Result, drifted bool) {
 	summary := planText(*res.Plan)
 	cmd := approveCommand(in.ref.Kind, in.ref.Namespace, in.ref.Name, res.PlanDigest)
 	setCondition(in.obj, infrav1.PlanApprovedCondition, false, infrav1.AwaitingApprovalReason,
 		"plan %s awaits approval (%s): %s", short(res.PlanDigest), summary, cmd)
-	if res.Plan.Destructive() || (*in.status).AppliedInputsHash != "" {
-		setCondition(in.obj, infrav1.InSyncCondition, false, infrav1.DriftedReason, "%s pending approval", summary)
+	if drifted {
+		setCondition(in.obj, infrav1.InSyncCondition, false, infrav1.DriftedReason, "drift detected: %s", summary)
+		driftedObjects.mark(in.ref, true)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, "DriftDetected", "Drift detected: %s", summary)
 	}
 	if !conditions.IsTrue(in.obj, infrav1.ReadyCondition) {
 		setNotReady(in.obj, infrav1.AwaitingApprovalReason, "plan awaits approval (%s)", summary)
@@ -184,6 +203,7 @@ func (b *base) release(ctx context.Context, obj object, ref tfrunner.ObjectRef, 
 		return fmt.Errorf("releasing state of %s %s: %w", ref.Kind, ref.Name, err)
 	}
 	b.Recorder.Eventf(obj, corev1.EventTypeNormal, "Released", "State released without destroy: %s", why)
+	forget(ref)
 	return nil
 }
 
@@ -204,5 +224,6 @@ func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 		return false, fmt.Errorf("destroying %s %s: %w", in.ref.Kind, in.ref.Name, err)
 	}
 	b.Recorder.Eventf(in.obj, corev1.EventTypeNormal, "Destroyed", "Terraform resources destroyed")
+	forget(in.ref)
 	return true, nil
 }

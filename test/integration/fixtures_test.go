@@ -113,3 +113,12 @@ func conditionStatus(conds []metav1.Condition, typ string) string {
 	}
 	return ""
 }
+
+func conditionMessage(conds []metav1.Condition, typ string) string {
+	for _, c := range conds {
+		if c.Type == typ {
+			return c.Message
+		}
+	}
+	return ""
+}

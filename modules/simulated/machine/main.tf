@@ -20,7 +20,7 @@ locals {
   subnet_hosts  = pow(2, 32 - tonumber(split("/", local.subnet_cidr)[1]))
   host_index    = 10 + parseint(substr(sha1(var.machine_name), 0, 6), 16) % max(1, local.subnet_hosts - 20)
   private_ip    = cidrhost(local.subnet_cidr, local.host_index)
-  instance_id   = "i-${substr(sha1("${var.cluster_name}/${var.machine_name}/${var.instance_type}/${var.image_id}"), 0, 17)}"
+  instance_id   = "i-${substr(sha1("${var.cluster_name}/${var.machine_name}"), 0, 17)}" # stable across replacement: providerID never changes
   user_data_sum = nonsensitive(sha256(var.user_data))
 }
 
