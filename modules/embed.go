@@ -9,7 +9,7 @@ import (
 	"sort"
 )
 
-//go:embed all:simulated
+//go:embed all:simulated all:aws
 var files embed.FS
 
 // Kinds of root module every family provides.
