@@ -6,19 +6,86 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"testing/fstest"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modules"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
 // defaultFamily is the bundled module family used when spec.module is empty.
 const defaultFamily = "simulated"
 
-// resolveModule returns the root module file tree for kind ("cluster" or "machine").
+// contractChecks caches parsed modules by digest, so a reconcile re-parses only changed modules.
+var contractChecks = modulecheck.NewCache(256)
+
+// ContractError lists every contract problem of a module; nothing runs until they are fixed.
+type ContractError struct {
+	Problems []modulecheck.Problem
+}
+
+func (e *ContractError) Error() string {
+	s := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		s[i] = p.String()
+	}
+	return fmt.Sprintf("module fails the contract check (%d problem(s)): %s", len(e.Problems), strings.Join(s, "; "))
+}
+
+// module resolves the object's root module (bundled, path, ConfigMap or remote), checks it
+// against the contract and returns it with the variables to run it with: in.vars with the
+// spec.variables values converted to the module's declared types.
+func (b *base) module(ctx context.Context, in runInput) (fs.FS, map[string]cty.Value, error) {
+	extras, err := extraVariables(in.spec.Variables)
+	if err != nil {
+		return nil, nil, err
+	}
+	src := in.spec.Module
+	var mod fs.FS
+	switch {
+	case src != nil && src.ConfigMapRef != nil:
+		mod, err = configMapModule(ctx, b.APIReader, in.obj.GetNamespace(), src.ConfigMapRef.Name)
+	case src != nil && src.Source != "":
+		if !b.Options.AllowRemoteModules {
+			return nil, nil, fmt.Errorf("spec.module.source %q: remote modules are disabled; start the manager with --allow-remote-modules", src.Source)
+		}
+		mod, err = remoteModule(src.Source, src.Version, in.kind, sortedNames(extras))
+	default:
+		mod, err = resolveModule(src, in.kind, b.Options.ModuleRoot)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	digest, err := tfrunner.ModuleDigest(mod)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading module: %w", err)
+	}
+	res := contractChecks.Check(digest, mod, in.kind, extras)
+	if !res.OK() {
+		return nil, nil, &ContractError{Problems: res.Problems}
+	}
+	vars := make(map[string]cty.Value, len(in.vars))
+	for k, v := range in.vars {
+		vars[k] = v
+	}
+	for k, v := range res.Variables { // never a contract variable: those take precedence
+		vars[k] = v
+	}
+	return mod, vars, nil
+}
+
+// resolveModule returns a bundled or path module's file tree for kind ("cluster" or "machine").
+// ConfigMap and remote modules need the API server and the manager's options: see base.module.
 func resolveModule(src *infrav1.ModuleSource, kind, moduleRoot string) (fs.FS, error) {
 	switch {
 	case src == nil || (src.Name == "" && src.Path == "" && src.ConfigMapRef == nil && src.Source == ""):
@@ -26,13 +93,14 @@ func resolveModule(src *infrav1.ModuleSource, kind, moduleRoot string) (fs.FS, e
 	case src.Name != "":
 		return modules.Get(src.Name, kind)
 	case src.Path != "":
-		dir, err := confinedPath(moduleRoot, src.Path)
+		// Confine <path>/<kind>, not just <path>: the kind directory may itself be a symlink.
+		dir, err := confinedPath(moduleRoot, filepath.Join(src.Path, kind))
 		if err != nil {
 			return nil, err
 		}
-		return os.DirFS(filepath.Join(dir, kind)), nil
+		return os.DirFS(dir), nil
 	default:
-		return nil, fmt.Errorf("spec.module.configMapRef and spec.module.source are not supported by this provider version; use name or path")
+		return nil, fmt.Errorf("spec.module.configMapRef and spec.module.source need the manager (a ConfigMap read, --allow-remote-modules)")
 	}
 }
 
@@ -56,6 +124,146 @@ func confinedPath(root, p string) (string, error) {
 		return "", fmt.Errorf("spec.module.path %q escapes --module-root", p)
 	}
 	return real, nil
+}
+
+// configMapModule reads a module from a ConfigMap in namespace: every key (data and binaryData)
+// is a file of the module's top-level directory. One ConfigMap holds one root module, so a
+// CustomCluster and its CustomMachines reference two ConfigMaps (ConfigMap keys cannot hold '/').
+func configMapModule(ctx context.Context, c client.Reader, namespace, name string) (fs.FS, error) {
+	cm := &corev1.ConfigMap{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cm); err != nil {
+		return nil, fmt.Errorf("reading module ConfigMap %s/%s: %w", namespace, name, err)
+	}
+	files := fstest.MapFS{}
+	add := func(key string, data []byte) error {
+		if key == "" || key == "." || key == ".." || strings.ContainsAny(key, `/\`) {
+			return fmt.Errorf("module ConfigMap %s/%s: key %q is not a file name", namespace, name, key)
+		}
+		files[key] = &fstest.MapFile{Data: data, Mode: 0o644}
+		return nil
+	}
+	for k, v := range cm.Data {
+		if err := add(k, []byte(v)); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range cm.BinaryData {
+		if err := add(k, v); err != nil {
+			return nil, err
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("module ConfigMap %s/%s is empty", namespace, name)
+	}
+	return files, nil
+}
+
+// remoteModule generates the root module that wraps a remote module (registry or git source):
+// it declares the kind's contract variables with their contract types (plus one `any` variable
+// per spec.variables key), passes them all to module "this", and forwards its outputs. The
+// remote module must declare every contract variable of its kind: its files are only known
+// after `terraform init` downloads them, so terraform, not the contract check, reports a
+// mismatch there.
+func remoteModule(source, version, kind string, extraNames []string) (fs.FS, error) {
+	if strings.TrimSpace(source) == "" {
+		return nil, fmt.Errorf("spec.module.source is empty")
+	}
+	f := hclwrite.NewEmptyFile()
+	body := f.Body()
+	body.AppendUnstructuredTokens(hclwrite.Tokens{{Type: hclsyntax.TokenComment,
+		Bytes: []byte("# Generated by cluster-api-provider-custom: the root module wrapping spec.module.source.\n")}})
+	mod := body.AppendNewBlock("module", []string{"this"}).Body()
+	mod.SetAttributeValue("source", cty.StringVal(source))
+	if version != "" {
+		mod.SetAttributeValue("version", cty.StringVal(version))
+	}
+	names := []string{}
+	for _, cv := range modulecheck.Variables(kind) {
+		names = append(names, cv.Name)
+		body.AppendNewline()
+		v := body.AppendNewBlock("variable", []string{cv.Name}).Body()
+		v.SetAttributeRaw("type", rawTokens(typeExpr(cv.Type)))
+		if cv.MayBeNull {
+			v.SetAttributeValue("default", cty.NullVal(cty.DynamicPseudoType))
+		}
+		if cv.Sensitive {
+			v.SetAttributeValue("sensitive", cty.True)
+		}
+	}
+	for _, n := range extraNames {
+		if _, ok := contractVariableNamed(kind, n); ok {
+			continue
+		}
+		names = append(names, n)
+		body.AppendNewline()
+		body.AppendNewBlock("variable", []string{n}).Body().SetAttributeRaw("type", rawTokens("any"))
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		mod.SetAttributeTraversal(n, hcl.Traversal{hcl.TraverseRoot{Name: "var"}, hcl.TraverseAttr{Name: n}})
+	}
+	for _, co := range modulecheck.Outputs(kind) {
+		body.AppendNewline()
+		o := body.AppendNewBlock("output", []string{co.Name}).Body()
+		if co.Required {
+			o.SetAttributeTraversal("value", hcl.Traversal{hcl.TraverseRoot{Name: "module"}, hcl.TraverseAttr{Name: "this"}, hcl.TraverseAttr{Name: co.Name}})
+		} else {
+			// lookup tolerates a remote module without this optional output.
+			o.SetAttributeRaw("value", rawTokens(fmt.Sprintf("lookup(module.this, %q, null)", co.Name)))
+		}
+	}
+	return fstest.MapFS{"main.tf": &fstest.MapFile{Data: hclwrite.Format(f.Bytes()), Mode: 0o644}}, nil
+}
+
+func contractVariableNamed(kind, name string) (modulecheck.ContractVariable, bool) {
+	for _, cv := range modulecheck.Variables(kind) {
+		if cv.Name == name {
+			return cv, true
+		}
+	}
+	return modulecheck.ContractVariable{}, false
+}
+
+// typeExpr renders a contract type as a terraform type expression.
+func typeExpr(ty cty.Type) string {
+	switch {
+	case ty == cty.String:
+		return "string"
+	case ty == cty.Number:
+		return "number"
+	case ty == cty.Bool:
+		return "bool"
+	case ty.IsListType():
+		return "list(" + typeExpr(ty.ElementType()) + ")"
+	case ty.IsMapType():
+		return "map(" + typeExpr(ty.ElementType()) + ")"
+	case ty.IsObjectType():
+		names := make([]string, 0, len(ty.AttributeTypes()))
+		for n := range ty.AttributeTypes() {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = n + " = " + typeExpr(ty.AttributeType(n))
+		}
+		return "object({ " + strings.Join(parts, ", ") + " })"
+	default:
+		return "any"
+	}
+}
+
+func rawTokens(s string) hclwrite.Tokens {
+	return hclwrite.Tokens{{Type: hclsyntax.TokenIdent, Bytes: []byte(s)}}
+}
+
+func sortedNames(m map[string]cty.Value) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // credentialsEnv reads the credentials Secret; its keys become the terraform environment.

@@ -21,6 +21,9 @@ type Options struct {
 	DriftCheckInterval time.Duration
 	// ModuleRoot confines spec.module.path.
 	ModuleRoot string
+	// AllowRemoteModules permits spec.module.source (registry or git modules downloaded by
+	// terraform init); off by default.
+	AllowRemoteModules bool
 }
 
 // Setup registers the CustomCluster and CustomMachine reconcilers with the manager.

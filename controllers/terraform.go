@@ -57,7 +57,7 @@ type runInput struct {
 
 // workspace resolves the module and credentials; failures set ModuleValid or Ready with a reason.
 func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, bool) {
-	mod, err := resolveModule(in.spec.Module, in.kind, b.Options.ModuleRoot)
+	mod, vars, err := b.module(ctx, in) // resolution and the contract check (each problem by name)
 	if err != nil {
 		setCondition(in.obj, infrav1.ModuleValidCondition, false, infrav1.ModuleInvalidReason, "%v", err)
 		setNotReady(in.obj, infrav1.ModuleInvalidReason, "module: %v", err)
@@ -71,7 +71,7 @@ func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, 
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.CredentialsNotFoundReason, "%v", err)
 		return tfrunner.Workspace{}, false
 	}
-	return tfrunner.Workspace{Object: in.ref, Module: mod, Variables: in.vars, Sensitive: in.sensitive, Env: env}, true
+	return tfrunner.Workspace{Object: in.ref, Module: mod, Variables: vars, Sensitive: in.sensitive, Env: env}, true
 }
 
 // run plans (and, as policy allows, applies) the object's module and records the outcome in

@@ -130,6 +130,7 @@ func run(ctx context.Context, o *options) error {
 		ApprovalMode:       o.ApprovalMode,
 		DriftCheckInterval: o.DriftCheckInterval,
 		ModuleRoot:         o.ModuleRoot,
+		AllowRemoteModules: o.AllowRemoteModules,
 	}); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}

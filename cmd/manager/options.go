@@ -44,6 +44,7 @@ type options struct {
 	ApprovalMode         string
 	DriftCheckInterval   time.Duration
 	ModuleRoot           string
+	AllowRemoteModules   bool
 
 	Zap zap.Options
 }
@@ -92,6 +93,8 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Jittered interval of drift checks (a refresh plan) per object; 0 disables them.")
 	fs.StringVar(&o.ModuleRoot, "module-root", "/modules",
 		"Root directory that spec.module.path is confined to.")
+	fs.BoolVar(&o.AllowRemoteModules, "allow-remote-modules", false,
+		"Allow spec.module.source: remote (registry or git) modules that terraform init downloads, wrapped in a generated root module.")
 
 	// --kubeconfig (controller-runtime's flag, read by ctrl.GetConfig); KUBECONFIG works too.
 	config.RegisterFlags(fs)
