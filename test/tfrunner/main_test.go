@@ -25,8 +25,8 @@ import (
 var (
 	kube       kubernetes.Interface
 	restConfig *rest.Config
-	binary *tfrunner.Binary
-	nsSeq  atomic.Int64
+	binary     *tfrunner.Binary
+	nsSeq      atomic.Int64
 )
 
 func TestMain(m *testing.M) {

@@ -1,0 +1,102 @@
+package tfrunner
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestLockExpiryAndRecovery(t *testing.T) {
+	ctx := context.Background()
+	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
+	start := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		advance   time.Duration // time between A's acquire and B's attempt
+		sameHoldr bool          // B is a restarted A (same pod name, new process)
+		wantLock  bool          // B gets a LockedError
+	}{
+		{"live lock", 30 * time.Second, false, true},
+		{"just before expiry", time.Minute - time.Second, false, true},
+		{"expired", time.Minute, false, false},
+		{"long expired", time.Hour, false, false},
+		{"restarted holder", time.Second, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs := newCASClientset()
+			clock := &fakeClock{t: start}
+			a := newFakeRunner(t, "pod-a", cs, clock)
+			la, err := a.acquire(ctx, obj, "run-a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.runs.Store("run-a", struct{}{})
+			holderB := "pod-b"
+			if tt.sameHoldr {
+				holderB = "pod-a"
+			}
+			b := newFakeRunner(t, holderB, cs, clock)
+			clock.t = start.Add(tt.advance)
+			_, err = b.acquire(ctx, obj, "run-b")
+			var le *LockedError
+			if tt.wantLock {
+				if !errors.As(err, &le) || le.Holder != "pod-a" || le.RunID != "run-a" || !le.Since.Equal(start) {
+					t.Fatalf("want LockedError by pod-a, got %v", err)
+				}
+				if !strings.Contains(err.Error(), "locked by pod-a since 2026-01-01T10:00:00Z") {
+					t.Fatalf("unclear message: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("take-over: %v", err)
+			}
+			// The old holder's compare-and-swap renew now fails: it must stop, not keep running.
+			if err := a.renew(ctx, la); err == nil {
+				t.Fatal("old holder renewed a lock it lost")
+			}
+			// And its release must not delete the new holder's lease (resourceVersion precondition).
+			_ = a.release(ctx, la)
+			cur, err := cs.CoordinationV1().Leases("ns").Get(ctx, leaseName(obj), metav1.GetOptions{})
+			if err != nil || *cur.Spec.HolderIdentity != holderB || cur.Annotations[AnnRunID] != "run-b" {
+				t.Fatalf("new holder's lease gone or changed: %v %v", cur, err)
+			}
+		})
+	}
+}
+
+func TestLockRenewAndRelease(t *testing.T) {
+	ctx := context.Background()
+	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
+	cs := newCASClientset()
+	clock := &fakeClock{t: time.Now()}
+	a := newFakeRunner(t, "pod-a", cs, clock)
+	b := newFakeRunner(t, "pod-b", cs, clock)
+	la, err := a.acquire(ctx, obj, "run-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.runs.Store("run-a", struct{}{})
+	// Renewed leases stay live past the original expiry.
+	for i := 0; i < 3; i++ {
+		clock.t = clock.t.Add(50 * time.Second)
+		if err := a.renew(ctx, la); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var le *LockedError
+	if _, err := b.acquire(ctx, obj, "x"); !errors.As(err, &le) {
+		t.Fatalf("renewed lock not honoured: %v", err)
+	}
+	if err := a.release(ctx, la); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.acquire(ctx, obj, "x"); err != nil {
+		t.Fatalf("released lock not free: %v", err)
+	}
+}

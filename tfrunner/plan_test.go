@@ -1,0 +1,78 @@
+package tfrunner
+
+import (
+	"fmt"
+	"testing"
+
+	tfjson "github.com/hashicorp/terraform-json"
+)
+
+func rc(addr string, actions ...tfjson.Action) *tfjson.ResourceChange {
+	return &tfjson.ResourceChange{Address: addr, Change: &tfjson.Change{Actions: actions,
+		Before: map[string]any{"secret": "never-in-summary"}}}
+}
+
+func TestSummarize(t *testing.T) {
+	tests := []struct {
+		name        string
+		plan        *tfjson.Plan
+		want        string
+		changes     bool
+		destructive bool
+	}{
+		{"nil", nil, "0/0/0/0 []", false, false},
+		{"no-op and read", &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{
+			rc("a", tfjson.ActionNoop), rc("data.b", tfjson.ActionRead)}}, "0/0/0/0 []", false, false},
+		{"create", &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{rc("a", tfjson.ActionCreate)}},
+			"1/0/0/0 [{a create}]", true, false},
+		{"update", &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{rc("a", tfjson.ActionUpdate)}},
+			"0/1/0/0 [{a update}]", true, false},
+		{"delete", &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{rc("a", tfjson.ActionDelete)}},
+			"0/0/1/0 [{a delete}]", true, true},
+		{"replace delete-before-create", &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{
+			rc("a", tfjson.ActionDelete, tfjson.ActionCreate)}}, "0/0/0/1 [{a replace}]", true, true},
+		{"replace create-before-destroy", &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{
+			rc("a", tfjson.ActionCreate, tfjson.ActionDelete)}}, "0/0/0/1 [{a replace}]", true, true},
+		{"mixed, sorted", &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{
+			rc("z", tfjson.ActionCreate), rc("m", tfjson.ActionUpdate), rc("a", tfjson.ActionDelete),
+			rc("b", tfjson.ActionDelete, tfjson.ActionCreate), {Address: "nil-change"}}},
+			"1/1/1/1 [{a delete} {b replace} {m update} {z create}]", true, true},
+		{"outputs only", &tfjson.Plan{OutputChanges: map[string]*tfjson.Change{
+			"o": {Actions: tfjson.Actions{tfjson.ActionUpdate}}, "p": {Actions: tfjson.Actions{tfjson.ActionNoop}}}},
+			"0/0/0/0 []", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Summarize(tt.plan)
+			got := fmt.Sprintf("%d/%d/%d/%d %v", s.Add, s.Change, s.Destroy, s.Replace, s.Resources)
+			if got != tt.want || s.HasChanges() != tt.changes || s.Destructive() != tt.destructive {
+				t.Fatalf("got %s changes=%v destructive=%v, want %s %v %v", got, s.HasChanges(), s.Destructive(), tt.want, tt.changes, tt.destructive)
+			}
+		})
+	}
+}
+
+func TestStaleReason(t *testing.T) {
+	st := &StoredState{Serial: 4, Lineage: "L"}
+	p := &savedPlan{Digest: "d", InputsHash: "h", Serial: "4", Lineage: "L"}
+	tests := []struct {
+		name   string
+		plan   *savedPlan
+		digest string
+		hash   string
+		state  *StoredState
+		stale  bool
+	}{
+		{"matches", p, "d", "h", st, false},
+		{"no plan", nil, "d", "h", st, true},
+		{"other digest", p, "e", "h", st, true},
+		{"inputs changed", p, "d", "h2", st, true},
+		{"state moved", p, "d", "h", &StoredState{Serial: 5, Lineage: "L"}, true},
+		{"state gone", p, "d", "h", nil, true},
+	}
+	for _, tt := range tests {
+		if got := staleReason(tt.plan, tt.digest, tt.hash, tt.state); (got != "") != tt.stale {
+			t.Errorf("%s: reason %q, want stale=%v", tt.name, got, tt.stale)
+		}
+	}
+}

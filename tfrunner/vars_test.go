@@ -1,0 +1,138 @@
+package tfrunner
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// readTfvars evaluates a tfvars file the way terraform does: HCL native syntax, no variables or
+// functions in scope, so a literal "${...}" can only survive as text.
+func readTfvars(t *testing.T, src []byte) map[string]cty.Value {
+	t.Helper()
+	f, diags := hclsyntax.ParseConfig(src, "terraform.tfvars", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatalf("parse: %v\n%s", diags, src)
+	}
+	attrs, diags := f.Body.JustAttributes()
+	if diags.HasErrors() {
+		t.Fatalf("attributes: %v", diags)
+	}
+	out := map[string]cty.Value{}
+	for name, a := range attrs {
+		v, diags := a.Expr.Value(nil)
+		if diags.HasErrors() {
+			t.Fatalf("evaluating %s: %v\n%s", name, diags, src)
+		}
+		out[name] = v
+	}
+	return out
+}
+
+func TestRenderVariables(t *testing.T) {
+	tests := []struct {
+		name string
+		in   cty.Value
+		// want is what terraform reads back (object/tuple literals for collections).
+		want cty.Value
+	}{
+		{"string", cty.StringVal("eu-west-1"), cty.StringVal("eu-west-1")},
+		{"empty string", cty.StringVal(""), cty.StringVal("")},
+		{"interpolation", cty.StringVal("${file(\"/etc/passwd\")}"), cty.StringVal("${file(\"/etc/passwd\")}")},
+		{"directive", cty.StringVal("%{ for x in [1] }${x}%{ endfor }"), cty.StringVal("%{ for x in [1] }${x}%{ endfor }")},
+		{"already escaped", cty.StringVal("$${x} %%{y}"), cty.StringVal("$${x} %%{y}")},
+		{"quotes and newlines", cty.StringVal("a\"b\\c\nd\te"), cty.StringVal("a\"b\\c\nd\te")},
+		{"heredoc marker", cty.StringVal("<<EOT\nx\nEOT"), cty.StringVal("<<EOT\nx\nEOT")},
+		{"unicode", cty.StringVal("zoné-日本-🚀"), cty.StringVal("zoné-日本-🚀")},
+		{"int", cty.NumberIntVal(6443), cty.NumberIntVal(6443)},
+		{"negative float", cty.NumberFloatVal(-1.5), cty.NumberFloatVal(-1.5)},
+		{"bool", cty.True, cty.True},
+		{"null string", cty.NullVal(cty.String), cty.NullVal(cty.DynamicPseudoType)},
+		{"null dynamic", cty.NullVal(cty.DynamicPseudoType), cty.NullVal(cty.DynamicPseudoType)},
+		{"list", cty.ListVal([]cty.Value{cty.StringVal("a"), cty.StringVal("${b}")}),
+			cty.TupleVal([]cty.Value{cty.StringVal("a"), cty.StringVal("${b}")})},
+		{"empty list", cty.ListValEmpty(cty.String), cty.EmptyTupleVal},
+		{"set", cty.SetVal([]cty.Value{cty.StringVal("x")}), cty.TupleVal([]cty.Value{cty.StringVal("x")})},
+		{"map", cty.MapVal(map[string]cty.Value{"team": cty.StringVal("infra"), "odd key ${x}": cty.StringVal("v")}),
+			cty.ObjectVal(map[string]cty.Value{"team": cty.StringVal("infra"), "odd key ${x}": cty.StringVal("v")})},
+		{"empty map", cty.MapValEmpty(cty.String), cty.EmptyObjectVal},
+		{"object", cty.ObjectVal(map[string]cty.Value{
+			"size": cty.NumberIntVal(20), "encrypted": cty.False, "type": cty.NullVal(cty.String),
+			"nested": cty.ObjectVal(map[string]cty.Value{"cidr": cty.StringVal("10.0.0.0/16")}),
+		}), cty.ObjectVal(map[string]cty.Value{
+			"size": cty.NumberIntVal(20), "encrypted": cty.False, "type": cty.NullVal(cty.DynamicPseudoType),
+			"nested": cty.ObjectVal(map[string]cty.Value{"cidr": cty.StringVal("10.0.0.0/16")}),
+		})},
+		{"marked", cty.StringVal("s").Mark("sensitive"), cty.StringVal("s")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := RenderVariables(map[string]cty.Value{"v": tt.in})
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			got := readTfvars(t, src)["v"]
+			if !got.RawEquals(tt.want) {
+				t.Fatalf("terraform reads %#v, want %#v\nsource:\n%s", got, tt.want, src)
+			}
+		})
+	}
+}
+
+func TestRenderVariablesErrors(t *testing.T) {
+	tests := map[string]map[string]cty.Value{
+		"bad name": {"not-valid name": cty.StringVal("x")},
+		"unknown":  {"v": cty.UnknownVal(cty.String)},
+		"nil":      {"v": cty.NilVal},
+	}
+	for name, vars := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := RenderVariables(vars); err == nil {
+				t.Fatal("want an error")
+			}
+		})
+	}
+}
+
+func TestRenderVariablesStableAndHashed(t *testing.T) {
+	vars := map[string]cty.Value{"b": cty.StringVal("2"), "a": cty.StringVal("1"), "c": cty.True}
+	first, _ := RenderVariables(vars)
+	for i := 0; i < 20; i++ {
+		again, _ := RenderVariables(vars)
+		if string(again) != string(first) {
+			t.Fatal("rendering is not stable")
+		}
+	}
+	if strings.Index(string(first), "a ") > strings.Index(string(first), "b ") {
+		t.Fatalf("not sorted:\n%s", first)
+	}
+	h := InputsHash(first, "d1", "1.5.7")
+	for _, other := range []string{InputsHash(first, "d2", "1.5.7"), InputsHash(first, "d1", "1.5.8"), InputsHash(append(first, ' '), "d1", "1.5.7")} {
+		if other == h {
+			t.Fatal("inputs hash ignores an input")
+		}
+	}
+}
+
+func TestRedactor(t *testing.T) {
+	vars := map[string]cty.Value{
+		"user_data": cty.StringVal("tok-123\"x"),
+		"creds":     cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal("AKIA-secret"), "n": cty.NumberIntVal(1)}),
+		"public":    cty.StringVal("region-1"),
+		"short":     cty.StringVal("ab"),
+	}
+	r := newRedactor(vars, []string{"user_data", "creds", "short", "missing"}, map[string]string{"AWS_SECRET": "env-secret"})
+	in := `value "tok-123\"x" and tok-123"x, AKIA-secret, env-secret in region-1 about ab`
+	got := r.redact(in)
+	for _, leak := range []string{"tok-123", "AKIA-secret", "env-secret"} {
+		if strings.Contains(got, leak) {
+			t.Fatalf("%q leaked in %q", leak, got)
+		}
+	}
+	if !strings.Contains(got, "region-1") || !strings.Contains(got, "about ab") {
+		t.Fatalf("over-redacted: %q", got)
+	}
+}
