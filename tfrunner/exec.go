@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/terraform-exec/tfexec"
 )
 
@@ -137,37 +138,52 @@ func outputsOf(raw []byte) (map[string]Output, error) {
 }
 
 // watchState pushes every new serial of the workspace state file to the store until stop is
-// closed, then returns the last pushed serial. The final push is the caller's.
+// closed. fsnotify makes the push follow terraform's write closely (the window a SIGKILL of the
+// manager can lose); the 250ms poll is the fallback if events are missed or unavailable.
 func (r *Runner) watchState(ctx context.Context, rn *run, stop <-chan struct{}) <-chan struct{} {
 	done := make(chan struct{})
+	var events <-chan fsnotify.Event
+	if w, err := fsnotify.NewWatcher(); err == nil {
+		if err := w.Add(rn.dir); err == nil {
+			events = w.Events
+		}
+		defer func() { go func() { <-done; _ = w.Close() }() }()
+	}
 	go func() {
 		defer close(done)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
-		var lastMod time.Time
 		for {
 			select {
 			case <-stop:
 				return
 			case <-t.C:
+			case ev, ok := <-events:
+				if !ok {
+					events = nil
+					continue
+				}
+				if filepath.Base(ev.Name) != stateFile {
+					continue
+				}
 			}
-			fi, err := os.Stat(filepath.Join(rn.dir, stateFile))
-			if err != nil || fi.ModTime().Equal(lastMod) {
-				continue
-			}
-			raw, m := readLocalState(rn.dir)
-			if m == nil || m.Serial <= rn.pushed.Load() {
-				continue // half-written or already pushed; retry next tick
-			}
-			lastMod = fi.ModTime()
-			if _, err := r.putState(ctx, rn.ws.Object, stateWrite{Raw: raw}); err != nil {
-				r.cfg.Logger.Error(err, "pushing state during run", "object", rn.ws.Object.Name, "serial", m.Serial)
-				continue
-			}
-			rn.pushed.Store(m.Serial)
+			r.pushIfNewer(ctx, rn)
 		}
 	}()
 	return done
+}
+
+// pushIfNewer pushes the workspace state file if it parses and has a serial not pushed yet.
+func (r *Runner) pushIfNewer(ctx context.Context, rn *run) {
+	raw, m := readLocalState(rn.dir)
+	if m == nil || m.Serial <= rn.pushed.Load() {
+		return // half-written or already pushed; a later event or tick retries
+	}
+	if _, err := r.putState(ctx, rn.ws.Object, stateWrite{Raw: raw}); err != nil {
+		r.cfg.Logger.Error(err, "pushing state during run", "object", rn.ws.Object.Name, "serial", m.Serial)
+		return
+	}
+	rn.pushed.Store(m.Serial)
 }
 
 // showPlan summarizes a planfile with `terraform show -json`.

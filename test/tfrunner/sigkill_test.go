@@ -133,7 +133,17 @@ func killMidApply(t *testing.T, delay time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(delay)
+	seen := time.Now()
+	lag := time.Duration(-1)
+	for time.Since(seen) < delay {
+		if st, err := reader.GetState(ctx, obj); err == nil && st != nil && resourceCount(st.Raw) >= 2 && lag < 0 {
+			lag = time.Since(seen)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if delay > 0 {
+		t.Logf("Secret caught up with the workspace file %v after the test saw resource 2 on disk", lag)
+	}
 	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
 	_ = cmd.Wait()
 	time.Sleep(300 * time.Millisecond) // let any in-flight API write land

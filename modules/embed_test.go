@@ -1,0 +1,31 @@
+package modules
+
+import (
+	"io/fs"
+	"slices"
+	"testing"
+)
+
+func TestGet(t *testing.T) {
+	if !slices.Contains(Families(), "simulated") {
+		t.Fatalf("families %v lack simulated", Families())
+	}
+	for _, fam := range Families() {
+		for _, kind := range []string{KindCluster, KindMachine} {
+			m, err := Get(fam, kind)
+			if err != nil {
+				t.Fatalf("Get(%s, %s): %v", fam, kind, err)
+			}
+			for _, f := range []string{"main.tf", "variables.tf", "outputs.tf"} {
+				if _, err := fs.Stat(m, f); err != nil {
+					t.Errorf("%s/%s: %v", fam, kind, err)
+				}
+			}
+		}
+	}
+	for _, bad := range [][2]string{{"simulated", "node"}, {"nope", "cluster"}} {
+		if _, err := Get(bad[0], bad[1]); err == nil {
+			t.Errorf("Get(%s, %s) should fail", bad[0], bad[1])
+		}
+	}
+}
