@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +49,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
@@ -330,7 +332,11 @@ func TestProvisionAsServiceAccount(t *testing.T) {
 	g.Expect(admin.Create(ctx, ns)).To(Succeed())
 	cluster, cc, creds := newCluster(ns.Name, "demo")
 	bootstrap, machine, cm := newMachine(ns.Name, "demo", "demo-cp-0")
-	for _, o := range []client.Object{creds, cc, cluster, bootstrap, machine, cm} {
+	// The machine's module comes from a ConfigMap (the simulated machine module's files), so the
+	// ConfigMap read is exercised under the ServiceAccount too.
+	moduleCM := moduleConfigMap(t, ns.Name, "demo-machine-module")
+	cm.Spec.Module = &infrav1.ModuleSource{ConfigMapRef: &infrav1.LocalObjectReference{Name: moduleCM.Name}}
+	for _, o := range []client.Object{creds, moduleCM, cc, cluster, bootstrap, machine, cm} {
 		g.Expect(admin.Create(ctx, o)).To(Succeed(), "creating %T %s", o, o.GetName())
 	}
 
@@ -519,6 +525,28 @@ func newMachine(ns, clusterName, name string) (*corev1.Secret, *clusterv1.Machin
 		Spec:       infrav1.CustomMachineSpec{InstanceType: "t3.large", ImageID: "ami-0123456789abcdef0"},
 	}
 	return secret, machine, cm
+}
+
+// moduleConfigMap holds the bundled simulated machine module, one key per file.
+func moduleConfigMap(t *testing.T, ns, name string) *corev1.ConfigMap {
+	t.Helper()
+	fsys, err := modules.Get("simulated", modules.KindMachine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := map[string]string{}
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := fs.ReadFile(fsys, e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[e.Name()] = string(b)
+	}
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: data}
 }
 
 func stateSecrets(ctx context.Context, g Gomega, c client.Client, ns string) int {
