@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Container image of the manager: a static manager binary plus a pinned terraform, on distroless.
-# Build: make docker-build (docker build --build-arg TERRAFORM_VERSION=v1.5.7 -t <image> .)
+# Build: make docker-build (docker build --build-arg TERRAFORM_VERSION=v1.5.7 -t <image> .);
+# CONTAINER_TOOL=podman or buildah works the same way (`<tool> build ...`).
 # The image runs as 65532 with a read-only root filesystem; the Deployment mounts an emptyDir at
 # /tmp/capc for --work-dir (terraform workspaces, init and plugin caches).
 
@@ -23,11 +24,9 @@ FROM golang:${GO_VERSION} AS manager
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
-COPY api/ api/
-COPY cmd/ cmd/
-COPY controllers/ controllers/
-COPY modules/ modules/
-COPY tfrunner/ tfrunner/
+# The whole module minus .dockerignore (tests, tools, config, bin/out), so a new package the
+# manager imports (e.g. modulecheck/) cannot be forgotten here.
+COPY . .
 RUN --mount=type=cache,target=/root/.cache/go-build \
     --mount=type=cache,target=/go/pkg/mod \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/manager ./cmd/manager

@@ -9,6 +9,7 @@ CONTROLLER_GEN_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION      ?= v5.8.2
 RELEASE_TAG            ?= v0.1.0
 IMG                    ?= ghcr.io/company/cluster-api-provider-custom:$(RELEASE_TAG)
+CONTAINER_TOOL         ?= docker
 
 BIN := $(CURDIR)/bin
 export KUBEBUILDER_ASSETS := $(BIN)
@@ -95,8 +96,8 @@ demo: tools build ## Run the end-to-end demo on a local API server with the simu
 ##@ Release
 
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a container engine).
-	docker build --build-arg TERRAFORM_VERSION=$(TERRAFORM_VERSION) -t $(IMG) .
+docker-build: ## Build the container image (needs a container engine and registry access; CONTAINER_TOOL=docker|podman|buildah).
+	$(CONTAINER_TOOL) build --build-arg TERRAFORM_VERSION=$(TERRAFORM_VERSION) -t $(IMG) .
 
 RELEASE_DIR ?= out
 
