@@ -169,6 +169,12 @@ func TestMachineReplacementNeedsApproval(t *testing.T) {
 		t.Fatalf("replacement should wait for approval: %+v plan %+v", res, res.Plan)
 	}
 	t.Logf("replace plan: %+v", *res.Plan)
+	// The pending plan is reported again without terraform, so its digest stays approvable.
+	before := r.Processes()
+	again, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true})
+	if err != nil || !again.PendingApproval || again.PlanDigest != res.PlanDigest || r.Processes() != before {
+		t.Fatalf("pending plan not reused: %+v %v (%d processes)", again, err, r.Processes()-before)
+	}
 
 	// A wrong digest is refused with a fresh plan saved.
 	res2, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true, ApproveDigest: "deadbeef"})
@@ -182,7 +188,7 @@ func TestMachineReplacementNeedsApproval(t *testing.T) {
 		t.Fatalf("approved apply: %+v %v", res3, err)
 	}
 	// The approval annotation lingering does not re-plan.
-	before := r.Processes()
+	before = r.Processes()
 	res4, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true, ApproveDigest: res2.PlanDigest})
 	if err != nil || !res4.Skipped || r.Processes() != before {
 		t.Fatalf("after approval: %+v %v", res4, err)
