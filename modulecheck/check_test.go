@@ -1,6 +1,7 @@
 package modulecheck_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -265,5 +266,26 @@ func TestCacheParsesOncePerKey(t *testing.T) {
 	}
 	if r := c.Check("other", broken, "machine", nil); r.OK() {
 		t.Fatal("a new key must be parsed")
+	}
+}
+
+// The minimal module in modules/README.md must pass the check it documents.
+func TestReadmeExamplePasses(t *testing.T) {
+	b, err := os.ReadFile("../modules/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{modulecheck.KindCluster, modulecheck.KindMachine} {
+		marker := "`" + kind + "/main.tf`:\n\n```hcl\n"
+		i := strings.Index(string(b), marker)
+		if i < 0 {
+			t.Fatalf("README has no %s example", kind)
+		}
+		body := string(b)[i+len(marker):]
+		body = body[:strings.Index(body, "```")]
+		r := modulecheck.Check(fstest.MapFS{"main.tf": &fstest.MapFile{Data: []byte(body)}}, kind, nil)
+		if !r.OK() {
+			t.Errorf("README %s example: %s", kind, r.Error())
+		}
 	}
 }
