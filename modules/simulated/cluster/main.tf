@@ -73,7 +73,7 @@ resource "terraform_data" "load_balancer" {
     arn        = local.lb_arn
     dns_name   = local.lb_dns_name
     port       = var.load_balancer.port
-    cross_zone = var.load_balancer.cross_zone_load_balancing
+    cross_zone = var.load_balancer.cross_zone
     subnet_ids = [for k in sort(keys(local.subnets)) : local.subnets[k].id]
     tags       = var.tags
   }

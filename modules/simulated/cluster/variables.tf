@@ -56,10 +56,10 @@ variable "security_groups" {
 variable "load_balancer" {
   description = "API server load balancer."
   type = object({
-    scheme                    = optional(string, "internet-facing")
-    type                      = optional(string, "network")
-    port                      = optional(number, 6443)
-    cross_zone_load_balancing = optional(bool, false)
+    scheme     = optional(string, "internet-facing")
+    type       = optional(string, "network")
+    port       = optional(number, 6443)
+    cross_zone = optional(bool, false)
   })
   default  = {}
   nullable = false
