@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -248,4 +249,45 @@ resource "terraform_data" "x" {
 		t.Fatalf("want a redacted diagnostic, got %v", err)
 	}
 	t.Logf("redacted error: %v", err)
+}
+
+func TestScrubbedEnvironment(t *testing.T) {
+	t.Setenv("KUBECONFIG", "/root/.kube/config")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "manager-own-secret")
+	ctx := context.Background()
+	ns := newNamespace(t)
+	r := newRunner(t, t.TempDir(), "pod-a")
+	out := filepath.Join(t.TempDir(), "env.txt")
+	mod := writeModule(t, map[string]string{"main.tf": `
+variable "out" {
+  type = string
+}
+resource "terraform_data" "env" {
+  provisioner "local-exec" {
+    command = "env > ${var.out}"
+  }
+}
+`})
+	ws := tfrunner.Workspace{Object: objectIn(ns, "env"), Module: os.DirFS(mod),
+		Variables: map[string]cty.Value{"out": cty.StringVal(out)},
+		Env:       map[string]string{"CLOUD_TOKEN": "from-credentials-secret", "KUBERNETES_PORT": "x"}}
+	if _, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := string(b)
+	for _, bad := range []string{"KUBECONFIG", "KUBERNETES_", "AWS_SECRET_ACCESS_KEY"} {
+		if strings.Contains(env, bad) {
+			t.Errorf("terraform saw %s", bad)
+		}
+	}
+	for _, good := range []string{"CLOUD_TOKEN=from-credentials-secret", "TF_CLI_CONFIG_FILE=", "HOME=/", "TF_IN_AUTOMATION=1"} {
+		if !strings.Contains(env, good) {
+			t.Errorf("terraform env lacks %s", good)
+		}
+	}
 }
