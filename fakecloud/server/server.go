@@ -175,8 +175,17 @@ func (s *Server) Start(addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	go func() { _ = s.Serve(ln) }()
+	srv := s.prepare(ln)
+	go func() { _ = srv.Serve(ln) }()
 	return s.URL(), nil
+}
+
+func (s *Server) prepare(ln net.Listener) *http.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ln = ln
+	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return s.httpSrv
 }
 
 // Serve serves on ln until Close. ln must be a loopback listener.
@@ -184,12 +193,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if err := CheckLoopback(ln.Addr().String()); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.ln = ln
-	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	srv := s.httpSrv
-	s.mu.Unlock()
-	err := srv.Serve(ln)
+	err := s.prepare(ln).Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
