@@ -63,7 +63,11 @@ type savedPlan struct {
 	Lineage    string
 	Planfile   []byte
 	Summary    PlanSummary
+	Text       string // `terraform show` output, redacted
 }
+
+// maxPlanText keeps the plan Secret under the object size limit next to the planfile.
+const maxPlanText = 256 << 10
 
 func stateRef(st *StoredState) (serial, lineage string) {
 	if st == nil {
@@ -78,7 +82,7 @@ func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan) error
 		return fmt.Errorf("encoding plan summary: %w", err)
 	}
 	s := &corev1.Secret{ObjectMeta: r.objectMeta(obj, planSecretName(obj), "plan"), Type: SecretTypePlan,
-		Data: map[string][]byte{"plan.gz": gzipBytes(p.Planfile), "summary.json": sum}}
+		Data: map[string][]byte{"plan.gz": gzipBytes(p.Planfile), "summary.json": sum, "plan.txt": []byte(truncate(p.Text, maxPlanText))}}
 	s.Annotations[AnnPlanDigest] = p.Digest
 	s.Annotations[AnnPlanInputs] = p.InputsHash
 	s.Annotations[AnnPlanSerial] = p.Serial
@@ -87,6 +91,13 @@ func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan) error
 		return fmt.Errorf("saving plan secret %s: %w", s.Name, err)
 	}
 	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "\n... (truncated)\n"
 }
 
 // loadPlan returns the saved plan, or nil when there is none.
@@ -103,7 +114,8 @@ func (r *Runner) loadPlan(ctx context.Context, obj ObjectRef) (*savedPlan, error
 		return nil, fmt.Errorf("plan secret %s: %w", s.Name, err)
 	}
 	p := &savedPlan{Digest: s.Annotations[AnnPlanDigest], InputsHash: s.Annotations[AnnPlanInputs],
-		Serial: s.Annotations[AnnPlanSerial], Lineage: s.Annotations[AnnPlanLineage], Planfile: pf}
+		Serial: s.Annotations[AnnPlanSerial], Lineage: s.Annotations[AnnPlanLineage], Planfile: pf,
+		Text: string(s.Data["plan.txt"])}
 	_ = json.Unmarshal(s.Data["summary.json"], &p.Summary)
 	if sha256Hex(pf) != p.Digest {
 		return nil, fmt.Errorf("plan secret %s: planfile does not match its digest", s.Name)

@@ -55,6 +55,7 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		return r.applySaved(runCtx, rn, st, saved, res)
 	case current && !p.Force:
 		res.Plan, res.PlanDigest, res.PendingApproval = &saved.Summary, saved.Digest, true
+		res.PlanText = saved.Text
 		res.Outputs, err = outputsOf(stRaw(st))
 		if p.ApproveDigest != "" {
 			err = errors.Join(err, &StalePlanError{Approved: p.ApproveDigest, Saved: saved.Digest, Reason: "digest does not match the saved plan"})
@@ -125,8 +126,14 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 		return r.apply(ctx, rn, res)
 	}
 	serial, lineage := stateRef(st)
+	// Human-readable plan for reviewers (one more process, only for plans that wait for a human).
+	text, err := rn.tf.ShowPlanFileRaw(ctx, planFile)
+	if err != nil {
+		return res, newTerraformError(ctx, "show", err, rn.red)
+	}
+	res.PlanText = truncate(rn.red.redact(text), maxPlanText)
 	if err := r.savePlan(ctx, rn.ws.Object, savedPlan{Digest: res.PlanDigest, InputsHash: rn.hash,
-		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum}); err != nil {
+		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum, Text: res.PlanText}); err != nil {
 		return res, err
 	}
 	res.PendingApproval = true

@@ -100,6 +100,9 @@ type Result struct {
 	Plan *PlanSummary
 	// PlanDigest identifies the saved plan (sha256 of the planfile) when one awaits approval.
 	PlanDigest string
+	// PlanText is the redacted `terraform show` text of the plan awaiting approval (also stored
+	// in the plan Secret under plan.txt for kubectl users).
+	PlanText string
 	// PendingApproval is true when a plan with changes was saved but not applied.
 	PendingApproval bool
 	// InputsHash is sha256(variables + module digest + terraform version).

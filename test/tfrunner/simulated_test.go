@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
@@ -169,10 +171,16 @@ func TestMachineReplacementNeedsApproval(t *testing.T) {
 		t.Fatalf("replacement should wait for approval: %+v plan %+v", res, res.Plan)
 	}
 	t.Logf("replace plan: %+v", *res.Plan)
+	ps, err := kube.CoreV1().Secrets(ns).Get(ctx, tfrunner.BaseName(ws.Object)+"-plan", metav1.GetOptions{})
+	if err != nil || !strings.Contains(string(ps.Data["plan.txt"]), "must be replaced") ||
+		strings.Contains(string(ps.Data["plan.txt"]), "secret-token-123") {
+		t.Fatalf("plan text secret: %v\n%s", err, ps.Data["plan.txt"])
+	}
 	// The pending plan is reported again without terraform, so its digest stays approvable.
 	before := r.Processes()
 	again, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true})
-	if err != nil || !again.PendingApproval || again.PlanDigest != res.PlanDigest || r.Processes() != before {
+	if err != nil || !again.PendingApproval || again.PlanDigest != res.PlanDigest || r.Processes() != before ||
+		again.PlanText == "" || again.PlanText != res.PlanText {
 		t.Fatalf("pending plan not reused: %+v %v (%d processes)", again, err, r.Processes()-before)
 	}
 
