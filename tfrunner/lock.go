@@ -3,6 +3,7 @@ package tfrunner
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -151,15 +152,18 @@ func (r *Runner) hold(ctx context.Context, obj ObjectRef) (context.Context, func
 			}
 		}
 	}()
+	var once sync.Once
 	stop := func() {
-		cancel()
-		<-done
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer rcancel()
-		if err := r.release(rctx, l); err != nil {
-			r.cfg.Logger.Error(err, "releasing terraform lock (it will expire)", "object", obj.Name)
-		}
-		r.runs.Delete(runID)
+		once.Do(func() {
+			cancel()
+			<-done
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer rcancel()
+			if err := r.release(rctx, l); err != nil {
+				r.cfg.Logger.Error(err, "releasing terraform lock (it will expire)", "object", obj.Name)
+			}
+			r.runs.Delete(runID)
+		})
 	}
 	return runCtx, stop, nil
 }

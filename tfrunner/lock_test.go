@@ -100,3 +100,34 @@ func TestLockRenewAndRelease(t *testing.T) {
 		t.Fatalf("released lock not free: %v", err)
 	}
 }
+
+// A run whose lease is taken over (e.g. after a long GC pause) is interrupted at the next renew.
+func TestLostLockCancelsRun(t *testing.T) {
+	ctx := context.Background()
+	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
+	cs := newCASClientset()
+	a := newFakeRunner(t, "pod-a", cs, &fakeClock{t: time.Now()})
+	a.cfg.LockTTL = 300 * time.Millisecond
+	runCtx, stop, err := a.hold(ctx, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cur, _ := cs.CoordinationV1().Leases("ns").Get(ctx, leaseName(obj), metav1.GetOptions{})
+	thief := "pod-b"
+	cur.Spec.HolderIdentity = &thief
+	if _, err := cs.CoordinationV1().Leases("ns").Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-runCtx.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("run kept going after losing its lock")
+	}
+	stop()
+	// The release must leave the thief's lease alone.
+	l, err := cs.CoordinationV1().Leases("ns").Get(ctx, leaseName(obj), metav1.GetOptions{})
+	if err != nil || *l.Spec.HolderIdentity != "pod-b" {
+		t.Fatalf("thief's lease: %v %v", l, err)
+	}
+}
