@@ -49,21 +49,7 @@ func TestSimulatedClusterLifecycle(t *testing.T) {
 	if !res.Applied || res.Plan == nil || res.Plan.Add == 0 || res.Plan.Destructive() {
 		t.Fatalf("first apply result: %+v plan %+v", res, res.Plan)
 	}
-	var ep struct {
-		Host string `json:"host"`
-		Port int    `json:"port"`
-	}
-	if err := json.Unmarshal(res.Outputs["control_plane_endpoint"].Value, &ep); err != nil || ep.Port != 6443 || ep.Host == "" {
-		t.Fatalf("control_plane_endpoint = %s (%v)", res.Outputs["control_plane_endpoint"].Value, err)
-	}
-	var fds []struct {
-		Name         string            `json:"name"`
-		ControlPlane bool              `json:"control_plane"`
-		Attributes   map[string]string `json:"attributes"`
-	}
-	if err := json.Unmarshal(res.Outputs["failure_domains"].Value, &fds); err != nil || len(fds) != 3 || fds[0].Name != "eu-west-1a" {
-		t.Fatalf("failure_domains = %s (%v)", res.Outputs["failure_domains"].Value, err)
-	}
+	checkClusterOutputs(t, res.Outputs)
 
 	// Same inputs: no terraform process at all.
 	before := r.Processes()
@@ -109,20 +95,8 @@ func TestSimulatedClusterLifecycle(t *testing.T) {
 		t.Fatalf("not converged after update: %+v %v", res5.Plan, err)
 	}
 
-	// Destroy: state and every object gone.
-	if err := r.Destroy(ctx, ws); err != nil {
-		t.Fatalf("destroy: %v", err)
-	}
-	if has, err := r.HasState(ctx, ws.Object); err != nil || has {
-		t.Fatalf("HasState after destroy = %v, %v", has, err)
-	}
-	if s := listSecrets(t, ns); len(s) != 0 {
-		t.Fatalf("%d secrets left after destroy", len(s))
-	}
-	before = r.Processes()
-	if err := r.Destroy(ctx, ws); err != nil || r.Processes() != before {
-		t.Fatalf("destroy without state: %v, %d processes", err, r.Processes()-before)
-	}
+	// Destroy: state and every object gone; a second destroy runs no terraform.
+	assertDestroyed(t, r, ws)
 }
 
 func TestMachineReplacementNeedsApproval(t *testing.T) {
@@ -203,5 +177,44 @@ func TestMachineReplacementNeedsApproval(t *testing.T) {
 	}
 	if err := r.Destroy(ctx, ws); err != nil {
 		t.Fatalf("destroy: %v", err)
+	}
+}
+
+func checkClusterOutputs(t *testing.T, out map[string]tfrunner.Output) {
+	t.Helper()
+	var ep struct {
+		Host string `json:"host"`
+		Port int    `json:"port"`
+	}
+	if err := json.Unmarshal(out["control_plane_endpoint"].Value, &ep); err != nil || ep.Port != 6443 || ep.Host == "" {
+		t.Fatalf("control_plane_endpoint = %s (%v)", out["control_plane_endpoint"].Value, err)
+	}
+	var fds []struct {
+		Name         string            `json:"name"`
+		ControlPlane bool              `json:"control_plane"`
+		Attributes   map[string]string `json:"attributes"`
+	}
+	if err := json.Unmarshal(out["failure_domains"].Value, &fds); err != nil || len(fds) != 3 || fds[0].Name != "eu-west-1a" {
+		t.Fatalf("failure_domains = %s (%v)", out["failure_domains"].Value, err)
+	}
+
+}
+
+func assertDestroyed(t *testing.T, r *tfrunner.Runner, ws tfrunner.Workspace) {
+	t.Helper()
+	ctx := context.Background()
+	ns := ws.Object.Namespace
+	if err := r.Destroy(ctx, ws); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	if has, err := r.HasState(ctx, ws.Object); err != nil || has {
+		t.Fatalf("HasState after destroy = %v, %v", has, err)
+	}
+	if s := listSecrets(t, ns); len(s) != 0 {
+		t.Fatalf("%d secrets left after destroy", len(s))
+	}
+	before := r.Processes()
+	if err := r.Destroy(ctx, ws); err != nil || r.Processes() != before {
+		t.Fatalf("destroy without state: %v, %d processes", err, r.Processes()-before)
 	}
 }
