@@ -9,7 +9,7 @@ import (
 	"sort"
 )
 
-//go:embed all:simulated all:aws
+//go:embed all:simulated all:aws all:fakecloud
 var files embed.FS
 
 // Kinds of root module every family provides.
