@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/hashicorp/go-version"
 	"github.com/hashicorp/hc-install/fs"
@@ -37,6 +38,12 @@ type BinaryOptions struct {
 func ResolveBinary(ctx context.Context, o BinaryOptions) (*Binary, error) {
 	supported := version.MustConstraints(version.NewConstraint(SupportedVersions))
 	if o.Path != "" {
+		// terraform runs inside per-object workspaces, so a relative path would not resolve there.
+		abs, err := filepath.Abs(o.Path)
+		if err != nil {
+			return nil, fmt.Errorf("terraform binary %s: %w", o.Path, err)
+		}
+		o.Path = abs
 		if _, err := os.Stat(o.Path); err != nil {
 			return nil, fmt.Errorf("terraform binary %s: %w", o.Path, err)
 		}
