@@ -28,7 +28,7 @@ help: ## Show this help.
 ##@ Tools (built from the Go module proxy into bin/, cached in ~/.cache/capc-tools)
 
 .PHONY: tools
-tools: $(BIN)/terraform $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize ## Build every tool tests need.
+tools: $(BIN)/terraform $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize fakecloud ## Build every tool tests need.
 
 $(BIN)/terraform:
 	hack/ensure-tool.sh terraform $(TERRAFORM_VERSION)
@@ -48,6 +48,11 @@ clusterctl: $(BIN)/clusterctl ## Build clusterctl.
 
 .PHONY: kustomize
 kustomize: $(BIN)/kustomize ## Build kustomize.
+
+# Built from fakecloud/ (its own Go module), cached by source hash; phony so edits are picked up.
+.PHONY: fakecloud
+fakecloud: ## Build bin/fakecloud and install its Terraform provider into the bin/tf-mirror filesystem mirror.
+	hack/build-fakecloud.sh
 
 ##@ Development
 
@@ -82,6 +87,11 @@ build: ## Build the manager into bin/.
 test: tools ## Unit + envtest + integration tests (real kube-apiserver, CAPI core reconcilers, terraform).
 	go vet ./...
 	go test $(GO_TEST_FLAGS) -timeout 20m ./...
+	cd fakecloud && FAKECLOUD_TF_MIRROR=$(BIN)/tf-mirror go test -count=1 ./...
+
+.PHONY: test-fakecloud
+test-fakecloud: fakecloud $(BIN)/terraform ## Fake cloud server + provider tests (real terraform installing the provider from bin/tf-mirror).
+	cd fakecloud && go vet ./... && FAKECLOUD_TF_MIRROR=$(BIN)/tf-mirror go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-unit
 test-unit: ## Pure unit tests only.
