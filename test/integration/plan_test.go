@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
@@ -140,5 +141,42 @@ var _ = Describe("Plan previews and approvals", func() {
 		annotate(cc, infrav1.ApprovePlanAnnotation, drift.Digest)
 		waitApplied(cc, drift.Digest)
 		Expect(conditionStatus(cc.Status.Conditions, infrav1.InSyncCondition)).To(HavePrefix("True"))
+	})
+})
+
+var _ = Describe("Plan text", func() {
+	It("keeps user data and sensitive values out of the plan Secret and status", func() {
+		ns := newNamespace()
+		cluster, cc := newCluster(ns, "plantext", false)
+		const canary = "canary-bootstrap-91c2e7"
+		secret, machine, cm := newMachine(ns, "plantext", "pt-0", false)
+		secret.Data["value"] = []byte("#cloud-config\nwrite_files: [{content: " + canary + "}]\n")
+		cm.Annotations = map[string]string{infrav1.ApprovalAnnotation: "manual"}
+		create(cc, cluster, secret, machine, cm)
+
+		var planSecret corev1.Secret
+		Eventually(func(g Gomega) {
+			list := &corev1.SecretList{}
+			g.Expect(k8s.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{"custom.infrastructure.cluster.x-k8s.io/kind": "custommachine"})).To(Succeed())
+			found := false
+			for _, s := range list.Items {
+				if len(s.Data["plan.txt"]) > 0 {
+					planSecret, found = s, true
+				}
+			}
+			g.Expect(found).To(BeTrue())
+		}).Should(Succeed())
+		text := string(planSecret.Data["plan.txt"])
+		Expect(text).To(ContainSubstring("terraform_data.instance will be created"))
+		Expect(text).NotTo(ContainSubstring(canary))
+		Expect(string(planSecret.Data["summary.json"])).NotTo(ContainSubstring(canary))
+		status, err := json.Marshal(get(cm).Status)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(status)).NotTo(ContainSubstring(canary))
+		events := &corev1.EventList{}
+		Expect(k8s.List(ctx, events, client.InNamespace(ns))).To(Succeed())
+		for _, e := range events.Items {
+			Expect(e.Message).NotTo(ContainSubstring(canary))
+		}
 	})
 })
