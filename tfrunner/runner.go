@@ -30,6 +30,9 @@ type Config struct {
 	// OwnerRefs returns the ownerRefs of every object the runner creates; default DefaultOwnerRefs.
 	OwnerRefs   func(ObjectRef) []metav1.OwnerReference
 	CancelGrace time.Duration // SIGINT, then kill after this; default 30s
+	// ProviderMirrors are filesystem mirror directories terraform installs providers from before
+	// trying their registries (air-gapped installs, locally built providers).
+	ProviderMirrors []string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -78,7 +81,7 @@ func New(cfg Config) (*Runner, error) {
 			return nil, fmt.Errorf("tfrunner: creating work dir: %w", err)
 		}
 	}
-	cli, _, err := writeCLIConfig(abs)
+	cli, _, err := writeCLIConfig(abs, cfg.ProviderMirrors)
 	if err != nil {
 		return nil, fmt.Errorf("tfrunner: %w", err)
 	}

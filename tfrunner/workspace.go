@@ -148,16 +148,58 @@ func (r *Runner) workspaceDir(obj ObjectRef) string {
 	return filepath.Join(r.cfg.WorkDir, "ws", obj.Namespace, strings.ToLower(obj.Kind)+"-"+obj.Name)
 }
 
-// writeCLIConfig gives terraform its own CLI config (plugin cache), never the user's.
-func writeCLIConfig(workDir string) (string, string, error) {
+// writeCLIConfig gives terraform its own CLI config (plugin cache, provider installation), never
+// the user's. Filesystem mirrors are tried first; providers not in them come from their registry.
+func writeCLIConfig(workDir string, mirrors []string) (string, string, error) {
 	cache := filepath.Join(workDir, "plugin-cache")
 	if err := os.MkdirAll(cache, 0o700); err != nil {
 		return "", "", fmt.Errorf("creating plugin cache: %w", err)
 	}
 	p := filepath.Join(workDir, "terraformrc")
-	content := fmt.Sprintf("plugin_cache_dir = %q\ndisable_checkpoint = true\n", cache)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(cliConfig(cache, mirrors)), 0o600); err != nil {
 		return "", "", fmt.Errorf("writing CLI config: %w", err)
 	}
 	return p, cache, nil
+}
+
+// cliConfig writes the CLI config. Providers found in a mirror are excluded from direct
+// installation: terraform merges the versions of every matching method, so a registry lookup
+// would otherwise still happen (and fail offline) for mirrored providers.
+func cliConfig(cache string, mirrors []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "plugin_cache_dir = %q\ndisable_checkpoint = true\n", cache)
+	if len(mirrors) == 0 {
+		return b.String()
+	}
+	var all []string
+	b.WriteString("provider_installation {\n")
+	for _, m := range mirrors {
+		provs := mirroredProviders(m)
+		all = append(all, provs...)
+		fmt.Fprintf(&b, "  filesystem_mirror {\n    path    = %q\n    include = %s\n  }\n", m, hclList(provs))
+	}
+	fmt.Fprintf(&b, "  direct {\n    exclude = %s\n  }\n}\n", hclList(all))
+	return b.String()
+}
+
+// mirroredProviders lists <host>/<namespace>/<type> of a filesystem mirror's providers.
+func mirroredProviders(dir string) []string {
+	matches, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*"))
+	var out []string
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && fi.IsDir() {
+			rel, _ := filepath.Rel(dir, m)
+			out = append(out, filepath.ToSlash(rel))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func hclList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
