@@ -10,6 +10,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/record"
+	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
 	"sigs.k8s.io/cluster-api/util/conditions"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -71,7 +72,8 @@ func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, 
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.CredentialsNotFoundReason, "%v", err)
 		return tfrunner.Workspace{}, false
 	}
-	return tfrunner.Workspace{Object: in.ref, Module: mod, Variables: vars, Sensitive: in.sensitive, Env: env}, true
+	return tfrunner.Workspace{Object: in.ref, Module: mod, Variables: vars, Sensitive: in.sensitive, Env: env,
+		OnRun: b.blockMove(in.obj)}, true
 }
 
 // run plans (and, as policy allows, applies) the object's module and records the outcome in
@@ -81,6 +83,9 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	if !valid {
 		return res, false, ctrl.Result{}, nil
 	}
+	// A block-move annotation seen here was left by a run that never finished (a crash): no run
+	// is in flight for this object now, so the patch helper drops it.
+	delete(in.obj.GetAnnotations(), clusterctlv1.BlockMoveAnnotation)
 	ts := *in.status
 	token := in.obj.GetAnnotations()[infrav1.PlanPreviewAnnotation]
 	drift := b.driftDue(ts)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/terraform-exec/tfexec"
+	tfjson "github.com/hashicorp/terraform-json"
 )
 
 // processCounter counts terraform processes via tfexec's "running Terraform command" log line,
@@ -94,7 +95,7 @@ func (r *Runner) ensureInit(ctx context.Context, rn *run) (string, error) {
 		return "", err
 	}
 	defer r.tfs.Delete(tmp)
-	if err := tf.Init(ctx, tfexec.Upgrade(false)); err != nil {
+	if err := r.observe("init", func() error { return tf.Init(ctx, tfexec.Upgrade(false)) }); err != nil {
 		return "", newTerraformError(ctx, "init", err, rn.red)
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".capc-initialized"), nil, 0o600); err != nil {
@@ -188,7 +189,8 @@ func (r *Runner) pushIfNewer(ctx context.Context, rn *run) {
 
 // showPlan summarizes a planfile with `terraform show -json`.
 func (r *Runner) showPlan(ctx context.Context, rn *run) (PlanSummary, error) {
-	p, err := rn.tf.ShowPlanFile(ctx, planFile)
+	var p *tfjson.Plan
+	err := r.observe("show", func() (err error) { p, err = rn.tf.ShowPlanFile(ctx, planFile); return err })
 	if err != nil {
 		return PlanSummary{}, newTerraformError(ctx, "show", err, rn.red)
 	}

@@ -2,6 +2,7 @@ package tfrunner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -131,6 +132,10 @@ func (r *Runner) hold(ctx context.Context, obj ObjectRef) (context.Context, func
 	l, err := r.acquire(ctx, obj, runID)
 	if err != nil {
 		r.runs.Delete(runID)
+		var locked *LockedError
+		if errors.As(err, &locked) {
+			r.cfg.Metrics.LockWaits.Inc()
+		}
 		return nil, nil, err
 	}
 	runCtx, cancel := context.WithCancel(ctx)

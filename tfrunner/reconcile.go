@@ -37,6 +37,7 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 	if st != nil && st.InputsHash == rn.hash && !p.Force &&
 		(p.ApproveDigest == "" || p.ApproveDigest == st.AppliedPlan) {
 		res.Skipped = true
+		r.cfg.Metrics.Skipped.Inc()
 		res.Outputs, err = outputsOf(st.Raw)
 		return res, err
 	}
@@ -68,7 +69,7 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		}
 		stale = se
 	}
-	release, err := r.acquireSlot(runCtx)
+	release, err := r.startRun(runCtx, rn)
 	if err != nil {
 		return res, err
 	}
@@ -81,7 +82,7 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 
 // applySaved applies exactly the saved planfile.
 func (r *Runner) applySaved(ctx context.Context, rn *run, st *StoredState, saved *savedPlan, res Result) (Result, error) {
-	release, err := r.acquireSlot(ctx)
+	release, err := r.startRun(ctx, rn)
 	if err != nil {
 		return res, err
 	}
@@ -97,7 +98,11 @@ func (r *Runner) applySaved(ctx context.Context, rn *run, st *StoredState, saved
 }
 
 func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState, p Policy, res Result, stale error) (Result, error) {
-	changed, err := rn.tf.Plan(ctx, tfexec.Out(planFile), tfexec.Lock(false))
+	var changed bool
+	err := r.observe("plan", func() (err error) {
+		changed, err = rn.tf.Plan(ctx, tfexec.Out(planFile), tfexec.Lock(false))
+		return err
+	})
 	if err != nil {
 		return res, newTerraformError(ctx, "plan", err, rn.red)
 	}
@@ -127,7 +132,8 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 	}
 	serial, lineage := stateRef(st)
 	// Human-readable plan for reviewers (one more process, only for plans that wait for a human).
-	text, err := rn.tf.ShowPlanFileRaw(ctx, planFile)
+	var text string
+	err = r.observe("show", func() (err error) { text, err = rn.tf.ShowPlanFileRaw(ctx, planFile); return err })
 	if err != nil {
 		return res, newTerraformError(ctx, "show", err, rn.red)
 	}
@@ -153,7 +159,7 @@ func stRaw(st *StoredState) []byte {
 func (r *Runner) apply(ctx context.Context, rn *run, res Result) (Result, error) {
 	stop := make(chan struct{})
 	watched := r.watchState(ctx, rn, stop)
-	applyErr := rn.tf.Apply(ctx, tfexec.DirOrPlan(planFile), tfexec.Lock(false))
+	applyErr := r.observe("apply", func() error { return rn.tf.Apply(ctx, tfexec.DirOrPlan(planFile), tfexec.Lock(false)) })
 	close(stop)
 	<-watched
 	w := stateWrite{}
@@ -229,7 +235,7 @@ func (r *Runner) Destroy(ctx context.Context, ws Workspace) error {
 }
 
 func (r *Runner) destroyResources(ctx context.Context, rn *run, st *StoredState) error {
-	release, err := r.acquireSlot(ctx)
+	release, err := r.startRun(ctx, rn)
 	if err != nil {
 		return err
 	}
@@ -239,7 +245,7 @@ func (r *Runner) destroyResources(ctx context.Context, rn *run, st *StoredState)
 	}
 	stop := make(chan struct{})
 	watched := r.watchState(ctx, rn, stop)
-	derr := rn.tf.Destroy(ctx, tfexec.Lock(false))
+	derr := r.observe("destroy", func() error { return rn.tf.Destroy(ctx, tfexec.Lock(false)) })
 	close(stop)
 	<-watched
 	_, pushErr := r.finalPush(ctx, rn, stateWrite{})

@@ -35,6 +35,8 @@ type Config struct {
 	ProviderMirrors []string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Metrics receives run durations, in-flight runs and lock waits; default: unregistered collectors.
+	Metrics *Metrics
 }
 
 // Runner runs terraform for Kubernetes objects. It is safe for concurrent use.
@@ -70,6 +72,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
 	}
 	abs, err := filepath.Abs(cfg.WorkDir)
 	if err != nil {
@@ -134,14 +139,24 @@ func (r *Runner) newRun(ws Workspace) (*run, error) {
 	return rn, nil
 }
 
-// acquireSlot bounds concurrent terraform runs.
-func (r *Runner) acquireSlot(ctx context.Context) (func(), error) {
+// startRun bounds concurrent terraform runs and tells the caller (Workspace.OnRun) that terraform
+// is about to run; the returned func undoes both.
+func (r *Runner) startRun(ctx context.Context, rn *run) (func(), error) {
 	select {
 	case r.sem <- struct{}{}:
-		return func() { <-r.sem }, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for a terraform run slot: %w", ctx.Err())
 	}
+	done := func() {}
+	if rn.ws.OnRun != nil {
+		d, err := rn.ws.OnRun(ctx)
+		if err != nil {
+			<-r.sem
+			return nil, fmt.Errorf("before running terraform: %w", err)
+		}
+		done = d
+	}
+	return func() { done(); <-r.sem }, nil
 }
 
 // materialize prepares the workspace: module files, variables, initialized .terraform, and the

@@ -4,6 +4,7 @@
 package tfrunner
 
 import (
+	"context"
 	"encoding/json"
 	"io/fs"
 	"time"
@@ -34,6 +35,10 @@ type Workspace struct {
 	Sensitive []string
 	// Env is the terraform process environment beyond the scrubbed minimum (credentials Secret keys).
 	Env map[string]string
+	// OnRun, when set, is called right before terraform runs for this workspace (never for runs
+	// answered without terraform); the returned func is called once terraform is done. The
+	// controllers use it to block clusterctl move while a run is in flight.
+	OnRun func(ctx context.Context) (done func(), err error)
 }
 
 // Policy says what a Reconcile may do after planning.

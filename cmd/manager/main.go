@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -111,7 +112,11 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("creating the Kubernetes clientset for terraform state: %w", err)
 	}
+	runMetrics := tfrunner.NewMetrics()
+	ctrlmetrics.Registry.MustRegister(runMetrics.Collectors()...)
 	runner, err := tfrunner.New(tfrunner.Config{
+		Metrics:           runMetrics,
+		ProviderMirrors:   o.ProviderMirrors,
 		Binary:            binary,
 		WorkDir:           o.WorkDir,
 		Kube:              kube,

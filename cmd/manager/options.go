@@ -45,6 +45,7 @@ type options struct {
 	DriftCheckInterval   time.Duration
 	ModuleRoot           string
 	AllowRemoteModules   bool
+	ProviderMirrors      []string
 
 	Zap zap.Options
 }
@@ -95,6 +96,15 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Root directory that spec.module.path is confined to.")
 	fs.BoolVar(&o.AllowRemoteModules, "allow-remote-modules", false,
 		"Allow spec.module.source: remote (registry or git) modules that terraform init downloads, wrapped in a generated root module.")
+
+	fs.Func("provider-mirror", "Filesystem mirror directory terraform installs providers from (repeatable); mirrored providers are never downloaded.",
+		func(v string) error {
+			if v == "" {
+				return fmt.Errorf("empty directory")
+			}
+			o.ProviderMirrors = append(o.ProviderMirrors, v)
+			return nil
+		})
 
 	// --kubeconfig (controller-runtime's flag, read by ctrl.GetConfig); KUBECONFIG works too.
 	config.RegisterFlags(fs)

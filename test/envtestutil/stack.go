@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
@@ -42,10 +43,19 @@ type Stack struct {
 
 // StackOptions tune the stack; zero values are sensible.
 type StackOptions struct {
-	WorkDir    string
-	ModuleRoot string
-	Controller controllers.Options
+	WorkDir         string
+	ModuleRoot      string
+	ProviderMirrors []string
+	Controller      controllers.Options
 }
+
+// runnerMetrics registers one set of runner metrics per process on controller-runtime's registry,
+// where the manager exposes them (a test binary may start several stacks).
+var runnerMetrics = sync.OnceValue(func() *tfrunner.Metrics {
+	m := tfrunner.NewMetrics()
+	ctrlmetrics.Registry.MustRegister(m.Collectors()...)
+	return m
+})
 
 // NewScheme returns a scheme with client-go, CAPI core v1beta2 and this provider's types.
 func NewScheme() (*runtime.Scheme, error) {
@@ -101,7 +111,8 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 	}
 	st.Runner, err = tfrunner.New(tfrunner.Config{
 		Binary: bin, WorkDir: o.WorkDir, Kube: kubernetes.NewForConfigOrDie(cfg),
-		Holder: "local-stack", MaxConcurrentRuns: 4, Logger: logr.Discard(),
+		Holder: "local-stack", MaxConcurrentRuns: 4, Logger: ctrl.Log.WithName("tfrunner"),
+		Metrics: runnerMetrics(), ProviderMirrors: o.ProviderMirrors,
 	})
 	if err != nil {
 		return err

@@ -97,7 +97,10 @@ var _ = Describe("Plan previews and approvals", func() {
 		ns := newNamespace()
 		cluster, cc := newCluster(ns, "destructive", false)
 		create(cc, cluster)
-		Eventually(func() *bool { return get(cc).Status.Initialization.Provisioned }).Should(HaveValue(BeTrue()))
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cc), cc)).To(Succeed())
+			g.Expect(cc.Status.Initialization.Provisioned).To(HaveValue(BeTrue()))
+		}).Should(Succeed())
 
 		patch := client.MergeFrom(cc.DeepCopy())
 		cc.Spec.NetworkSpec.Subnets[1].CIDRBlock = "10.0.3.0/24" // forces the subnet's replacement

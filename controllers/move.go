@@ -1,0 +1,39 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/types"
+	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+var (
+	blockMoveOn  = []byte(`{"metadata":{"annotations":{"` + clusterctlv1.BlockMoveAnnotation + `":"terraform run in flight"}}}`)
+	blockMoveOff = []byte(`{"metadata":{"annotations":{"` + clusterctlv1.BlockMoveAnnotation + `":null}}}`)
+)
+
+// blockMove returns the tfrunner OnRun hook that keeps clusterctl move from copying an object
+// while terraform changes its state: the annotation is set right before terraform runs and
+// removed when it is done, whatever the outcome.
+func (b *base) blockMove(obj client.Object) func(context.Context) (func(), error) {
+	return func(ctx context.Context) (func(), error) {
+		if err := b.patchMeta(ctx, obj, blockMoveOn); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", clusterctlv1.BlockMoveAnnotation, err)
+		}
+		return func() {
+			// The run's context may be cancelled already; the annotation must still go.
+			if err := b.patchMeta(context.WithoutCancel(ctx), obj, blockMoveOff); err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "Removing the block-move annotation failed; the next reconcile retries")
+			}
+		}, nil
+	}
+}
+
+// patchMeta merge-patches a copy of obj, leaving the reconciler's copy (and its patch helper's
+// view of it) untouched.
+func (b *base) patchMeta(ctx context.Context, obj client.Object, patch []byte) error {
+	return client.IgnoreNotFound(b.Client.Patch(ctx, obj.DeepCopyObject().(client.Object), client.RawPatch(types.MergePatchType, patch)))
+}

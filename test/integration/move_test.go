@@ -1,0 +1,85 @@
+package integration
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+)
+
+// metricSum adds up a metric family's counters, gauges and histogram sample counts whose labels
+// include want.
+func metricSum(name string, want map[string]string) float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if hasLabels(m, want) {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
+
+func hasLabels(m *dto.Metric, want map[string]string) bool {
+	got := map[string]string{}
+	for _, l := range m.GetLabel() {
+		got[l.GetName()] = l.GetValue()
+	}
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+var _ = Describe("clusterctl move safety and run metrics", func() {
+	It("blocks move while terraform runs, labels state for move, and counts the run", func() {
+		applies := metricSum("capc_terraform_run_duration_seconds", map[string]string{"operation": "apply", "result": "success"})
+		ns := newNamespace()
+		cluster, cc := newCluster(ns, "slow", false)
+		secret, machine, cm := newMachine(ns, "slow", "slow-0", false)
+		cm.Spec.Module = &infrav1.ModuleSource{Path: "slow"}
+		cm.Spec.RootVolume = nil
+		create(cc, cluster, secret, machine, cm)
+
+		By("the block-move annotation is there while the apply runs")
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed()) // the cache may lag the create
+			g.Expect(cm.Annotations).To(HaveKey(clusterctlv1.BlockMoveAnnotation))
+		}).Should(Succeed())
+		Expect(metricSum("capc_terraform_runs_in_flight", nil)).To(BeNumerically(">=", 1))
+
+		By("and gone once the machine is provisioned")
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+			g.Expect(cm.Status.Initialization.Provisioned).To(HaveValue(BeTrue()))
+			g.Expect(cm.Annotations).NotTo(HaveKey(clusterctlv1.BlockMoveAnnotation))
+		}).Should(Succeed())
+		Expect(metricSum("capc_terraform_run_duration_seconds", map[string]string{"operation": "apply", "result": "success"})).
+			To(BeNumerically(">=", applies+2), "the cluster's and the machine's applies are observed")
+
+		By("state Secrets travel with their object in a move")
+		list := &corev1.SecretList{}
+		Expect(k8s.List(ctx, list, client.InNamespace(ns), client.HasLabels{clusterctlv1.ClusterctlMoveLabel})).To(Succeed())
+		owners := map[string]bool{}
+		for _, s := range list.Items {
+			for _, o := range s.OwnerReferences {
+				owners[o.Kind+"/"+o.Name+"/"+string(o.UID)] = true
+			}
+		}
+		Expect(owners).To(HaveKey("CustomMachine/slow-0/" + string(cm.UID)))
+		Expect(owners).To(HaveKey("CustomCluster/slow/" + string(get(cc).UID)))
+	})
+})

@@ -1,0 +1,54 @@
+package tfrunner
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the runner's Prometheus collectors. The manager registers them on
+// controller-runtime's registry; tfrunner itself stays free of controller-runtime.
+type Metrics struct {
+	// RunDuration observes each terraform operation (init, plan, show, apply, destroy) by result.
+	RunDuration *prometheus.HistogramVec
+	// InFlight counts terraform processes running now.
+	InFlight prometheus.Gauge
+	// LockWaits counts runs refused because another holder had the object's lock.
+	LockWaits prometheus.Counter
+	// Skipped counts reconciles answered from the inputs hash without any terraform process.
+	Skipped prometheus.Counter
+}
+
+// NewMetrics returns unregistered collectors.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		RunDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "capc_terraform_run_duration_seconds",
+			Help:    "Duration of terraform operations by operation and result.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900},
+		}, []string{"operation", "result"}),
+		InFlight:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "capc_terraform_runs_in_flight", Help: "Terraform operations running now."}),
+		LockWaits: prometheus.NewCounter(prometheus.CounterOpts{Name: "capc_terraform_lock_waits_total", Help: "Runs refused because the object's state lock was held elsewhere."}),
+		Skipped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "capc_terraform_skipped_total", Help: "Reconciles answered from the inputs hash without running terraform."}),
+	}
+}
+
+// Collectors lists the collectors for registration.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.RunDuration, m.InFlight, m.LockWaits, m.Skipped}
+}
+
+// observe runs one terraform operation, recording its duration, result and concurrency.
+func (r *Runner) observe(op string, fn func() error) error {
+	m := r.cfg.Metrics
+	m.InFlight.Inc()
+	start := time.Now()
+	err := fn()
+	m.InFlight.Dec()
+	result := "success"
+	if err != nil {
+		result = "error"
+	}
+	m.RunDuration.WithLabelValues(op, result).Observe(time.Since(start).Seconds())
+	return err
+}
