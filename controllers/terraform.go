@@ -92,6 +92,9 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	policy := policyFor(in.obj.GetAnnotations(), b.Options.ApprovalMode)
 	preview := token != "" && (ts == nil || ts.Plan == nil || ts.Plan.PreviewToken != token)
 	policy.Force = drift || preview
+	if preview {
+		policy.PreviewToken = token
+	}
 	if ts == nil || ts.LastRunResult != infrav1.RunPendingApproval {
 		policy.ApproveDigest = "" // an approval only ever applies a pending plan
 	}

@@ -36,6 +36,7 @@ const (
 	AnnPlanInputs  = prefix + "plan-inputs-hash"
 	AnnPlanSerial  = prefix + "plan-state-serial"
 	AnnPlanLineage = prefix + "plan-state-lineage"
+	AnnPlanPreview = prefix + "plan-preview-token"
 	AnnRunID       = prefix + "run-id"
 
 	// maxBaseLen leaves room for the longest suffix ("-tfstate-backup-<serial>",

@@ -64,6 +64,7 @@ type savedPlan struct {
 	Planfile   []byte
 	Summary    PlanSummary
 	Text       string // `terraform show` output, redacted
+	Preview    string // the plan-preview token this plan answered, if any
 }
 
 // maxPlanText keeps the plan Secret under the object size limit next to the planfile.
@@ -87,6 +88,7 @@ func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan) error
 	s.Annotations[AnnPlanInputs] = p.InputsHash
 	s.Annotations[AnnPlanSerial] = p.Serial
 	s.Annotations[AnnPlanLineage] = p.Lineage
+	s.Annotations[AnnPlanPreview] = p.Preview
 	if err := r.createOrReplace(ctx, s); err != nil {
 		return fmt.Errorf("saving plan secret %s: %w", s.Name, err)
 	}
@@ -115,7 +117,7 @@ func (r *Runner) loadPlan(ctx context.Context, obj ObjectRef) (*savedPlan, error
 	}
 	p := &savedPlan{Digest: s.Annotations[AnnPlanDigest], InputsHash: s.Annotations[AnnPlanInputs],
 		Serial: s.Annotations[AnnPlanSerial], Lineage: s.Annotations[AnnPlanLineage], Planfile: pf,
-		Text: string(s.Data["plan.txt"])}
+		Text: string(s.Data["plan.txt"]), Preview: s.Annotations[AnnPlanPreview]}
 	_ = json.Unmarshal(s.Data["summary.json"], &p.Summary)
 	if sha256Hex(pf) != p.Digest {
 		return nil, fmt.Errorf("plan secret %s: planfile does not match its digest", s.Name)

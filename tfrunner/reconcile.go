@@ -49,6 +49,9 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 	// reported again as pending: re-planning would mint a new digest on every reconcile and the
 	// user could never approve the one they saw.
 	current := saved != nil && staleReason(saved, saved.Digest, rn.hash, st) == ""
+	if current && p.PreviewToken != "" && saved.Preview == p.PreviewToken {
+		p.Force = false // this preview was answered already
+	}
 	var stale error
 	switch {
 	case current && (p.ApproveDigest == saved.Digest ||
@@ -139,7 +142,7 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 	}
 	res.PlanText = truncate(rn.red.redact(text), maxPlanText)
 	if err := r.savePlan(ctx, rn.ws.Object, savedPlan{Digest: res.PlanDigest, InputsHash: rn.hash,
-		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum, Text: res.PlanText}); err != nil {
+		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum, Text: res.PlanText, Preview: p.PreviewToken}); err != nil {
 		return res, err
 	}
 	res.PendingApproval = true

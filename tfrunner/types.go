@@ -51,6 +51,10 @@ type Policy struct {
 	ApproveDigest string
 	// Force plans even when the inputs hash matches the last applied one (drift checks, previews).
 	Force bool
+	// PreviewToken names the plan-preview a forced plan answers. A saved plan that still matches
+	// and already answered this token is reported instead of planning again, so a reconcile that
+	// sees a stale copy of the object does not replace the plan the user is reviewing.
+	PreviewToken string
 }
 
 // Action classifies one resource change.
