@@ -3,6 +3,7 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
 TERRAFORM_VERSION      ?= v1.5.7
+TOFU_VERSION           ?= v1.10.6
 KUBE_VERSION           ?= v1.36.3
 CLUSTERCTL_VERSION     ?= v1.14.2
 CONTROLLER_GEN_VERSION ?= v0.23.0
@@ -28,10 +29,12 @@ help: ## Show this help.
 ##@ Tools (built from the Go module proxy into bin/, cached in ~/.cache/capc-tools)
 
 .PHONY: tools
-tools: $(BIN)/terraform $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl fakecloud ## Build every tool tests need.
+tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl fakecloud ## Build every tool tests need.
 
 $(BIN)/terraform:
 	hack/ensure-tool.sh terraform $(TERRAFORM_VERSION)
+$(BIN)/tofu:
+	hack/ensure-tool.sh tofu $(TOFU_VERSION)
 $(BIN)/kube-apiserver:
 	hack/ensure-tool.sh kube-apiserver $(KUBE_VERSION)
 $(BIN)/etcd:
@@ -87,6 +90,7 @@ build: ## Build the manager into bin/.
 test: tools ## Unit + envtest + integration tests (real kube-apiserver, CAPI core reconcilers, terraform).
 	go vet ./...
 	go test $(GO_TEST_FLAGS) -timeout 20m ./...
+	CAPC_ENGINE=tofu go test $(GO_TEST_FLAGS) ./test/tfrunner/  # the runner suite again, on OpenTofu
 	cd fakecloud && FAKECLOUD_TF_MIRROR=$(BIN)/tf-mirror go test -count=1 ./...
 
 .PHONY: test-fakecloud

@@ -20,6 +20,10 @@ if [ ! -x "$cache/$name" ]; then
     clusterctl)
       ld="-X sigs.k8s.io/cluster-api/version.gitVersion=$version -X sigs.k8s.io/cluster-api/version.gitMajor=1 -X sigs.k8s.io/cluster-api/version.gitMinor=$(echo "$version" | cut -d. -f2)"
       (cd "$root/hack/tools/clusterctl" && go build -trimpath -ldflags "$ld" -o "$tmp/clusterctl" sigs.k8s.io/cluster-api/cmd/clusterctl) ;;
+    tofu)
+      # -X dev=no makes it report the plain version instead of "-dev".
+      (cd "$root/hack/tools/tofu" && go build -trimpath -ldflags "-X github.com/opentofu/opentofu/version.dev=no" \
+        -o "$tmp/tofu" github.com/opentofu/opentofu/cmd/tofu) ;;
     controller-gen)
       (cd "$root/hack/tools/controller-gen" && go build -trimpath -o "$tmp/controller-gen" sigs.k8s.io/controller-tools/cmd/controller-gen) ;;
     kustomize)

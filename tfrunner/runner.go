@@ -133,7 +133,7 @@ func (r *Runner) newRun(ws Workspace) (*run, error) {
 		return nil, fmt.Errorf("tfrunner: rendering variables: %w", err)
 	}
 	rn := &run{ws: ws, dir: r.workspaceDir(o), digest: digest, rendered: rendered,
-		hash: InputsHash(rendered, digest, r.cfg.Binary.Version.String()),
+		hash: InputsHash(rendered, digest, r.cfg.Binary.ID()),
 		red:  newRedactor(ws.Variables, ws.Sensitive, ws.Env)}
 	rn.pushed.Store(-1)
 	return rn, nil

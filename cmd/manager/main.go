@@ -62,17 +62,22 @@ func run(ctx context.Context, o *options) error {
 	log := ctrl.Log.WithName("setup")
 
 	// Resolve terraform first: it needs no cluster, and a bad binary should fail fast and clearly.
+	version := o.TerraformVersion
+	if version == "" && o.Engine == tfrunner.EngineTerraform {
+		version = tfrunner.DefaultVersion
+	}
 	binary, err := tfrunner.ResolveBinary(ctx, tfrunner.BinaryOptions{
+		Engine:     o.Engine,
 		Path:       o.TerraformPath,
-		Version:    o.TerraformVersion,
+		Version:    version,
 		InstallDir: o.TerraformInstallDir,
 		BaseURL:    o.TerraformReleasesURL,
 	})
 	if err != nil {
-		return fmt.Errorf("cannot resolve the terraform binary (--terraform-path=%q --terraform-version=%q --terraform-install-dir=%q): %w",
-			o.TerraformPath, o.TerraformVersion, o.TerraformInstallDir, err)
+		return fmt.Errorf("cannot resolve the %s binary (--terraform-path=%q --terraform-version=%q --terraform-install-dir=%q): %w",
+			o.Engine, o.TerraformPath, version, o.TerraformInstallDir, err)
 	}
-	log.Info("using terraform", "path", binary.Path, "version", binary.Version.String())
+	log.Info("using engine", "engine", binary.Engine, "path", binary.Path, "version", binary.Version.String())
 
 	restConfig, err := ctrl.GetConfig()
 	if err != nil {

@@ -38,6 +38,7 @@ type options struct {
 	WorkDir              string
 	TerraformPath        string
 	TerraformVersion     string
+	Engine               string
 	TerraformInstallDir  string
 	TerraformReleasesURL string
 	MaxConcurrentRuns    int
@@ -80,8 +81,10 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Directory for terraform workspaces, the init cache and the plugin cache. Mount an emptyDir here: it survives container restarts, which lets a restarted manager recover state a killed one had not pushed.")
 	fs.StringVar(&o.TerraformPath, "terraform-path", "",
 		"Path of the terraform binary to use. When empty, a supported terraform on PATH is used (matching --terraform-version), else --terraform-version is installed into --terraform-install-dir.")
-	fs.StringVar(&o.TerraformVersion, "terraform-version", "1.5.7",
-		"Terraform version to use when --terraform-path is empty: looked up on PATH, else installed.")
+	fs.StringVar(&o.TerraformVersion, "terraform-version", "",
+		"Version to use when --terraform-path is empty: looked up on PATH, else installed (terraform only). Default: 1.5.7 for terraform, any supported version for tofu.")
+	fs.StringVar(&o.Engine, "engine", "terraform",
+		"Engine: terraform, or tofu (OpenTofu; found with --terraform-path or on PATH, never installed).")
 	fs.StringVar(&o.TerraformInstallDir, "terraform-install-dir", "",
 		"Directory terraform is installed into when --terraform-path is empty (default: <work-dir>/bin).")
 	fs.StringVar(&o.TerraformReleasesURL, "terraform-releases-url", "",
@@ -164,8 +167,8 @@ func (o *options) validate() error {
 	if o.LeaderElect && o.LeaderElectionID == "" {
 		errs = append(errs, errors.New("--leader-election-id must not be empty with --leader-elect"))
 	}
-	if o.TerraformPath == "" && o.TerraformVersion == "" {
-		errs = append(errs, errors.New("set --terraform-path or --terraform-version"))
+	if o.Engine != "terraform" && o.Engine != "tofu" {
+		errs = append(errs, fmt.Errorf("--engine must be terraform or tofu, got %q", o.Engine))
 	}
 	for name, addr := range map[string]string{"--metrics-bind-address": o.MetricsBindAddress, "--health-probe-bind-address": o.HealthProbeBindAddress} {
 		if addr == "0" || (name == "--health-probe-bind-address" && addr == "") {

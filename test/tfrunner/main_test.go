@@ -55,11 +55,12 @@ func run(m *testing.M) int {
 	kube = kubernetes.NewForConfigOrDie(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	binary, err = tfrunner.ResolveBinary(ctx, tfrunner.BinaryOptions{Path: filepath.Join(root, "bin", "terraform")})
+	binary, err = tfrunner.ResolveBinary(ctx, engineOptions(root))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "terraform:", err)
 		return 1
 	}
+	fmt.Fprintf(os.Stderr, "engine: %s %s (%s)\n", binary.Engine, binary.Version, binary.Path)
 	return m.Run()
 }
 
@@ -112,4 +113,13 @@ func listSecrets(t *testing.T, ns string) []corev1.Secret {
 		t.Fatal(err)
 	}
 	return l.Items
+}
+
+// engineOptions picks the engine the suite runs against: terraform (bin/terraform) by default,
+// OpenTofu (bin/tofu) with CAPC_ENGINE=tofu; `make test` runs the suite with both.
+func engineOptions(root string) tfrunner.BinaryOptions {
+	if os.Getenv("CAPC_ENGINE") == tfrunner.EngineTofu {
+		return tfrunner.BinaryOptions{Engine: tfrunner.EngineTofu, Path: filepath.Join(root, "bin", "tofu")}
+	}
+	return tfrunner.BinaryOptions{Path: filepath.Join(root, "bin", "terraform")}
 }

@@ -58,7 +58,7 @@ func runKillHelper() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	bin, err := tfrunner.ResolveBinary(context.Background(), tfrunner.BinaryOptions{Path: os.Getenv("TFRUNNER_TF")})
+	bin, err := tfrunner.ResolveBinary(context.Background(), tfrunner.BinaryOptions{Engine: os.Getenv("TFRUNNER_ENGINE"), Path: os.Getenv("TFRUNNER_TF")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -96,6 +96,12 @@ func resourceCount(raw []byte) int {
 // TestSIGKILLMidApply measures what a SIGKILL of the manager mid-apply loses: resources terraform
 // had written to the workspace state file but the Secret store had not received yet.
 func TestSIGKILLMidApply(t *testing.T) {
+	if binary.Engine == tfrunner.EngineTofu {
+		// Measured: OpenTofu 1.10.6 writes the local state file once, at the end of this 6-second
+		// apply (serial 1 already holding all 3 resources), so there is no mid-apply state to lose
+		// or recover; a kill mid-apply loses what the apply created so far, as with a remote backend.
+		t.Skip("OpenTofu persists local state only at the end of a short apply; nothing mid-apply to measure")
+	}
 	for _, delay := range []time.Duration{0, 500 * time.Millisecond} {
 		t.Run(fmt.Sprintf("kill-%v-after-2nd-resource", delay), func(t *testing.T) {
 			killMidApply(t, delay)
@@ -114,7 +120,7 @@ func killMidApply(t *testing.T, delay time.Duration) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+string(b), "TFRUNNER_TF="+binary.Path)
+	cmd.Env = append(os.Environ(), helperEnv+"="+string(b), "TFRUNNER_TF="+binary.Path, "TFRUNNER_ENGINE="+binary.Engine)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
