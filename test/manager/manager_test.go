@@ -181,7 +181,7 @@ func TestManagerServesProbesAndMetrics(t *testing.T) {
 		t.Errorf("want controllers with max_concurrent_reconciles 3 and 7 (--customcluster-concurrency, --custommachine-concurrency), got:\n%s",
 			grepLines(metrics, "controller_runtime_max_concurrent_reconciles{"))
 	}
-	if !strings.Contains(logs.String(), "using terraform") {
+	if !strings.Contains(logs.String(), `"msg":"using engine","engine":"terraform"`) {
 		t.Errorf("manager did not log the terraform binary it uses; logs:\n%s", logs.String())
 	}
 
