@@ -1,0 +1,197 @@
+// Command capc-bench measures the provider against the naive per-object terraform workflow
+// (fresh directory, init, plan, apply) in one run, on this machine, with the same terraform
+// binary (bin/terraform) and the same modules, and writes docs/benchmarks.md. See issue 10 and
+// `make bench`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/company/cluster-api-provider-custom/bench"
+	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/modules"
+	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
+)
+
+type row struct {
+	ID, What, Ours, Baseline, Ratio, Goal string
+	Met                                   bool
+	Info                                  bool // context row, no goal
+}
+
+type section struct{ Title, Body string }
+
+type benchmark struct {
+	root, work                       string
+	naive                            *bench.Naive
+	concurrency                      int
+	p1N, p1BaseN, p2N, p3N, p4N, p5N int
+	p4Timeout, p5Timeout, p5Settle   time.Duration
+	only                             map[string]bool
+
+	rows     []row
+	sections []section
+	p1Mean   time.Duration
+
+	p4Ops                  map[string]bench.OpStat
+	p4Wall                 time.Duration
+	profileTop, profileCum string
+	p5ProvisionTime        time.Duration
+}
+
+func (b *benchmark) add(r row) {
+	b.rows = append(b.rows, r)
+	status := "MET"
+	if r.Info {
+		status = "info"
+	} else if !r.Met {
+		status = "MISSED"
+	}
+	fmt.Printf("%-4s %-7s ratio %-22s goal %-32s\n     ours:     %s\n     baseline: %s\n", r.ID, status, r.Ratio, r.Goal, r.Ours, r.Baseline)
+}
+
+func (b *benchmark) want(id string) bool { return len(b.only) == 0 || b.only[id] }
+
+func main() {
+	b := &benchmark{root: envtestutil.RepoRoot()}
+	out := flag.String("out", filepath.Join(b.root, "docs", "benchmarks.md"), "Markdown report to write (empty: none)")
+	work := flag.String("work", "", "scratch directory (default: a new temporary directory, removed afterwards)")
+	only := flag.String("only", "", "comma-separated subset of P1..P6 to run (default: all)")
+	flag.IntVar(&b.concurrency, "concurrency", 2*runtime.NumCPU(), "concurrent terraform runs in P4/P5, for the provider and the naive baseline alike")
+	flag.IntVar(&b.p1N, "p1-n", 300, "no-op reconciles timed in P1")
+	flag.IntVar(&b.p1BaseN, "p1-baseline-n", 20, "terraform plans timed in P1")
+	flag.IntVar(&b.p2N, "p2-n", 7, "objects applied in P2 (each way)")
+	flag.IntVar(&b.p3N, "p3-n", 6, "objects in P3")
+	flag.IntVar(&b.p4N, "p4-n", 100, "CustomMachines in P4")
+	flag.IntVar(&b.p5N, "p5-n", 1000, "idle CustomMachines in P5")
+	flag.DurationVar(&b.p4Timeout, "p4-timeout", 4*time.Minute, "P4 provisioning timeout")
+	flag.DurationVar(&b.p5Timeout, "p5-timeout", 8*time.Minute, "P5 provisioning timeout")
+	flag.DurationVar(&b.p5Settle, "p5-settle", 20*time.Second, "idle time before reading the manager's RSS in P5")
+	flag.Parse()
+	if *only != "" {
+		b.only = map[string]bool{}
+		for _, s := range strings.Split(*only, ",") {
+			b.only[strings.ToUpper(strings.TrimSpace(s))] = true
+		}
+	}
+	if err := b.run(*work, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "capc-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func (b *benchmark) run(work, out string) error {
+	started := time.Now()
+	loadBefore := bench.LoadAvg()
+	if work == "" {
+		d, err := os.MkdirTemp("", "capc-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		work = d
+	}
+	b.work = work
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(work, "stack.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	ctrl.SetLogger(zap.New(zap.WriteTo(logf)))
+	tfPath := filepath.Join(b.root, "bin", "terraform")
+	b.naive = &bench.Naive{Terraform: tfPath, Root: filepath.Join(work, "naive")}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 14*time.Minute)
+	defer cancel()
+	bin, err := tfrunner.ResolveBinary(ctx, tfrunner.BinaryOptions{Path: tfPath})
+	if err != nil {
+		return fmt.Errorf("bin/terraform (make tools): %w", err)
+	}
+	fmt.Printf("capc-bench: terraform %s, %s, load %s\n", bin.Version, bench.MachineInfo(), loadBefore)
+
+	sim, err := simulatedMachine()
+	if err != nil {
+		return err
+	}
+	st, err := envtestutil.StartStack(ctx, envtestutil.StackOptions{
+		WorkDir: filepath.Join(work, "stack"),
+		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: b.concurrency,
+			DriftCheckInterval: time.Hour},
+	})
+	if err != nil {
+		return err
+	}
+	stackStopped := false
+	stopStack := func() {
+		if !stackStopped {
+			stackStopped = true
+			_ = st.Stop()
+		}
+	}
+	defer stopStack()
+	kube := kubernetes.NewForConfigOrDie(st.Env.Config)
+	e, err := newRunnerEnv(kube, bin, filepath.Join(work, "runner"), "bench", nil)
+	if err != nil {
+		return err
+	}
+	if err := ensureNamespace(ctx, kube, e.ns); err != nil {
+		return err
+	}
+	steps := []struct {
+		id string
+		fn func() error
+	}{
+		{"P1", func() error { return b.p1(ctx, e, sim) }},
+		{"P2", func() error { return b.p2(ctx, e, sim) }},
+		{"P3", func() error {
+			fc, err := modules.Get("fakecloud", modules.KindMachine)
+			if err != nil {
+				return err
+			}
+			return b.p3(ctx, kube, bin, fc)
+		}},
+		{"P6", func() error { return b.p6(ctx, e) }},
+		{"P4", func() error { return b.p4(ctx, st, bin) }},
+	}
+	for _, s := range steps {
+		if !b.want(s.id) {
+			continue
+		}
+		t := time.Now()
+		fmt.Printf("== %s (load %s)\n", s.id, bench.LoadAvg())
+		if err := s.fn(); err != nil {
+			return fmt.Errorf("%s: %w", s.id, err)
+		}
+		fmt.Printf("   %s took %.1f s\n", s.id, time.Since(t).Seconds())
+	}
+	stopStack()
+	if b.want("P5") {
+		t := time.Now()
+		fmt.Printf("== P5 (load %s)\n", bench.LoadAvg())
+		if err := b.p5(ctx); err != nil {
+			return fmt.Errorf("P5: %w", err)
+		}
+		fmt.Printf("   P5 took %.1f s\n", time.Since(t).Seconds())
+	}
+	elapsed := time.Since(started)
+	fmt.Printf("capc-bench: done in %.0f s, load %s\n", elapsed.Seconds(), bench.LoadAvg())
+	if out == "" {
+		return nil
+	}
+	return b.write(out, bin, started, elapsed, loadBefore)
+}

@@ -1,0 +1,391 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/bench"
+	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
+)
+
+// clusterObjects are a CAPI Cluster, its CustomCluster and the bootstrap data Secret its machines share.
+func clusterObjects(ns, name string) []client.Object {
+	paused := false
+	cc := &infrav1.CustomCluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: infrav1.CustomClusterSpec{
+			Region: "us-east-1",
+			NetworkSpec: infrav1.NetworkSpec{
+				VPC: infrav1.VPCSpec{CIDRBlock: "10.0.0.0/16"},
+				Subnets: []infrav1.SubnetSpec{
+					{CIDRBlock: "10.0.0.0/20", AvailabilityZone: "us-east-1a", IsPublic: true},
+					{CIDRBlock: "10.0.16.0/20", AvailabilityZone: "us-east-1b"},
+				},
+			},
+		},
+	}
+	cluster := &clusterv1.Cluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: clusterv1.ClusterSpec{Paused: &paused, InfrastructureRef: clusterv1.ContractVersionedObjectReference{
+			APIGroup: infrav1.GroupVersion.Group, Kind: "CustomCluster", Name: name}},
+	}
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-bootstrap", Labels: map[string]string{clusterv1.ClusterNameLabel: name}},
+		Type:       clusterv1.ClusterSecretType,
+		Data:       map[string][]byte{"value": []byte("#cloud-config\nruncmd: [echo hello]\n")},
+	}
+	return []client.Object{cc, cluster, secret}
+}
+
+// machineObjects are a Machine and its CustomMachine.
+func machineObjects(ns, cluster, name string) []client.Object {
+	secret := cluster + "-bootstrap"
+	m := &clusterv1.Machine{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{clusterv1.ClusterNameLabel: cluster}},
+		Spec: clusterv1.MachineSpec{ClusterName: cluster, Version: "v1.36.3",
+			Bootstrap: clusterv1.Bootstrap{DataSecretName: &secret},
+			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
+				APIGroup: infrav1.GroupVersion.Group, Kind: "CustomMachine", Name: name}},
+	}
+	cm := &infrav1.CustomMachine{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{clusterv1.ClusterNameLabel: cluster}},
+		Spec: infrav1.CustomMachineSpec{InstanceType: "t3.large", ImageID: "ami-0123456789abcdef0",
+			Tags: map[string]string{"role": "node"}},
+	}
+	return []client.Object{m, cm}
+}
+
+func createAll(ctx context.Context, c client.Client, objs []client.Object, workers int) error {
+	return bench.Pool(len(objs), workers, func(i int) error { return c.Create(ctx, objs[i]) })
+}
+
+// waitProvisioned polls until n CustomMachines in ns are provisioned; it returns when they are.
+func waitProvisioned(ctx context.Context, c client.Reader, ns string, n int, every time.Duration, progress func(int)) error {
+	for {
+		list := &infrav1.CustomMachineList{}
+		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		done := 0
+		for i := range list.Items {
+			if p := list.Items[i].Status.Initialization.Provisioned; p != nil && *p {
+				done++
+			}
+		}
+		if progress != nil {
+			progress(done)
+		}
+		if done >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d/%d CustomMachines provisioned: %w", done, n, ctx.Err())
+		case <-time.After(every):
+		}
+	}
+}
+
+func waitClusterProvisioned(ctx context.Context, c client.Reader, ns, name string) error {
+	for {
+		cl := &clusterv1.Cluster{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cl); err == nil {
+			if p := cl.Status.Initialization.InfrastructureProvisioned; p != nil && *p {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster %s/%s infrastructure not provisioned: %w", ns, name, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// p4 provisions N CustomMachines through the provider's reconcilers (in-process with CAPI's core
+// reconcilers, StartStack) and compares with N naive init+plan+apply runs at the same concurrency.
+func (b *benchmark) p4(ctx context.Context, st *envtestutil.Stack, bin *tfrunner.Binary) error {
+	ns := "bench-p4"
+	c := st.Client
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return err
+	}
+	if err := createAll(ctx, c, clusterObjects(ns, "p4"), 1); err != nil {
+		return err
+	}
+	if err := waitClusterProvisioned(ctx, c, ns, "p4"); err != nil {
+		return err
+	}
+	var objs []client.Object
+	for i := 0; i < b.p4N; i++ {
+		objs = append(objs, machineObjects(ns, "p4", fmt.Sprintf("p4-m-%03d", i))...)
+	}
+	prof, err := os.Create(filepath.Join(b.work, "p4-cpu.pprof"))
+	if err != nil {
+		return err
+	}
+	h0, p0 := bench.RunHistogram(ctrlmetrics.Registry), st.Runner.Processes()
+	if err := pprof.StartCPUProfile(prof); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := createAll(ctx, c, objs, 4); err != nil {
+		pprof.StopCPUProfile()
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, b.p4Timeout)
+	err = waitProvisioned(wctx, c, ns, b.p4N, 100*time.Millisecond, nil)
+	cancel()
+	ours := time.Since(start)
+	pprof.StopCPUProfile()
+	prof.Close()
+	if err != nil {
+		return err
+	}
+	ops := bench.Delta(h0, bench.RunHistogram(ctrlmetrics.Registry))
+	procs := st.Runner.Processes() - p0
+	b.p4Ops, b.p4Wall = ops, ours
+
+	// Naive: N × (fresh dir, init, plan, apply) with the same number of concurrent terraform runs.
+	mod, err := simulatedMachine()
+	if err != nil {
+		return err
+	}
+	start = time.Now()
+	err = bench.Pool(b.p4N, b.concurrency, func(i int) error {
+		name := fmt.Sprintf("p4-m-%03d", i)
+		tfvars, err := tfrunner.RenderVariables(machineVars(name, nil))
+		if err != nil {
+			return err
+		}
+		d, err := b.naive.NewDir("p4-"+name, mod, tfvars)
+		if err != nil {
+			return err
+		}
+		return d.Full(ctx)
+	})
+	naive := time.Since(start)
+	if err != nil {
+		return err
+	}
+	ratio := naive.Seconds() / ours.Seconds()
+	b.add(row{ID: "P4", What: fmt.Sprintf("%d CustomMachines to Provisioned through the manager (CAPI core + provider, envtest) vs naive %d × (mkdir, init, plan, apply), %d concurrent runs each",
+		b.p4N, b.p4N, b.concurrency),
+		Ours:     fmt.Sprintf("%.1f s wall (%d terraform processes: %s)", ours.Seconds(), procs, opCounts(ops)),
+		Baseline: fmt.Sprintf("%.1f s wall (%d processes)", naive.Seconds(), 3*b.p4N),
+		Ratio:    fmt.Sprintf("%.2f× faster", ratio), Goal: "≥ 3× faster", Met: ratio >= 3})
+	return b.p4Profile(ctx)
+}
+
+func opCounts(ops map[string]bench.OpStat) string {
+	var parts []string
+	for _, op := range []string{"init", "plan", "show", "apply", "destroy"} {
+		if s, ok := ops[op]; ok {
+			parts = append(parts, fmt.Sprintf("%s %d × %s", op, s.Count, bench.Ms(time.Duration(s.Sum/float64(s.Count)*float64(time.Second)))))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// p4Profile renders the CPU profile taken during P4 as a top-20 text.
+func (b *benchmark) p4Profile(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=20", filepath.Join(b.work, "p4-cpu.pprof")).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go tool pprof: %w\n%s", err, out)
+	}
+	b.profileTop = string(out)
+	cum, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=20", filepath.Join(b.work, "p4-cpu.pprof")).CombinedOutput()
+	if err == nil {
+		b.profileCum = string(cum)
+	}
+	return nil
+}
+
+// p5 runs the manager binary against its own API server (with CAPI's core reconcilers in this
+// process), provisions N CustomMachines, lets it go idle and reads its VmRSS.
+func (b *benchmark) p5(ctx context.Context) error {
+	env, cfg, err := envtestutil.Start()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+	stopCAPI, err := envtestutil.StartCAPIManager(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopCAPI() }()
+	scheme, err := envtestutil.NewScheme()
+	if err != nil {
+		return err
+	}
+	c, err := client.New(rest.CopyConfig(cfg), client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+
+	mgrBin := filepath.Join(b.work, "manager")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", mgrBin, "./cmd/manager")
+	build.Dir, build.Env = b.root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the manager: %w\n%s", err, out)
+	}
+	kubeconfig := filepath.Join(b.work, "p5-kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+		return err
+	}
+	metricsAddr, healthAddr := freeAddr(), freeAddr()
+	logf, err := os.Create(filepath.Join(b.work, "p5-manager.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(mgrBin, "--kubeconfig="+kubeconfig, "--metrics-bind-address="+metricsAddr,
+		"--health-probe-bind-address="+healthAddr, "--terraform-path="+filepath.Join(b.root, "bin", "terraform"),
+		"--work-dir="+filepath.Join(b.work, "p5-work"), "--module-root="+b.work,
+		fmt.Sprintf("--max-concurrent-runs=%d", b.concurrency), "--drift-check-interval=1h")
+	cmd.Env = append(os.Environ(), "POD_NAME=capc-bench-p5", "KUBECONFIG=")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	pid := cmd.Process.Pid
+
+	ns := "bench-p5"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return err
+	}
+	if err := createAll(ctx, c, clusterObjects(ns, "p5"), 1); err != nil {
+		return err
+	}
+	if err := waitClusterProvisioned(ctx, c, ns, "p5"); err != nil {
+		return err
+	}
+	rssEmpty, _ := bench.ProcStatus(pid, "VmRSS")
+	var objs []client.Object
+	for i := 0; i < b.p5N; i++ {
+		objs = append(objs, machineObjects(ns, "p5", fmt.Sprintf("p5-m-%04d", i))...)
+	}
+	start := time.Now()
+	if err := createAll(ctx, c, objs, 8); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, b.p5Timeout)
+	last := time.Now()
+	err = waitProvisioned(wctx, c, ns, b.p5N, 2*time.Second, func(n int) {
+		if time.Since(last) > 30*time.Second {
+			last = time.Now()
+			fmt.Printf("  P5: %d/%d provisioned after %.0f s\n", n, b.p5N, time.Since(start).Seconds())
+		}
+	})
+	cancel()
+	provisionTime := time.Since(start)
+	if err != nil {
+		return err
+	}
+	// Idle: wait until the reconcile counters stop moving, then let the GC and scavenger settle.
+	murl := "http://" + metricsAddr + "/metrics"
+	prev := -1.0
+	for i := 0; i < 60; i++ {
+		m, _ := scrape(ctx, murl)
+		if cur := m["controller_runtime_reconcile_total"]; cur == prev {
+			break
+		} else {
+			prev = cur
+		}
+		time.Sleep(5 * time.Second)
+	}
+	time.Sleep(b.p5Settle)
+	select {
+	case <-exited:
+		return fmt.Errorf("manager exited; see %s", logf.Name())
+	default:
+	}
+	rss, err := bench.ProcStatus(pid, "VmRSS")
+	if err != nil {
+		return err
+	}
+	hwm, _ := bench.ProcStatus(pid, "VmHWM")
+	m, _ := scrape(ctx, murl)
+	mib := func(kb int64) float64 { return float64(kb) / 1024 }
+	b.add(row{ID: "P5", What: fmt.Sprintf("manager (bin built from ./cmd/manager, subprocess) RSS with %d provisioned, idle CustomMachines", b.p5N),
+		Ours: fmt.Sprintf("VmRSS %.0f MiB idle (%.0f MiB with no machines; peak VmHWM %.0f MiB; Go heap in use %.0f MiB, sys %.0f MiB); %d machines provisioned in %.0f s",
+			mib(rss), mib(rssEmpty), mib(hwm), m["go_memstats_heap_inuse_bytes"]/(1<<20), m["go_memstats_sys_bytes"]/(1<<20), b.p5N, provisionTime.Seconds()),
+		Baseline: "—", Ratio: fmt.Sprintf("%.0f MiB", mib(rss)), Goal: "≤ 150 MiB", Met: mib(rss) <= 150})
+	b.p5ProvisionTime = provisionTime
+	return nil
+}
+
+// scrape sums each metric family's samples (without labels) from a Prometheus text endpoint.
+func scrape(ctx context.Context, url string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 64<<20))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		if i < 0 {
+			continue
+		}
+		name := l[:i]
+		if j := strings.IndexByte(name, '{'); j >= 0 {
+			name = name[:j]
+		}
+		v, err := strconv.ParseFloat(l[i+1:], 64)
+		if err == nil {
+			out[name] += v
+		}
+	}
+	return out, sc.Err()
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
