@@ -41,6 +41,7 @@ func runLocks(ns string) int {
 // group (a container crash): orphans are counted and each one reported. The sigterm trials stop
 // it as the kubelet does: those must leave nothing behind.
 func TestCrash(t *testing.T) {
+	t.Parallel()
 	sc := counts()
 	t.Run("sigkill", func(t *testing.T) { crashTrials(t, false, sc.CrashTrials) })
 	t.Run("sigterm", func(t *testing.T) { crashTrials(t, true, max(1, sc.CrashTrials/5)) })

@@ -177,9 +177,9 @@ func (m *managerProc) RSSKiB() int {
 	return 0
 }
 
-// IsLeader reports whether this replica won leader election (controller-runtime logs it).
+// IsLeader reports whether this replica won leader election: only the leader starts its controllers.
 func (m *managerProc) IsLeader() bool {
-	return strings.Contains(m.logs.String(), "successfully acquired lease")
+	return strings.Contains(m.logs.String(), "Starting workers")
 }
 
 func httpGet(url string, timeout time.Duration) (int, string) {

@@ -1,0 +1,134 @@
+package reliability
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+)
+
+// warningEvents counts Warning events with reason for the object named name in ns.
+func warningEvents(t *testing.T, ns, name, reason string) int {
+	l := &corev1.EventList{}
+	if err := suite.k8s.List(bg(), l, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range l.Items {
+		if e.InvolvedObject.Name == name && e.Reason == reason {
+			n += int(max(e.Count, 1))
+			if e.Series != nil {
+				n += int(e.Series.Count)
+			}
+		}
+	}
+	return n
+}
+
+// faults injects 500s, quota errors and slow creates in the fake cloud and checks that the
+// object's condition carries terraform's diagnostic (without the token), that the provider
+// retries with backoff, and that it converges once the fault clears.
+func faults(t *testing.T) {
+	token := "fault-token-" + fmt.Sprint(time.Now().UnixNano())
+	fc := startFakeCloud(t, token)
+	ns := newNamespace(t, "faults")
+	create(t, credentials(ns, "fc", fc, nil))
+	logs := &syncBuffer{}
+	mgr := startManager(t, managerOpts{PodName: "faults-manager", Namespace: ns, WorkDir: t.TempDir(), Logs: logs})
+	figures := map[string]any{}
+
+	// failing waits for obj's Ready condition to be False/ProvisioningFailed with every want in its
+	// message, then for retries (count failed-run events), returning the message.
+	failing := func(obj client.Object, conds func() []metav1.Condition, wants ...string) string {
+		var msg string
+		waitFor(t, 3*time.Minute, obj.GetName()+" to fail with "+strings.Join(wants, ", "), func() (bool, string) {
+			if err := suite.k8s.Get(bg(), client.ObjectKeyFromObject(obj), obj); err != nil {
+				return false, err.Error()
+			}
+			c := findCond(conds(), infrav1.ReadyCondition)
+			if c == nil || c.Status != "False" || c.Reason != infrav1.ProvisioningFailedReason {
+				return false, condString(conds(), infrav1.ReadyCondition)
+			}
+			for _, w := range wants {
+				if !strings.Contains(c.Message, w) {
+					return false, condString(conds(), infrav1.ReadyCondition)
+				}
+			}
+			msg = c.Message
+			return true, ""
+		})
+		if strings.Contains(msg, token) {
+			t.Errorf("%s: condition message carries the fake cloud token: %s", obj.GetName(), msg)
+		}
+		waitFor(t, 3*time.Minute, obj.GetName()+" to retry", func() (bool, string) {
+			n := warningEvents(t, ns, obj.GetName(), infrav1.ProvisioningFailedReason)
+			return n >= 2, fmt.Sprintf("%d failed runs", n)
+		})
+		return msg
+	}
+
+	// 1. Every create answers 500: the cluster fails with the diagnostic and retries.
+	fc.SetFaults(t, map[string]any{"op": "create:*", "error_rate": 1.0})
+	cluster, cc := newCluster(ns, "flt", fakeCloudModule(), "fc")
+	create(t, cc, cluster)
+	msg := failing(cc, func() []metav1.Condition { return cc.Status.Conditions }, "HTTP 500", "InternalError")
+	t.Logf("500s: %s", msg)
+	figures["http500_condition"] = msg
+	fc.ClearFaults(t)
+	cleared := time.Now()
+	waitFor(t, 5*time.Minute, "the cluster to converge after the 500s cleared", func() (bool, string) { return allProvisioned(ns) })
+	figures["http500_converged_after_clear"] = time.Since(cleared).Round(100 * time.Millisecond).String()
+	figures["http500_failed_runs"] = warningEvents(t, ns, "flt", infrav1.ProvisioningFailedReason)
+
+	// 2. Instance quota exhausted (not retried by the provider: a quota error is final per run).
+	fc.SetFaults(t, map[string]any{"op": "create:instance", "quota": 0})
+	s, m, cm := newMachine(ns, "flt", "flt-quota", false, fakeCloudModule(), "fc")
+	create(t, s, m, cm)
+	msg = failing(cm, func() []metav1.Condition { return cm.Status.Conditions }, "QuotaExceeded", "quota exceeded for")
+	t.Logf("quota: %s", msg)
+	figures["quota_condition"] = msg
+	fc.ClearFaults(t)
+	cleared = time.Now()
+	waitFor(t, 5*time.Minute, "the machine to converge after the quota was raised", func() (bool, string) { return allProvisioned(ns) })
+	figures["quota_converged_after_clear"] = time.Since(cleared).Round(100 * time.Millisecond).String()
+	figures["quota_failed_runs"] = warningEvents(t, ns, "flt-quota", infrav1.ProvisioningFailedReason)
+
+	// 3. Slow, flaky cloud: 4s per instance create, 30% of every call failing with 500 (the
+	// provider retries them) and 1s of eventual consistency on reads.
+	fc.SetFaults(t,
+		map[string]any{"op": "create:instance", "latency_ms": 4000},
+		map[string]any{"op": "*:*", "error_rate": 0.3},
+		map[string]any{"op": "get:*", "consistency_ms": 1000},
+	)
+	start := time.Now()
+	for i := 0; i < 2; i++ {
+		s, m, cm := newMachine(ns, "flt", fmt.Sprintf("flt-slow-%d", i), false, fakeCloudModule(), "fc")
+		create(t, s, m, cm)
+	}
+	waitFor(t, 5*time.Minute, "machines to converge on a slow, flaky cloud", func() (bool, string) { return allProvisioned(ns) })
+	figures["slow_flaky_converged_after"] = time.Since(start).Round(100 * time.Millisecond).String()
+	fc.ClearFaults(t)
+	st := fc.Stats(t)
+	figures["faults_injected"] = st.Injected
+	if n := st.DuplicateInstanceNames; len(n) > 0 {
+		t.Errorf("duplicated instances: %v", n)
+	}
+
+	deleteClusters(t, ns)
+	waitFor(t, 3*time.Minute, "deletion", func() (bool, string) { return allGone(ns) })
+	if left := fc.Objects(t); len(left) > 0 {
+		t.Errorf("fake cloud not empty after deletion: %v", left)
+	}
+	mgr.Stop(t)
+	if strings.Contains(logs.String(), token) {
+		t.Errorf("manager logs carry the fake cloud token")
+	}
+	figures["panics"] = checkNoPanics(t, logs)
+	report(t, "faults", figures)
+}
