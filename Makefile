@@ -127,3 +127,9 @@ release-manifests: $(BIN)/kustomize ## infrastructure-components.yaml (image as 
 .PHONY: release-templates
 release-templates: ## Cluster templates and ClusterClass from templates/.
 	go run ./hack/release -what templates -tag $(RELEASE_TAG) -out $(RELEASE_DIR)
+
+##@ Benchmarks
+
+.PHONY: bench
+bench: $(BIN)/terraform $(BIN)/kube-apiserver $(BIN)/etcd fakecloud ## Provider vs naive init/plan/apply per object (P1-P6, one run, under 15 min on 2 cores); writes docs/benchmarks.md.
+	go run ./bench/cmd/capc-bench $(BENCH_FLAGS)

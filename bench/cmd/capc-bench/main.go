@@ -41,9 +41,15 @@ type benchmark struct {
 	p4Timeout, p5Timeout, p5Settle   time.Duration
 	only                             map[string]bool
 
-	rows     []row
-	sections []section
-	p1Mean   time.Duration
+	rows                                                   []row
+	sections                                               []section
+	p1Mean, p1Plan                                         time.Duration
+	p2Ours, p2Auto, p2PlanApply, p2Wall, procStart, p3Plan time.Duration
+	p2Procs                                                int64
+	p2Ops                                                  map[string]bench.OpStat
+	p4Naive                                                time.Duration
+	p4Procs                                                int64
+	p5RSS                                                  float64
 
 	p4Ops                  map[string]bench.OpStat
 	p4Wall                 time.Duration

@@ -189,6 +189,7 @@ func (b *benchmark) p4(ctx context.Context, st *envtestutil.Stack, bin *tfrunner
 		return err
 	}
 	ratio := naive.Seconds() / ours.Seconds()
+	b.p4Naive, b.p4Procs = naive, procs
 	b.add(row{ID: "P4", What: fmt.Sprintf("%d CustomMachines to Provisioned through the manager (CAPI core + provider, envtest) vs naive %d × (mkdir, init, plan, apply), %d concurrent runs each",
 		b.p4N, b.p4N, b.concurrency),
 		Ours:     fmt.Sprintf("%.1f s wall (%d terraform processes: %s)", ours.Seconds(), procs, opCounts(ops)),
@@ -342,7 +343,7 @@ func (b *benchmark) p5(ctx context.Context) error {
 		Ours: fmt.Sprintf("VmRSS %.0f MiB idle (%.0f MiB with no machines; peak VmHWM %.0f MiB; Go heap in use %.0f MiB, sys %.0f MiB); %d machines provisioned in %.0f s",
 			mib(rss), mib(rssEmpty), mib(hwm), m["go_memstats_heap_inuse_bytes"]/(1<<20), m["go_memstats_sys_bytes"]/(1<<20), b.p5N, provisionTime.Seconds()),
 		Baseline: "—", Ratio: fmt.Sprintf("%.0f MiB", mib(rss)), Goal: "≤ 150 MiB", Met: mib(rss) <= 150})
-	b.p5ProvisionTime = provisionTime
+	b.p5ProvisionTime, b.p5RSS = provisionTime, mib(rss)
 	return nil
 }
 
