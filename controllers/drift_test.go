@@ -67,3 +67,21 @@ func TestRecordRunLeavesStatusAloneWhenNothingNew(t *testing.T) {
 func pendingResult(digest string) tfrunner.Result {
 	return tfrunner.Result{PendingApproval: true, PlanDigest: digest, Plan: &tfrunner.PlanSummary{Add: 1}}
 }
+
+func TestAnnotationProblem(t *testing.T) {
+	for _, tt := range []struct {
+		ann  map[string]string
+		want bool
+	}{
+		{nil, false},
+		{map[string]string{infrav1.ApprovalAnnotation: "auto"}, false},
+		{map[string]string{infrav1.ApprovalAnnotation: "manual"}, false},
+		{map[string]string{infrav1.ApprovalAnnotation: "manaul"}, true},
+		{map[string]string{infrav1.ApprovalAnnotation: ""}, true},
+		{map[string]string{infrav1.AllowDestroyAnnotation: "yes please"}, false}, // anything but "true" is the safe default
+	} {
+		if got := annotationProblem(tt.ann) != nil; got != tt.want {
+			t.Errorf("annotationProblem(%v) = %v, want %v", tt.ann, got, tt.want)
+		}
+	}
+}

@@ -96,6 +96,15 @@ func approveCommand(kind, namespace, name, digest string) string {
 		strings.ToLower(kind), namespace, name, infrav1.ApprovePlanAnnotation, digest)
 }
 
+// annotationProblem reports an annotation value the provider cannot act on. The run is refused
+// rather than guessed, so a typo such as approval: manaul never auto-applies.
+func annotationProblem(annotations map[string]string) error {
+	if v, ok := annotations[infrav1.ApprovalAnnotation]; ok && v != "auto" && v != "manual" {
+		return fmt.Errorf("annotation %s must be auto or manual, got %q: nothing runs until it is fixed", infrav1.ApprovalAnnotation, v)
+	}
+	return nil
+}
+
 // policyFor derives the run policy from the object's annotations and the manager default.
 func policyFor(annotations map[string]string, defaultMode string) tfrunner.Policy {
 	mode := annotations[infrav1.ApprovalAnnotation]

@@ -79,6 +79,11 @@ func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, 
 // run plans (and, as policy allows, applies) the object's module and records the outcome in
 // status and conditions. ok is true when the infrastructure matches the spec and outputs are current.
 func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bool, result ctrl.Result, err error) {
+	if err := annotationProblem(in.obj.GetAnnotations()); err != nil {
+		setNotReady(in.obj, infrav1.InvalidSpecReason, "%v", err)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.InvalidSpecReason, "%v", err)
+		return res, false, ctrl.Result{}, nil
+	}
 	ws, valid := b.workspace(ctx, in)
 	if !valid {
 		return res, false, ctrl.Result{}, nil

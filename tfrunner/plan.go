@@ -30,6 +30,9 @@ func Summarize(p *tfjson.Plan) PlanSummary {
 		case a.Replace():
 			act = ActionReplace
 			s.Replace++
+			if rc.ActionReason == tfjson.ActionReasonReplaceBecauseTainted {
+				s.ReplaceTainted++
+			}
 		case a.Create():
 			act = ActionCreate
 			s.Add++

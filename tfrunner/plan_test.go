@@ -12,6 +12,11 @@ func rc(addr string, actions ...tfjson.Action) *tfjson.ResourceChange {
 		Before: map[string]any{"secret": "never-in-summary"}}}
 }
 
+func tainted(c *tfjson.ResourceChange) *tfjson.ResourceChange {
+	c.ActionReason = tfjson.ActionReasonReplaceBecauseTainted
+	return c
+}
+
 func TestSummarize(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -37,6 +42,11 @@ func TestSummarize(t *testing.T) {
 			rc("z", tfjson.ActionCreate), rc("m", tfjson.ActionUpdate), rc("a", tfjson.ActionDelete),
 			rc("b", tfjson.ActionDelete, tfjson.ActionCreate), {Address: "nil-change"}}},
 			"1/1/1/1 [{a delete} {b replace} {m update} {z create}]", true, true},
+		{"replace of a tainted (half-created) resource is not destructive", &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{
+			tainted(rc("a", tfjson.ActionDelete, tfjson.ActionCreate))}}, "0/0/0/1 [{a replace}]", true, false},
+		{"tainted replace beside a real one stays destructive", &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{
+			tainted(rc("a", tfjson.ActionDelete, tfjson.ActionCreate)), rc("b", tfjson.ActionDelete, tfjson.ActionCreate)}},
+			"0/0/0/2 [{a replace} {b replace}]", true, true},
 		{"outputs only", &tfjson.Plan{OutputChanges: map[string]*tfjson.Change{
 			"o": {Actions: tfjson.Actions{tfjson.ActionUpdate}}, "p": {Actions: tfjson.Actions{tfjson.ActionNoop}}}},
 			"0/0/0/0 []", true, false},

@@ -83,6 +83,9 @@ type PlanSummary struct {
 	Resources []ResourceChange `json:"resources,omitempty"`
 	// OutputsChanged is true when root module outputs change (even without resource changes).
 	OutputsChanged bool `json:"outputsChanged,omitempty"`
+	// ReplaceTainted counts the replacements (included in Replace) of resources terraform marked
+	// tainted: a create interrupted or failed half-way, which the replacement completes.
+	ReplaceTainted int `json:"replaceTainted,omitempty"`
 }
 
 // HasChanges reports whether applying the plan would change anything.
@@ -90,8 +93,10 @@ func (s PlanSummary) HasChanges() bool {
 	return s.Add+s.Change+s.Destroy+s.Replace > 0 || s.OutputsChanged
 }
 
-// Destructive reports whether the plan deletes or replaces anything.
-func (s PlanSummary) Destructive() bool { return s.Destroy+s.Replace > 0 }
+// Destructive reports whether the plan deletes or replaces anything that was fully created.
+// Replacing a tainted resource finishes a create that never completed (e.g. interrupted by a
+// manager shutdown), so it does not wait for approval on its own.
+func (s PlanSummary) Destructive() bool { return s.Destroy+s.Replace-s.ReplaceTainted > 0 }
 
 // Output is one module output as terraform reports it.
 type Output struct {
