@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -19,7 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
@@ -389,4 +392,63 @@ func freeAddr() string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// p5Result carries P5's figures from the child process.
+type p5Result struct {
+	Row           row
+	RSS           float64
+	ProvisionTime time.Duration
+}
+
+// p5Child runs P5 in a child process: CAPI's core reconcilers can be set up once per process
+// (informer names are global) and P4's stack already did.
+func (b *benchmark) p5Child(ctx context.Context) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	res := filepath.Join(b.work, "p5-result.json")
+	cmd := exec.CommandContext(ctx, self, "-child-p5="+res, "-work="+filepath.Join(b.work, "p5"),
+		fmt.Sprintf("-concurrency=%d", b.concurrency), fmt.Sprintf("-p5-n=%d", b.p5N),
+		"-p5-timeout="+b.p5Timeout.String(), "-p5-settle="+b.p5Settle.String())
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("P5 child: %w", err)
+	}
+	raw, err := os.ReadFile(res)
+	if err != nil {
+		return err
+	}
+	var r p5Result
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return err
+	}
+	b.rows = append(b.rows, r.Row)
+	b.p5RSS, b.p5ProvisionTime = r.RSS, r.ProvisionTime
+	return nil
+}
+
+// runChildP5 is the child side of p5Child.
+func (b *benchmark) runChildP5(work, out string) error {
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return err
+	}
+	b.work = work
+	logf, err := os.Create(filepath.Join(work, "capi.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	ctrl.SetLogger(zap.New(zap.WriteTo(logf)))
+	ctx, cancel := context.WithTimeout(context.Background(), b.p5Timeout+3*time.Minute)
+	defer cancel()
+	if err := b.p5(ctx); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(p5Result{Row: b.rows[len(b.rows)-1], RSS: b.p5RSS, ProvisionTime: b.p5ProvisionTime})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, raw, 0o600)
 }
