@@ -13,6 +13,9 @@ import (
 
 // write renders docs/benchmarks.md.
 func (b *benchmark) write(out string, bin *tfrunner.Binary, started time.Time, elapsed time.Duration, loadBefore string) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
 	var w strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&w, format+"\n", a...) }
 	p("# Benchmarks")
@@ -106,7 +109,7 @@ func notes(b *benchmark) []string {
 		outside := b.p2Wall - time.Duration(bench.TotalSeconds(b.p2Ops)*float64(time.Second))
 		s := fmt.Sprintf("**P2.** tfrunner ran %d terraform processes for a first apply: tfexec's `terraform version` probe (once per workspace directory per manager process), `plan -out`, `show -json` of the planfile (the summary that the destroy guard and approvals need) and `apply <planfile>`; the hand-run `apply -auto-approve` is one process. Each process costs at least %s here just to start (`terraform version`). tfrunner's own overhead, the figure the goal is about (workspace files, variables, lock, state reads and pushes, API calls), was %s of %s. ", b.p2Procs, ms(b.procStart), ms(outside), ms(b.p2Wall))
 		if !met["P2"] {
-			s += fmt.Sprintf("Against the reviewable flow (`plan -out` + `apply <planfile>`, P2b: %s) tfrunner is %.2f×. The goal is missed because with a provider-free module that applies in tens of milliseconds the extra processes dominate; with a module whose apply takes seconds or minutes (any real cloud) the same ~%s of extra work is within 1.15×. What would close most of the gap: derive the plan summary from `plan -json`'s streamed planned_change/change_summary/outputs messages instead of a separate `show -json` (one process less per changed plan, about one `show` of this table); plan and apply must stay two processes, since the saved plan is what approval and the destroy guard inspect. That change touches how plans are summarised for every engine, so it is left as the next step rather than made here.",
+			s += fmt.Sprintf("Against the reviewable flow (`plan -out` + `apply <planfile>`, P2b: %s) tfrunner is %.2f×. The goal is missed because with a provider-free module that applies in tens of milliseconds the extra processes dominate; with a module whose apply takes seconds or minutes (any real cloud) the same ~%s of extra work is within 1.15×. What would close most of the gap: derive the plan summary from `plan -json`'s streamed planned_change/change_summary/outputs messages instead of a separate `show -json` (one process less per changed plan: the `show` line of the table below); plan and apply must stay two processes, since the saved plan is what approval and the destroy guard inspect. That change touches how plans are summarised for every engine, so it is left as the next step rather than made here.",
 				ms(b.p2PlanApply), float64(b.p2Ours)/float64(b.p2PlanApply), ms(b.p2Ours-b.p2Auto))
 		}
 		n = append(n, s)
