@@ -10,3 +10,7 @@ func TestFailover(t *testing.T) { t.Parallel(); failover(t) }
 func TestFaults(t *testing.T) { t.Parallel(); faults(t) }
 
 func TestLoad(t *testing.T) { t.Parallel(); load(t, counts().LoadMachines) }
+
+func TestBadInput(t *testing.T) { t.Parallel(); badInput(t) }
+
+func TestSecretLeaks(t *testing.T) { t.Parallel(); leakScan(t) }
