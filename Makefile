@@ -133,3 +133,13 @@ release-templates: ## Cluster templates and ClusterClass from templates/.
 .PHONY: bench
 bench: $(BIN)/terraform $(BIN)/kube-apiserver $(BIN)/etcd fakecloud ## Provider vs naive init/plan/apply per object (P1-P6, one run, under 15 min on 2 cores); writes docs/benchmarks.md.
 	go run ./bench/cmd/capc-bench $(BENCH_FLAGS)
+
+##@ Reliability
+
+.PHONY: test-reliability
+test-reliability: tools ## Crash, failover, cloud-fault, load, bad-input and secret-leak suites, CI-sized (part of make test); figures in .work/reliability/.
+	CAPC_RELIABILITY_REPORT=$(CURDIR)/.work/reliability go test $(GO_TEST_FLAGS) -timeout 20m -v ./test/reliability/
+
+.PHONY: soak
+soak: tools ## The reliability suites at full counts (CAPC_SOAK=1: 50 crash trials, 100 machines); figures in .work/reliability/.
+	CAPC_SOAK=1 CAPC_RELIABILITY_REPORT=$(CURDIR)/.work/reliability go test $(GO_TEST_FLAGS) -timeout 120m -v ./test/reliability/

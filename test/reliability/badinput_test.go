@@ -186,7 +186,9 @@ func badCases(ns string) []badCase {
 		ok("cluster", "contract variable in spec.variables is ignored", func(c *infrav1.CustomCluster) { c.Spec.Variables = vars(`{"region": "elsewhere"}`) }, nil),
 		ok("cluster", "HCL interpolation in tags stays literal", func(c *infrav1.CustomCluster) { c.Spec.AdditionalTags = map[string]string{"inject": injection} }, nil),
 		ok("cluster", "template directive in tags stays literal", func(c *infrav1.CustomCluster) { c.Spec.AdditionalTags = map[string]string{"inject": directive} }, nil),
-		ok("cluster", "unicode tags", func(c *infrav1.CustomCluster) { c.Spec.AdditionalTags = map[string]string{"команда": "инфра 🚀", "名前": "値"} }, nil),
+		ok("cluster", "unicode tags", func(c *infrav1.CustomCluster) {
+			c.Spec.AdditionalTags = map[string]string{"команда": "инфра 🚀", "名前": "値"}
+		}, nil),
 		ok("cluster", "allow-destroy garbage is not true", func(c *infrav1.CustomCluster) {
 			c.Annotations = map[string]string{infrav1.AllowDestroyAnnotation: "yes please"}
 		}, nil),
