@@ -194,6 +194,12 @@ func leakScan(t *testing.T) {
 	if left := fc.Objects(t); len(left) > 0 {
 		t.Errorf("fake cloud not empty after deletion: %v", left)
 	}
+	// Control: the scanner finds a canary where it legitimately is (the user's own spec).
+	specJSON, _ := json.Marshal(cc.Spec)
+	if scan("control", string(specJSON)); len(hits["control"]) == 0 {
+		t.Fatalf("scanner control: the sensitive spec.variables canary was not found in the spec it was written to")
+	}
+	delete(hits, "control")
 	total := 0
 	for where, what := range hits {
 		total += len(what)
