@@ -10,10 +10,12 @@ package reliability
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -73,6 +75,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// The failover suite spends about two minutes waiting for a dead leader's run lock to expire:
+	// give it a parallel slot of its own on top of the default GOMAXPROCS ones.
+	flag.Parse()
+	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
+		_ = flag.Set("test.parallel", strconv.Itoa(runtime.GOMAXPROCS(0)+1))
+	}
 	// CAPI's reconcilers log to stderr only when asked (they are not what is under test).
 	if os.Getenv("CAPC_RELIABILITY_VERBOSE") != "" {
 		ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
