@@ -281,10 +281,12 @@ func (r *Runner) gcState(ctx context.Context, obj ObjectRef) error {
 	}
 	var backups, chunks []corev1.Secret
 	live := map[string]bool{}
+	primarySerial := int64(-1)
 	for _, s := range list.Items {
 		switch s.Labels[LabelRole] {
 		case "tfstate":
 			live[s.Annotations[AnnSerial]+"/"+s.Annotations[AnnSHA256]] = true
+			primarySerial, _ = strconv.ParseInt(s.Annotations[AnnSerial], 10, 64)
 		case "tfstate-backup":
 			backups = append(backups, s)
 		case "tfstate-chunk":
@@ -302,7 +304,11 @@ func (r *Runner) gcState(ctx context.Context, obj ObjectRef) error {
 		}
 	}
 	for _, s := range chunks {
-		if !live[s.Annotations[AnnSerial]+"/"+s.Annotations[AnnSHA256]] {
+		// Chunks of a serial the primary has not reached yet (or of its serial with other
+		// content) may belong to a write in flight: its chunks go first, then the primary.
+		// Deleting them would leave that primary pointing at missing chunks; they are
+		// collected once the primary has moved past their serial.
+		if !live[s.Annotations[AnnSerial]+"/"+s.Annotations[AnnSHA256]] && serialOf(s) < primarySerial {
 			del = append(del, s.Name)
 		}
 	}
