@@ -22,6 +22,12 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		return res, err
 	}
 	res.InputsHash = rn.hash
+	if st, ok := r.unchanged(ctx, rn, p); ok {
+		res.Skipped, res.StateSerial = true, st.Serial
+		r.cfg.Metrics.Skipped.Inc()
+		res.Outputs, err = outputsOf(st.Raw)
+		return res, err
+	}
 	runCtx, unlock, err := r.hold(ctx, ws.Object)
 	if err != nil {
 		return res, err
@@ -81,6 +87,24 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		return res, err
 	}
 	return r.planAndMaybeApply(runCtx, rn, st, p, res, stale)
+}
+
+// unchanged is the lock-free fast path of a reconcile with nothing new: the stored state was
+// applied from these exact inputs and the workspace holds no newer state to recover. It only
+// reads (one Secret GET), so it needs no lock: a concurrent run changes what it reads, and the
+// next reconcile sees that.
+func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (*StoredState, bool) {
+	if p.Force || p.ApproveDigest != "" {
+		return nil, false
+	}
+	st, err := r.GetState(ctx, rn.ws.Object)
+	if err != nil || st == nil || st.InputsHash != rn.hash {
+		return nil, false
+	}
+	if _, m := readLocalState(rn.dir); m != nil && m.Lineage == st.Lineage && m.Serial > st.Serial {
+		return nil, false // a killed run left newer state behind: take the locked path to push it
+	}
+	return st, true
 }
 
 // applySaved applies exactly the saved planfile.
