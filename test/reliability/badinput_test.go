@@ -351,7 +351,7 @@ func badInput(t *testing.T) {
 				typ = infrav1.ReadyCondition
 			}
 			var last string
-			deadline := time.Now().Add(45 * time.Second)
+			deadline := time.Now().Add(2 * time.Minute) // all cases share the controllers with the other suites
 			for {
 				o := get(p.obj).(interface {
 					GetConditions() []metav1.Condition
