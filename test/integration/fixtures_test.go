@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 )
 
 // newNamespace creates a namespace of its own for one test.
@@ -54,36 +55,7 @@ func newCluster(ns, name string, paused bool) (*clusterv1.Cluster, *infrav1.Cust
 
 // newMachine returns a bootstrap data Secret, a Machine and its CustomMachine.
 func newMachine(ns, clusterName, name string, controlPlane bool) (*corev1.Secret, *clusterv1.Machine, *infrav1.CustomMachine) {
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-bootstrap",
-			Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
-		Type: clusterv1.ClusterSecretType,
-		Data: map[string][]byte{"value": []byte("#cloud-config\nruncmd: [echo " + name + "]\n")},
-	}
-	labels := map[string]string{clusterv1.ClusterNameLabel: clusterName}
-	if controlPlane {
-		labels[clusterv1.MachineControlPlaneLabel] = ""
-	}
-	machine := &clusterv1.Machine{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-		Spec: clusterv1.MachineSpec{
-			ClusterName: clusterName,
-			Version:     "v1.36.3",
-			Bootstrap:   clusterv1.Bootstrap{DataSecretName: &secret.Name},
-			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
-				APIGroup: infrav1.GroupVersion.Group, Kind: "CustomMachine", Name: name,
-			},
-		},
-	}
-	cm := &infrav1.CustomMachine{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
-		Spec: infrav1.CustomMachineSpec{
-			InstanceType: "t3.large", ImageID: "ami-0123456789abcdef0",
-			RootVolume: &infrav1.Volume{Size: 50, Type: "gp3"},
-			Tags:       map[string]string{"role": "node"},
-		},
-	}
-	return secret, machine, cm
+	return envtestutil.NewMachine(ns, clusterName, name, controlPlane)
 }
 
 func create(objs ...client.Object) {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -86,38 +87,11 @@ func newCluster(ns, name string, mod *infrav1.ModuleSource, creds string) (*clus
 	return cluster, cc
 }
 
-// newMachine returns a bootstrap data Secret, a Machine and its CustomMachine.
+// newMachine returns a bootstrap data Secret, a Machine and its CustomMachine on module mod with
+// the credentials Secret creds (both optional).
 func newMachine(ns, clusterName, name string, controlPlane bool, mod *infrav1.ModuleSource, creds string) (*corev1.Secret, *clusterv1.Machine, *infrav1.CustomMachine) {
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-bootstrap",
-			Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
-		Type: clusterv1.ClusterSecretType,
-		Data: map[string][]byte{"value": []byte("#cloud-config\nruncmd: [echo " + name + "]\n")},
-	}
-	labels := map[string]string{clusterv1.ClusterNameLabel: clusterName}
-	if controlPlane {
-		labels[clusterv1.MachineControlPlaneLabel] = ""
-	}
-	machine := &clusterv1.Machine{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-		Spec: clusterv1.MachineSpec{
-			ClusterName: clusterName,
-			Version:     "v1.36.3",
-			Bootstrap:   clusterv1.Bootstrap{DataSecretName: &secret.Name},
-			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
-				APIGroup: infrav1.GroupVersion.Group, Kind: "CustomMachine", Name: name,
-			},
-		},
-	}
-	cm := &infrav1.CustomMachine{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
-		Spec: infrav1.CustomMachineSpec{
-			InstanceType: "t3.large", ImageID: "ami-0123456789abcdef0",
-			RootVolume:    &infrav1.Volume{Size: 50, Type: "gp3"},
-			Tags:          map[string]string{"role": "node"},
-			TerraformSpec: infrav1.TerraformSpec{Module: mod},
-		},
-	}
+	secret, machine, cm := envtestutil.NewMachine(ns, clusterName, name, controlPlane)
+	cm.Spec.Module = mod
 	if creds != "" {
 		cm.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: creds}
 	}

@@ -1,0 +1,44 @@
+package envtestutil
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+)
+
+// NewMachine returns a bootstrap data Secret, a CAPI Machine and its CustomMachine (the product's
+// usage shape: t3.large, a 50 GiB gp3 root volume, a role tag), shared by the test suites.
+func NewMachine(ns, clusterName, name string, controlPlane bool) (*corev1.Secret, *clusterv1.Machine, *infrav1.CustomMachine) {
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-bootstrap",
+			Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
+		Type: clusterv1.ClusterSecretType,
+		Data: map[string][]byte{"value": []byte("#cloud-config\nruncmd: [echo " + name + "]\n")},
+	}
+	labels := map[string]string{clusterv1.ClusterNameLabel: clusterName}
+	if controlPlane {
+		labels[clusterv1.MachineControlPlaneLabel] = ""
+	}
+	machine := &clusterv1.Machine{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+		Spec: clusterv1.MachineSpec{
+			ClusterName: clusterName,
+			Version:     "v1.36.3",
+			Bootstrap:   clusterv1.Bootstrap{DataSecretName: &secret.Name},
+			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
+				APIGroup: infrav1.GroupVersion.Group, Kind: "CustomMachine", Name: name,
+			},
+		},
+	}
+	cm := &infrav1.CustomMachine{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
+		Spec: infrav1.CustomMachineSpec{
+			InstanceType: "t3.large", ImageID: "ami-0123456789abcdef0",
+			RootVolume: &infrav1.Volume{Size: 50, Type: "gp3"},
+			Tags:       map[string]string{"role": "node"},
+		},
+	}
+	return secret, machine, cm
+}
