@@ -109,17 +109,22 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	}
 
 	res, err = b.Runner.Reconcile(ctx, ws, policy)
+	// Drift is a change a refresh plan (drift check or preview) found while the inputs stayed
+	// what was last applied.
+	drifted := (drift || preview) && res.Plan != nil && res.Plan.HasChanges() && res.InputsHash == prevHash
 	if err != nil {
-		return b.runFailed(ctx, in, res, token, err)
+		return b.runFailed(ctx, in, res, token, drifted, err)
 	}
 	ts = recordRun(ts, res, token, b.clock())
 	if drift {
 		ts.LastDriftCheckTime = ts.LastRunTime
 	}
 	*in.status = ts
-	// Drift is a change a refresh plan (drift check or preview) found while the inputs stayed
-	// what was last applied.
-	drifted := (drift || preview) && res.Plan != nil && res.Plan.HasChanges() && res.InputsHash == prevHash
+	if res.Applied && policy.ApproveDigest != "" && policy.ApproveDigest == res.PlanDigest {
+		// The approval is consumed: left in place it would read as a stale approval of every
+		// later plan.
+		delete(in.obj.GetAnnotations(), infrav1.ApprovePlanAnnotation)
+	}
 	plansAwaitingApproval.mark(in.ref, res.PendingApproval)
 	if res.PendingApproval {
 		b.recordPending(in, res, drifted)
@@ -138,7 +143,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 }
 
 // runFailed turns a runner error into conditions, events and a requeue.
-func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, token string, err error) (tfrunner.Result, bool, ctrl.Result, error) {
+func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, token string, drifted bool, err error) (tfrunner.Result, bool, ctrl.Result, error) {
 	var locked *tfrunner.LockedError
 	var stale *tfrunner.StalePlanError
 	switch {
@@ -151,7 +156,7 @@ func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, 
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.StalePlanReason, "%v", stale)
 		*in.status = recordRun(*in.status, res, token, b.clock())
 		if res.PendingApproval {
-			b.recordPending(in, res, false)
+			b.recordPending(in, res, drifted)
 		}
 		setCondition(in.obj, infrav1.PlanApprovedCondition, false, infrav1.StalePlanReason,
 			"%v; approve the pending plan instead: %s", stale, approveCommand(in.ref.Kind, in.ref.Namespace, in.ref.Name, res.PlanDigest))

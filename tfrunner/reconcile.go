@@ -39,9 +39,13 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 	}
 	if st != nil {
 		res.StateSerial = st.Serial
+		if p.ApproveDigest == st.AppliedPlan {
+			// An approval left on the object after its plan was applied approves nothing new; kept,
+			// it would be refused as stale against every later plan.
+			p.ApproveDigest = ""
+		}
 	}
-	if st != nil && st.InputsHash == rn.hash && !p.Force &&
-		(p.ApproveDigest == "" || p.ApproveDigest == st.AppliedPlan) {
+	if st != nil && st.InputsHash == rn.hash && !p.Force && p.ApproveDigest == "" {
 		res.Skipped = true
 		r.cfg.Metrics.Skipped.Inc()
 		res.Outputs, err = outputsOf(st.Raw)
@@ -94,11 +98,12 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 // reads (one Secret GET), so it needs no lock: a concurrent run changes what it reads, and the
 // next reconcile sees that.
 func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (*StoredState, bool) {
-	if p.Force || p.ApproveDigest != "" {
+	if p.Force {
 		return nil, false
 	}
 	st, err := r.GetState(ctx, rn.ws.Object)
-	if err != nil || st == nil || st.InputsHash != rn.hash {
+	if err != nil || st == nil || st.InputsHash != rn.hash ||
+		p.ApproveDigest != "" && p.ApproveDigest != st.AppliedPlan {
 		return nil, false
 	}
 	if _, m := readLocalState(rn.dir); m != nil && m.Lineage == st.Lineage && m.Serial > st.Serial {

@@ -48,6 +48,7 @@ func waitApplied(cc *infrav1.CustomCluster, digest string) {
 		g.Expect(cc.Status.Terraform.LastRunResult).To(Equal(infrav1.RunSucceeded))
 		g.Expect(cc.Status.Terraform.Plan.Digest).To(Equal(digest))
 		g.Expect(conditionStatus(cc.Status.Conditions, infrav1.PlanApprovedCondition)).To(HavePrefix("True"))
+		g.Expect(cc.Annotations).NotTo(HaveKey(infrav1.ApprovePlanAnnotation), "the approval is consumed")
 	}).Should(Succeed())
 }
 

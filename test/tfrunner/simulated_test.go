@@ -175,6 +175,12 @@ func TestMachineReplacementNeedsApproval(t *testing.T) {
 	if err != nil || !res4.Skipped || r.Processes() != before {
 		t.Fatalf("after approval: %+v %v", res4, err)
 	}
+	// Nor does it count as a (stale) approval of the next change: that one simply waits.
+	vars["image_id"] = cty.StringVal("ami-2")
+	res5, err := r.Reconcile(ctx, ws, tfrunner.Policy{ApproveDigest: res2.PlanDigest})
+	if err != nil || res5.Applied || !res5.PendingApproval {
+		t.Fatalf("next change with the old approval lingering: %+v %v", res5, err)
+	}
 	if err := r.Destroy(ctx, ws); err != nil {
 		t.Fatalf("destroy: %v", err)
 	}
