@@ -4,7 +4,7 @@
 // test process, and the fake cloud (bin/fakecloud) with its real Terraform provider installed
 // from the bin/tf-mirror filesystem mirror. Everything listens on loopback.
 //
-// The default pass is CI-sized; CAPC_SOAK=1 runs the full counts (make soak). See
+// The default pass is CI-sized; CAPC_SOAK=1 runs the full counts (make soak), see counts(). See
 // docs/reliability.md.
 package reliability
 
@@ -51,21 +51,29 @@ var suite struct {
 
 // scale is the size of a pass: CI-sized by default, the full counts with CAPC_SOAK=1.
 type scale struct {
-	Soak         bool
-	CrashTrials  int
-	LoadMachines int
+	Soak          bool
+	CrashTrials   int // SIGKILL crash trials
+	SigtermTrials int
+	LoadMachines  int
 }
 
+// counts returns the pass size: 10 SIGKILL crash trials (SIGTERM: a fifth of them, at least one)
+// and 100 load machines by default; CAPC_SOAK=1 gives 50 SIGKILL and 10 SIGTERM trials and 200
+// machines. CAPC_CRASH_TRIALS and CAPC_LOAD_MACHINES override the SIGKILL trials and machines.
 func counts() scale {
-	s := scale{CrashTrials: 3, LoadMachines: 20}
+	s := scale{CrashTrials: 10, LoadMachines: 100}
 	if os.Getenv("CAPC_SOAK") == "1" {
-		s = scale{Soak: true, CrashTrials: 50, LoadMachines: 100}
+		s = scale{Soak: true, CrashTrials: 50, LoadMachines: 200}
 	}
 	if v, err := strconv.Atoi(os.Getenv("CAPC_CRASH_TRIALS")); err == nil && v > 0 {
 		s.CrashTrials = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("CAPC_LOAD_MACHINES")); err == nil && v > 0 {
 		s.LoadMachines = v
+	}
+	s.SigtermTrials = max(1, s.CrashTrials/5)
+	if s.Soak {
+		s.SigtermTrials = 10
 	}
 	return s
 }
@@ -75,8 +83,8 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	// The failover suite spends about two minutes waiting for a dead leader's run lock to expire:
-	// give it a parallel slot of its own on top of the default GOMAXPROCS ones.
+	// The failover suite spends most of its minute or so waiting (leader election, then the dead
+	// leader's 40s run locks): give it a parallel slot of its own on top of the GOMAXPROCS ones.
 	flag.Parse()
 	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
 		_ = flag.Set("test.parallel", strconv.Itoa(runtime.GOMAXPROCS(0)+1))
