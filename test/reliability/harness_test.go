@@ -281,7 +281,9 @@ type fcObject struct {
 	Name      string         `json:"name"`
 	CreatedAt string         `json:"created_at"`
 	Tags      map[string]any `json:"tags"`
-	Kind      string         `json:"-"`
+	// InstanceID is set on lb targets (the instance they register).
+	InstanceID string `json:"instance_id"`
+	Kind       string `json:"-"`
 }
 
 var fcCollections = []string{"instances", "lb_targets", "load_balancers", "security_groups", "subnets", "vpcs"}
