@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"fmt"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -54,7 +53,8 @@ func (s *serialSampler) Stop() (samples int, regressions []string) {
 
 // failover runs two managers with leader election (distinct POD_NAMEs and work dirs, as two pods),
 // kills the leader's whole process group while it applies, and checks that the other one takes
-// over without a double apply and without the state serial ever going backwards.
+// over without a double apply and without the state serial ever going backwards. The new leader
+// waits for the dead leader's run locks to expire (the default --state-lock-ttl, 40s).
 func failover(t *testing.T) {
 	fc := startFakeCloud(t, "failover-token", "-running-delay", "3s")
 	ns := newNamespace(t, "failover")
@@ -94,36 +94,47 @@ func failover(t *testing.T) {
 	t.Logf("killed leader %s with %d run(s) in flight", leader.opts.PodName, locksAtKill)
 	waitFor(t, time.Minute, "the standby to lead", func() (bool, string) { return standby.IsLeader(), "" })
 	leaderAfter := time.Since(killedAt)
-	waitFor(t, 5*time.Minute, "convergence under the new leader", func() (bool, string) { return allProvisioned(ns) })
+	// Leader election (about 15s) then the 40s lock TTL, then the applies themselves.
+	waitFor(t, 3*time.Minute, "convergence under the new leader", func() (bool, string) { return allProvisioned(ns) })
 	convergedAfter := time.Since(killedAt)
 	samples, regressions := sampler.Stop()
 	for _, r := range regressions {
 		t.Errorf("state serial went backwards: %s", r)
 	}
+	figures := failoverCloud(t, ns, fc, killedAt)
 
-	// Instances sharing a name: those created before the kill beyond the first are double
-	// applies (two runs of the same object while the old leader lived); an untracked one created
-	// before the kill is an orphan of the kill (a create whose result terraform never recorded).
-	tracked := trackedIDs(t, ns)
+	deleteClusters(t, ns)
+	waitFor(t, 3*time.Minute, "deletion", func() (bool, string) { return allGone(ns) })
+	if left := fc.Objects(t); len(left) > 0 {
+		t.Errorf("fake cloud not empty after deletion: %v", left)
+	}
+	standby.Stop(t)
+	figures["runs_in_flight_at_kill"] = locksAtKill
+	figures["new_leader_after"] = leaderAfter.Round(100 * time.Millisecond).String()
+	figures["converged_after_kill"] = convergedAfter.Round(100 * time.Millisecond).String()
+	figures["serial_samples"], figures["serial_regressions"] = samples, len(regressions)
+	figures["panics"] = checkNoPanics(t, logs)
+	report(t, "failover", figures)
+}
+
+// failoverCloud counts double applies (instances sharing a name created before the kill beyond
+// the first: two runs of one object while the old leader lived) and the orphans of the kill
+// (objects no state tracks), checks the new leader reported each orphan, then deletes them so
+// the destroy is not blocked.
+func failoverCloud(t *testing.T, ns string, fc *fakeCloud, killedAt time.Time) map[string]any {
+	all := fc.Objects(t)
 	byName := map[string][]fcObject{}
-	for _, o := range fc.Objects(t) {
+	for _, o := range all {
 		if o.Kind == "instances" {
 			byName[o.Name] = append(byName[o.Name], o)
 		}
 	}
 	doubleApplies := 0
-	var orphans []string
 	for name, list := range byName {
-		sort.Slice(list, func(i, j int) bool { return list[i].CreatedAt < list[j].CreatedAt })
 		before := 0
 		for _, o := range list {
-			created, _ := time.Parse(time.RFC3339Nano, o.CreatedAt)
-			if created.Before(killedAt) {
+			if created, _ := time.Parse(time.RFC3339Nano, o.CreatedAt); created.Before(killedAt) {
 				before++
-			}
-			if tracked[o.ID] == "" {
-				orphans = append(orphans, "orphan of the kill: "+o.String())
-				t.Logf("orphan of the kill: %s", o)
 			}
 		}
 		if before > 1 {
@@ -131,28 +142,23 @@ func failover(t *testing.T) {
 			t.Errorf("instance %q was created %d times before the leader was killed: double apply", name, before)
 		}
 	}
-	// Clean the orphans up so the destroy is not blocked, then delete everything.
-	known := map[string]bool{}
-	for _, o := range untracked(fc.Objects(t), tracked, nil) {
-		known[o.ID] = true
+	found := untracked(all, trackedIDs(t, ns), nil)
+	var orphans []string
+	for _, o := range found {
+		orphans = append(orphans, "orphan of the kill: "+o.String())
+		t.Logf("orphan of the kill: %s", o)
 	}
+	var audit orphanAudit
+	audit.check(t, ns, "failover", found, all, 20*time.Second)
 	for _, kind := range fcCollections {
-		for _, o := range fc.Objects(t) {
-			if o.Kind == kind && known[o.ID] {
+		for _, o := range found {
+			if o.Kind == kind {
 				fc.Delete(o)
 			}
 		}
 	}
-	deleteClusters(t, ns)
-	waitFor(t, 3*time.Minute, "deletion", func() (bool, string) { return allGone(ns) })
-	if left := fc.Objects(t); len(left) > 0 {
-		t.Errorf("fake cloud not empty after deletion: %v", left)
+	return map[string]any{
+		"double_applies": doubleApplies, "orphans_of_the_kill": orphans,
+		"orphans_reported": audit.reported, "orphans_silent": audit.silent,
 	}
-	standby.Stop(t)
-	report(t, "failover", map[string]any{
-		"runs_in_flight_at_kill": locksAtKill, "new_leader_after": leaderAfter.Round(100 * time.Millisecond).String(),
-		"converged_after_kill": convergedAfter.Round(100 * time.Millisecond).String(),
-		"double_applies":       doubleApplies, "serial_samples": samples, "serial_regressions": len(regressions),
-		"orphans_of_the_kill": orphans, "panics": checkNoPanics(t, logs),
-	})
 }
