@@ -3,11 +3,16 @@ package reliability
 import "testing"
 
 // The suites run in parallel (at most GOMAXPROCS at once): each has its own namespace, fake cloud
-// and manager(s) (--namespace), and failover spends most of its time waiting for a lock to expire.
+// and manager(s) (--namespace), and failover spends most of its time waiting (leader election, lock expiry).
 
 func TestFailover(t *testing.T) { t.Parallel(); failover(t) }
 
-func TestFaults(t *testing.T) { t.Parallel(); faults(t) }
+// TestFaults runs the cloud fault cases, then the run timeout (its own manager with --run-timeout).
+func TestFaults(t *testing.T) {
+	t.Parallel()
+	t.Run("cloud", faults)
+	t.Run("run-timeout", runTimeout)
+}
 
 func TestLoad(t *testing.T) { t.Parallel(); load(t, counts().LoadMachines) }
 
