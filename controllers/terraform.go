@@ -73,7 +73,15 @@ func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, 
 		return tfrunner.Workspace{}, false
 	}
 	return tfrunner.Workspace{Object: in.ref, Module: mod, Variables: vars, Sensitive: in.sensitive, Env: env,
-		OnRun: b.blockMove(in.obj)}, true
+		OnRun: b.blockMove(in.obj), OnSuspectedOrphans: b.reportOrphans(in.obj)}, true
+}
+
+// reportOrphans tells the user what a crashed run may have left in the cloud, untracked.
+func (b *base) reportOrphans(obj object) func(context.Context, tfrunner.SuspectedOrphans) {
+	return func(ctx context.Context, o tfrunner.SuspectedOrphans) {
+		ctrl.LoggerFrom(ctx).Info("Suspected orphaned resources", "addresses", o.Addresses, "previousHolder", o.Holder, "previousRun", o.RunID)
+		b.Recorder.Eventf(obj, corev1.EventTypeWarning, infrav1.SuspectedOrphanReason, "%s", o)
+	}
 }
 
 // run plans (and, as policy allows, applies) the object's module and records the outcome in
@@ -162,8 +170,12 @@ func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, 
 			"%v; approve the pending plan instead: %s", stale, approveCommand(in.ref.Kind, in.ref.Namespace, in.ref.Name, res.PlanDigest))
 		return res, false, ctrl.Result{}, nil
 	}
-	setNotReady(in.obj, infrav1.ProvisioningFailedReason, "%v", err)
-	b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
+	reason := infrav1.ProvisioningFailedReason
+	if timedOut(err) {
+		reason = infrav1.RunTimedOutReason
+	}
+	setNotReady(in.obj, reason, "%v", err)
+	b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, reason, "%v", err)
 	if ts := *in.status; ts != nil {
 		ts.LastRunResult = infrav1.RunFailed
 	}
@@ -237,6 +249,11 @@ func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 			setCondition(in.obj, infrav1.ReadyCondition, false, infrav1.LockedReason, "%v", err)
 			return false, nil
 		}
+		if timedOut(err) {
+			setCondition(in.obj, infrav1.ReadyCondition, false, infrav1.RunTimedOutReason, "%v; will retry", err)
+			b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.RunTimedOutReason, "%v; will retry", err)
+			return false, fmt.Errorf("destroying %s %s: %w", in.ref.Kind, in.ref.Name, err)
+		}
 		setCondition(in.obj, infrav1.ReadyCondition, false, infrav1.DeletionFailedReason, "destroy failed, will retry: %v", err)
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.DeletionFailedReason, "destroy failed, will retry: %v", err)
 		return false, fmt.Errorf("destroying %s %s: %w", in.ref.Kind, in.ref.Name, err)
@@ -244,4 +261,10 @@ func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 	b.Recorder.Eventf(in.obj, corev1.EventTypeNormal, "Destroyed", "Terraform resources destroyed")
 	forget(in.ref)
 	return true, nil
+}
+
+// timedOut reports whether a run was interrupted by --run-timeout.
+func timedOut(err error) bool {
+	var t *tfrunner.RunTimeoutError
+	return errors.As(err, &t)
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"sync"
+
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
 //go:embed all:simulated all:aws all:fakecloud
@@ -44,9 +47,16 @@ func Get(family, kind string) (fs.FS, error) {
 	if _, err := fs.Stat(files, dir+"/main.tf"); err != nil {
 		return nil, fmt.Errorf("module family %q kind %q not embedded (families: %v): %w", family, kind, Families(), err)
 	}
+	if m, ok := bundled.Load(dir); ok {
+		return m.(fs.FS), nil
+	}
 	sub, err := fs.Sub(files, dir)
 	if err != nil {
 		return nil, fmt.Errorf("module %s: %w", dir, err)
 	}
-	return sub, nil
+	m, _ := bundled.LoadOrStore(dir, tfrunner.ImmutableModule(sub))
+	return m.(fs.FS), nil
 }
+
+// bundled keeps one file tree per embedded module, so its digest is computed once per process.
+var bundled sync.Map

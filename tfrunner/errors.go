@@ -47,6 +47,13 @@ func (e *StateConflictError) Error() string {
 		e.Object, e.StoredLineage, e.StoredSerial, e.Lineage, e.Serial)
 }
 
+// RunTimeoutError is the cause of a run interrupted because it ran past Config.RunTimeout.
+type RunTimeoutError struct{ After time.Duration }
+
+func (e *RunTimeoutError) Error() string {
+	return fmt.Sprintf("run timed out after %s", e.After)
+}
+
 // TerraformError carries terraform's diagnostics, redacted of sensitive values. It deliberately
 // does not wrap the raw exec error (which holds unredacted stderr); only context errors unwrap.
 type TerraformError struct {
@@ -62,12 +69,15 @@ func (e *TerraformError) Error() string {
 	return fmt.Sprintf("terraform %s: %s", e.Op, e.Diagnostics)
 }
 
-// Unwrap exposes context.Canceled/DeadlineExceeded when the run was cancelled.
+// Unwrap exposes context.Canceled/DeadlineExceeded (or *RunTimeoutError) when the run was cancelled.
 func (e *TerraformError) Unwrap() error { return e.ctxErr }
 
 func newTerraformError(ctx context.Context, op string, err error, red *redactor) error {
 	te := &TerraformError{Op: op, Diagnostics: red.redact(err.Error())}
-	if ctx.Err() != nil {
+	var timeout *RunTimeoutError
+	if cause := context.Cause(ctx); errors.As(cause, &timeout) {
+		te.ctxErr = cause
+	} else if ctx.Err() != nil {
 		te.ctxErr = ctx.Err()
 	} else if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		te.ctxErr = context.Canceled

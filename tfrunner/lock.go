@@ -2,6 +2,7 @@ package tfrunner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -16,7 +17,29 @@ import (
 type lease struct {
 	obj   ObjectRef
 	runID string
+	mu    sync.Mutex // renewals and journal writes update cur in turn
 	cur   *coordinationv1.Lease
+	// inherited is the journal of the dead run this lease was taken over from.
+	inherited *SuspectedOrphans
+}
+
+// update applies change to the lease's annotations (skipped when change reports no change).
+func (l *lease) update(ctx context.Context, r *Runner, change func(map[string]string) bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	next := l.cur.DeepCopy()
+	if next.Annotations == nil {
+		next.Annotations = map[string]string{}
+	}
+	if !change(next.Annotations) {
+		return nil
+	}
+	updated, err := r.cfg.Kube.CoordinationV1().Leases(l.obj.Namespace).Update(ctx, next, metav1.UpdateOptions{})
+	if err != nil {
+		return fmt.Errorf("updating lock lease: %w", err)
+	}
+	l.cur = updated
+	return nil
 }
 
 func leaseName(obj ObjectRef) string { return BaseName(obj) + "-lock" }
@@ -48,6 +71,9 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string) (*lea
 		}
 		next := r.newLease(obj, runID, now)
 		next.ResourceVersion = cur.ResourceVersion
+		if j := cur.Annotations[AnnCreating]; j != "" {
+			next.Annotations[AnnCreating] = j // kept until reported: a crash before that loses nothing
+		}
 		updated, err := c.Update(ctx, next, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
 			continue
@@ -55,11 +81,14 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string) (*lea
 		if err != nil {
 			return nil, fmt.Errorf("taking over lock lease: %w", err)
 		}
+		l := &lease{obj: obj, runID: runID, cur: updated}
 		if cur.Spec.HolderIdentity != nil && *cur.Spec.HolderIdentity != "" {
 			r.cfg.Logger.Info("recovered stale terraform lock", "object", obj.Name,
 				"previousHolder", *cur.Spec.HolderIdentity, "previousRun", cur.Annotations[AnnRunID])
+			l.inherited = &SuspectedOrphans{Holder: *cur.Spec.HolderIdentity, RunID: cur.Annotations[AnnRunID]}
+			_ = json.Unmarshal([]byte(cur.Annotations[AnnCreating]), &l.inherited.Addresses)
 		}
-		return &lease{obj: obj, runID: runID, cur: updated}, nil
+		return l, nil
 	}
 	return nil, fmt.Errorf("acquiring lock lease %s: too many conflicts", leaseName(obj))
 }
@@ -102,6 +131,8 @@ func (r *Runner) newLease(obj ObjectRef, runID string, now time.Time) *coordinat
 
 // renew extends the lease; an error means the lock was lost and the run must stop.
 func (r *Runner) renew(ctx context.Context, l *lease) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	next := l.cur.DeepCopy()
 	t := metav1.NewMicroTime(r.now())
 	next.Spec.RenewTime = &t
@@ -115,6 +146,8 @@ func (r *Runner) renew(ctx context.Context, l *lease) error {
 
 // release deletes the lease only if it is still ours (resourceVersion precondition).
 func (r *Runner) release(ctx context.Context, l *lease) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	rv, uid := l.cur.ResourceVersion, l.cur.UID
 	err := r.cfg.Kube.CoordinationV1().Leases(l.obj.Namespace).Delete(ctx, leaseName(l.obj),
 		metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv, UID: &uid}})
@@ -126,7 +159,7 @@ func (r *Runner) release(ctx context.Context, l *lease) error {
 
 // hold acquires the lock and keeps it renewed until the returned stop func is called. The returned
 // context is cancelled if the lock is lost, so terraform is interrupted rather than racing another run.
-func (r *Runner) hold(ctx context.Context, obj ObjectRef) (context.Context, func(), error) {
+func (r *Runner) hold(ctx context.Context, obj ObjectRef) (context.Context, *lease, func(), error) {
 	runID := newRunID()
 	r.runs.Store(runID, struct{}{})
 	l, err := r.acquire(ctx, obj, runID)
@@ -136,9 +169,12 @@ func (r *Runner) hold(ctx context.Context, obj ObjectRef) (context.Context, func
 		if errors.As(err, &locked) {
 			r.cfg.Metrics.LockWaits.Inc()
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
+	// The run timeout interrupts terraform (SIGINT, then a kill after CancelGrace) like a lost lock.
+	timeoutCtx, cancelTimeout := context.WithTimeoutCause(ctx, r.cfg.RunTimeout, &RunTimeoutError{After: r.cfg.RunTimeout})
+	runCtx, cancelRun := context.WithCancel(timeoutCtx)
+	cancel := func() { cancelRun(); cancelTimeout() }
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -170,5 +206,5 @@ func (r *Runner) hold(ctx context.Context, obj ObjectRef) (context.Context, func
 			r.runs.Delete(runID)
 		})
 	}
-	return runCtx, stop, nil
+	return runCtx, l, stop, nil
 }

@@ -108,7 +108,7 @@ func TestLostLockCancelsRun(t *testing.T) {
 	cs := newCASClientset()
 	a := newFakeRunner(t, "pod-a", cs, &fakeClock{t: time.Now()})
 	a.cfg.LockTTL = 300 * time.Millisecond
-	runCtx, stop, err := a.hold(ctx, obj)
+	runCtx, _, stop, err := a.hold(ctx, obj)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ type Metrics struct {
 	LockWaits prometheus.Counter
 	// Skipped counts reconciles answered from the inputs hash without any terraform process.
 	Skipped prometheus.Counter
+	// SuspectedOrphans counts resources interrupted runs were creating and never recorded in state.
+	SuspectedOrphans prometheus.Counter
 }
 
 // NewMetrics returns unregistered collectors.
@@ -30,12 +32,14 @@ func NewMetrics() *Metrics {
 		InFlight:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "capc_terraform_runs_in_flight", Help: "Terraform operations running now."}),
 		LockWaits: prometheus.NewCounter(prometheus.CounterOpts{Name: "capc_terraform_lock_waits_total", Help: "Runs refused because the object's state lock was held elsewhere."}),
 		Skipped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "capc_terraform_skipped_total", Help: "Reconciles answered from the inputs hash without running terraform."}),
+		SuspectedOrphans: prometheus.NewCounter(prometheus.CounterOpts{Name: "capc_suspected_orphans_total",
+			Help: "Resources an interrupted run was creating that are not in its state (they may exist in the cloud untracked)."}),
 	}
 }
 
 // Collectors lists the collectors for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.RunDuration, m.InFlight, m.LockWaits, m.Skipped}
+	return []prometheus.Collector{m.RunDuration, m.InFlight, m.LockWaits, m.Skipped, m.SuspectedOrphans}
 }
 
 // observe runs one terraform operation, recording its duration, result and concurrency.

@@ -38,6 +38,7 @@ const (
 	AnnPlanLineage = prefix + "plan-state-lineage"
 	AnnPlanPreview = prefix + "plan-preview-token"
 	AnnRunID       = prefix + "run-id"
+	AnnCreating    = prefix + "creating" // run journal: JSON list of addresses being created
 
 	// maxBaseLen leaves room for the longest suffix ("-tfstate-backup-<serial>",
 	// "-tfstate-<serial>-<i>") within the 253-character object name limit.

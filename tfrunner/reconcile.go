@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,15 +27,17 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		res.Outputs, err = outputsOf(st.Raw)
 		return res, err
 	}
-	runCtx, unlock, err := r.hold(ctx, ws.Object)
+	runCtx, l, unlock, err := r.hold(ctx, ws.Object)
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
+	rn.lease = l
 	st, err := r.recoverLocal(runCtx, rn)
 	if err != nil {
 		return res, err
 	}
+	r.reportOrphans(runCtx, rn, l, st)
 	if st != nil {
 		res.StateSerial = st.Serial
 		if p.ApproveDigest == st.AppliedPlan {
@@ -54,6 +55,9 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 	saved, err := r.loadPlan(runCtx, ws.Object)
 	if err != nil {
 		return res, err
+	}
+	if saved == nil && p.AutoApply && !p.Force && p.ApproveDigest == "" && !hasResources(st) {
+		return r.applyFresh(runCtx, rn, st, res)
 	}
 	// A saved plan that is still current is applied (approved, or now allowed by policy) or
 	// reported again as pending: re-planning would mint a new digest on every reconcile and the
@@ -112,23 +116,6 @@ func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (*StoredState
 	return st, true
 }
 
-// applySaved applies exactly the saved planfile.
-func (r *Runner) applySaved(ctx context.Context, rn *run, st *StoredState, saved *savedPlan, res Result) (Result, error) {
-	release, err := r.startRun(ctx, rn)
-	if err != nil {
-		return res, err
-	}
-	defer release()
-	if err := r.materialize(ctx, rn, st); err != nil {
-		return res, err
-	}
-	res.Plan, res.PlanDigest = &saved.Summary, saved.Digest
-	if err := os.WriteFile(filepath.Join(rn.dir, planFile), saved.Planfile, 0o600); err != nil {
-		return res, fmt.Errorf("restoring saved plan: %w", err)
-	}
-	return r.apply(ctx, rn, res)
-}
-
 func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState, p Policy, res Result, stale error) (Result, error) {
 	var changed bool
 	err := r.observe("plan", func() (err error) {
@@ -160,7 +147,7 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 	}
 	res.Plan, res.PlanDigest = &sum, sha256Hex(pf)
 	if stale == nil && p.AutoApply && (!sum.Destructive() || p.AllowDestroy) {
-		return r.apply(ctx, rn, res)
+		return r.apply(ctx, rn, res, true)
 	}
 	serial, lineage := stateRef(st)
 	// Human-readable plan for reviewers (one more process, only for plans that wait for a human).
@@ -179,61 +166,12 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 	return res, errors.Join(err, stale)
 }
 
+
 func stRaw(st *StoredState) []byte {
 	if st == nil {
 		return nil
 	}
 	return st.Raw
-}
-
-// apply applies the planfile in the workspace, pushing state as it changes and once at the end
-// whatever the outcome; the final push records the inputs hash only on success.
-func (r *Runner) apply(ctx context.Context, rn *run, res Result) (Result, error) {
-	stop := make(chan struct{})
-	watched := r.watchState(ctx, rn, stop)
-	applyErr := r.observe("apply", func() error { return rn.tf.Apply(ctx, tfexec.DirOrPlan(planFile), tfexec.Lock(false)) })
-	close(stop)
-	<-watched
-	w := stateWrite{}
-	if applyErr == nil {
-		w.InputsHash, w.AppliedPlan = rn.hash, res.PlanDigest
-	}
-	serial, pushErr := r.finalPush(ctx, rn, w)
-	if applyErr != nil {
-		return res, errors.Join(newTerraformError(ctx, "apply", applyErr, rn.red), pushErr)
-	}
-	if pushErr != nil {
-		return res, pushErr
-	}
-	res.Applied, res.StateSerial = true, serial
-	raw, _ := readLocalState(rn.dir)
-	out, err := outputsOf(raw)
-	res.Outputs = out
-	if err != nil {
-		return res, err
-	}
-	if err := r.deletePlan(ctx, rn.ws.Object); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-// finalPush writes the workspace state to the store with a context that survives cancellation:
-// what terraform wrote before an interrupt must not be lost.
-func (r *Runner) finalPush(ctx context.Context, rn *run, w stateWrite) (int64, error) {
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	raw, m := readLocalState(rn.dir)
-	if m == nil {
-		return 0, nil
-	}
-	w.Raw = raw
-	serial, err := r.putState(pctx, rn.ws.Object, w)
-	if err != nil {
-		return 0, fmt.Errorf("pushing final state: %w", err)
-	}
-	rn.pushed.Store(serial)
-	return serial, nil
 }
 
 // Destroy destroys everything in the object's state, then deletes its state, plan and lock
@@ -243,15 +181,17 @@ func (r *Runner) Destroy(ctx context.Context, ws Workspace) error {
 	if err != nil {
 		return err
 	}
-	runCtx, unlock, err := r.hold(ctx, ws.Object)
+	runCtx, l, unlock, err := r.hold(ctx, ws.Object)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	rn.lease = l
 	st, err := r.recoverLocal(runCtx, rn)
 	if err != nil {
 		return err
 	}
+	r.reportOrphans(runCtx, rn, l, st)
 	if st != nil {
 		m, err := parseStateMeta(st.Raw)
 		if err != nil {

@@ -25,7 +25,8 @@ type Config struct {
 	Kube              kubernetes.Interface // Secrets (state, plans) and Leases (locks)
 	Holder            string               // lock holder identity (pod name)
 	MaxConcurrentRuns int                  // concurrent terraform runs; default 2*NumCPU
-	LockTTL           time.Duration        // default 2m; renewed while a run is in flight
+	LockTTL           time.Duration        // default 40s; renewed every LockTTL/3 while a run is in flight
+	RunTimeout        time.Duration        // a run (lock held) past it is interrupted; default 30m
 	Logger            logr.Logger
 	// OwnerRefs returns the ownerRefs of every object the runner creates; default DefaultOwnerRefs.
 	OwnerRefs   func(ObjectRef) []metav1.OwnerReference
@@ -62,7 +63,10 @@ func New(cfg Config) (*Runner, error) {
 		cfg.MaxConcurrentRuns = 2 * runtime.NumCPU()
 	}
 	if cfg.LockTTL <= 0 {
-		cfg.LockTTL = 2 * time.Minute
+		cfg.LockTTL = 40 * time.Second
+	}
+	if cfg.RunTimeout <= 0 {
+		cfg.RunTimeout = 30 * time.Minute
 	}
 	if cfg.CancelGrace <= 0 {
 		cfg.CancelGrace = 30 * time.Second
@@ -113,6 +117,7 @@ type run struct {
 	hash     string
 	red      *redactor
 	tf       *tfexec.Terraform
+	lease    *lease       // the run's lock, which also holds its journal
 	pushed   atomic.Int64 // highest serial pushed to the store in this run
 }
 

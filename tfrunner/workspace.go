@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
 const (
@@ -59,6 +60,25 @@ func moduleFiles(m fs.FS) ([]string, error) {
 
 // ModuleDigest is sha256 over the sorted module file paths and contents.
 func ModuleDigest(m fs.FS) (string, error) {
+	if im, ok := m.(*immutableModule); ok {
+		im.once.Do(func() { im.digest, im.err = moduleDigest(im.FS) })
+		return im.digest, im.err
+	}
+	return moduleDigest(m)
+}
+
+// ImmutableModule marks a module file tree that never changes (an embedded module) so its digest
+// is computed once rather than on every reconcile.
+func ImmutableModule(m fs.FS) fs.FS { return &immutableModule{FS: m} }
+
+type immutableModule struct {
+	fs.FS
+	once   sync.Once
+	digest string
+	err    error
+}
+
+func moduleDigest(m fs.FS) (string, error) {
 	files, err := moduleFiles(m)
 	if err != nil {
 		return "", err

@@ -21,6 +21,8 @@ const (
 	ProvisionedReason             = "Provisioned"
 	ProvisioningReason            = "Provisioning"
 	ProvisioningFailedReason      = "ProvisioningFailed"
+	RunTimedOutReason             = "RunTimedOut"     // terraform ran past --run-timeout and was interrupted
+	SuspectedOrphanReason         = "SuspectedOrphan" // event: an interrupted run may have left untracked resources
 	WaitingForOwnerReason         = "WaitingForOwner"
 	WaitingForClusterInfraReason  = "WaitingForClusterInfrastructure"
 	WaitingForBootstrapDataReason = "WaitingForBootstrapData"

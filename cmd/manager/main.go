@@ -127,6 +127,8 @@ func run(ctx context.Context, o *options) error {
 		Kube:              kube,
 		Holder:            holderIdentity(),
 		MaxConcurrentRuns: o.MaxConcurrentRuns,
+		RunTimeout:        o.RunTimeout,
+		LockTTL:           o.StateLockTTL,
 		Logger:            ctrl.Log.WithName("tfrunner"),
 	})
 	if err != nil {

@@ -42,6 +42,8 @@ type options struct {
 	TerraformInstallDir  string
 	TerraformReleasesURL string
 	MaxConcurrentRuns    int
+	RunTimeout           time.Duration
+	StateLockTTL         time.Duration
 	ApprovalMode         string
 	DriftCheckInterval   time.Duration
 	ModuleRoot           string
@@ -91,6 +93,10 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Base URL of a mirror of releases.hashicorp.com to install terraform from (default: releases.hashicorp.com).")
 	fs.IntVar(&o.MaxConcurrentRuns, "max-concurrent-runs", 2*runtime.NumCPU(),
 		"Maximum number of terraform processes running at once across all objects.")
+	fs.DurationVar(&o.RunTimeout, "run-timeout", 30*time.Minute,
+		"A terraform run (plan, apply or destroy of one object) taking longer is interrupted (SIGINT, then killed after 30s) and retried.")
+	fs.DurationVar(&o.StateLockTTL, "state-lock-ttl", 40*time.Second,
+		"Lifetime of a run's state lock, renewed every third of it while the run lasts; a crashed holder's lock is taken over once it expires.")
 	fs.StringVar(&o.ApprovalMode, "approval-mode", approvalAuto,
 		"Default approval mode for objects without the approval annotation: auto (apply non-destructive plans) or manual (every plan waits for approve-plan).")
 	fs.DurationVar(&o.DriftCheckInterval, "drift-check-interval", 10*time.Minute,
@@ -151,6 +157,12 @@ func (o *options) validate() error {
 	}
 	if o.MaxConcurrentRuns < 1 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-runs must be at least 1, got %d", o.MaxConcurrentRuns))
+	}
+	if o.RunTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("--run-timeout must be at least 1s, got %s", o.RunTimeout))
+	}
+	if o.StateLockTTL < 3*time.Second {
+		errs = append(errs, fmt.Errorf("--state-lock-ttl must be at least 3s, got %s", o.StateLockTTL))
 	}
 	if o.DriftCheckInterval < 0 {
 		errs = append(errs, fmt.Errorf("--drift-check-interval must not be negative, got %s", o.DriftCheckInterval))

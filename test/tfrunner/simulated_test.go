@@ -46,8 +46,13 @@ func TestSimulatedClusterLifecycle(t *testing.T) {
 		t.Fatalf("first apply: %v", err)
 	}
 	t.Logf("first apply (incl. init): %v, %d processes", time.Since(start), r.Processes())
-	if !res.Applied || res.Plan == nil || res.Plan.Add == 0 || res.Plan.Destructive() {
+	if !res.Applied || res.Plan == nil || res.Plan.Add == 0 || res.Plan.Add != len(res.Plan.Resources) || res.Plan.Destructive() {
 		t.Fatalf("first apply result: %+v plan %+v", res, res.Plan)
+	}
+	// From empty state: `init` (once per module, with tfexec's `version` probe) and one `apply`,
+	// no separate plan or show.
+	if n := r.Processes(); n != 3 {
+		t.Fatalf("first apply ran %d terraform processes, want 3 (version, init, apply)", n)
 	}
 	checkClusterOutputs(t, res.Outputs)
 

@@ -1,0 +1,126 @@
+package tfrunner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/terraform-exec/tfexec"
+)
+
+// applySaved applies exactly the saved planfile.
+func (r *Runner) applySaved(ctx context.Context, rn *run, st *StoredState, saved *savedPlan, res Result) (Result, error) {
+	release, err := r.startRun(ctx, rn)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	if err := r.materialize(ctx, rn, st); err != nil {
+		return res, err
+	}
+	res.Plan, res.PlanDigest = &saved.Summary, saved.Digest
+	if err := os.WriteFile(filepath.Join(rn.dir, planFile), saved.Planfile, 0o600); err != nil {
+		return res, fmt.Errorf("restoring saved plan: %w", err)
+	}
+	return r.apply(ctx, rn, res, true)
+}
+
+// applyFresh creates an object's infrastructure from a state without resources with a single
+// `terraform apply` (no separate plan and show). Nothing in state means nothing can be deleted or
+// replaced, so the destructive guard has nothing to hold, and in auto mode nobody reviews the
+// plan. The summary is what the apply created, read from the resulting state.
+func (r *Runner) applyFresh(ctx context.Context, rn *run, st *StoredState, res Result) (Result, error) {
+	release, err := r.startRun(ctx, rn)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	if err := r.materialize(ctx, rn, st); err != nil {
+		return res, err
+	}
+	res, err = r.apply(ctx, rn, res, false)
+	raw, _ := readLocalState(rn.dir)
+	sum := PlanSummary{OutputsChanged: true}
+	for _, a := range stateAddresses(raw) {
+		sum.Add++
+		sum.Resources = append(sum.Resources, ResourceChange{Address: a, Action: ActionCreate})
+	}
+	res.Plan = &sum
+	return res, err
+}
+
+// apply applies the planfile in the workspace (planned) or the configuration directly, pushing
+// state as it changes and once at the end whatever the outcome; the final push records the
+// inputs hash only on success. What terraform creates is journaled in the run's lease first.
+func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (Result, error) {
+	r.journal(ctx, rn.lease, plannedCreates(res.Plan)...)
+	out, streamed := r.creatingWriter(ctx, rn.lease)
+	rn.tf.SetStdout(out)
+	opts := []tfexec.ApplyOption{tfexec.Lock(false)}
+	if planned {
+		opts = append(opts, tfexec.DirOrPlan(planFile))
+	}
+	stop := make(chan struct{})
+	watched := r.watchState(ctx, rn, stop)
+	applyErr := r.observe("apply", func() error { return rn.tf.Apply(ctx, opts...) })
+	close(stop)
+	<-watched
+	_ = out.Close()
+	<-streamed
+	rn.tf.SetStdout(io.Discard)
+	w := stateWrite{}
+	if applyErr == nil {
+		w.InputsHash, w.AppliedPlan = rn.hash, res.PlanDigest
+	}
+	serial, pushErr := r.finalPush(ctx, rn, w)
+	if applyErr != nil {
+		return res, errors.Join(newTerraformError(ctx, "apply", applyErr, rn.red), pushErr)
+	}
+	if pushErr != nil {
+		return res, pushErr
+	}
+	res.Applied, res.StateSerial = true, serial
+	raw, _ := readLocalState(rn.dir)
+	outputs, err := outputsOf(raw)
+	res.Outputs = outputs
+	if err != nil {
+		return res, err
+	}
+	if planned { // a fresh apply ran because there was no saved plan
+		if err := r.deletePlan(ctx, rn.ws.Object); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// finalPush writes the workspace state to the store with a context that survives cancellation:
+// what terraform wrote before an interrupt must not be lost.
+func (r *Runner) finalPush(ctx context.Context, rn *run, w stateWrite) (int64, error) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	raw, m := readLocalState(rn.dir)
+	if m == nil {
+		return 0, nil
+	}
+	w.Raw = raw
+	serial, err := r.putState(pctx, rn.ws.Object, w)
+	if err != nil {
+		return 0, fmt.Errorf("pushing final state: %w", err)
+	}
+	rn.pushed.Store(serial)
+	return serial, nil
+}
+
+// hasResources reports whether a stored state tracks any resource.
+func hasResources(st *StoredState) bool {
+	if st == nil {
+		return false
+	}
+	m, err := parseStateMeta(st.Raw)
+	return err != nil || len(m.Resources) > 0 // unparsable: take the careful path
+}
