@@ -108,12 +108,22 @@ func (r *Runner) finalPush(ctx context.Context, rn *run, w stateWrite) (int64, e
 		return 0, nil
 	}
 	w.Raw = raw
-	serial, err := r.putState(pctx, rn.ws.Object, w)
+	serial, err := r.pushState(pctx, rn, w)
 	if err != nil {
 		return 0, fmt.Errorf("pushing final state: %w", err)
 	}
 	rn.pushed.Store(serial)
 	return serial, nil
+}
+
+// pushState writes the run's state, starting from the primary Secret it last saw.
+func (r *Runner) pushState(ctx context.Context, rn *run, w stateWrite) (int64, error) {
+	serial, written, err := r.putStateHinted(ctx, rn.ws.Object, w, rn.prim)
+	rn.prim = nil
+	if err == nil {
+		rn.prim = &primaryHint{sec: written}
+	}
+	return serial, err
 }
 
 // hasResources reports whether a stored state tracks any resource.

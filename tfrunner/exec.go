@@ -15,6 +15,9 @@ import (
 	tfjson "github.com/hashicorp/terraform-json"
 )
 
+// watchQuiet is the state watcher's poll interval and the quiet start of a run.
+const watchQuiet = 250 * time.Millisecond
+
 // processCounter counts terraform processes via tfexec's "running Terraform command" log line,
 // which tfexec emits once per process it starts (including its own `version` probes).
 type processCounter struct{ n *atomic.Int64 }
@@ -140,7 +143,9 @@ func outputsOf(raw []byte) (map[string]Output, error) {
 
 // watchState pushes every new serial of the workspace state file to the store until stop is
 // closed. fsnotify makes the push follow terraform's write closely (the window a SIGKILL of the
-// manager can lose); the 250ms poll is the fallback if events are missed or unavailable.
+// manager can lose); the 250ms poll is the fallback if events are missed or unavailable. Nothing
+// is pushed in a run's first quiet period: a short run's final push covers it, one write instead
+// of two.
 func (r *Runner) watchState(ctx context.Context, rn *run, stop <-chan struct{}) <-chan struct{} {
 	done := make(chan struct{})
 	var events <-chan fsnotify.Event
@@ -150,9 +155,10 @@ func (r *Runner) watchState(ctx context.Context, rn *run, stop <-chan struct{}) 
 		}
 		defer func() { go func() { <-done; _ = w.Close() }() }()
 	}
+	start := time.Now()
 	go func() {
 		defer close(done)
-		t := time.NewTicker(250 * time.Millisecond)
+		t := time.NewTicker(watchQuiet)
 		defer t.Stop()
 		for {
 			select {
@@ -168,7 +174,9 @@ func (r *Runner) watchState(ctx context.Context, rn *run, stop <-chan struct{}) 
 					continue
 				}
 			}
-			r.pushIfNewer(ctx, rn)
+			if time.Since(start) >= watchQuiet {
+				r.pushIfNewer(ctx, rn)
+			}
 		}
 	}()
 	return done
@@ -180,7 +188,7 @@ func (r *Runner) pushIfNewer(ctx context.Context, rn *run) {
 	if m == nil || m.Serial <= rn.pushed.Load() {
 		return // half-written or already pushed; a later event or tick retries
 	}
-	if _, err := r.putState(ctx, rn.ws.Object, stateWrite{Raw: raw}); err != nil {
+	if _, err := r.pushState(ctx, rn, stateWrite{Raw: raw}); err != nil {
 		r.cfg.Logger.Error(err, "pushing state during run", "object", rn.ws.Object.Name, "serial", m.Serial)
 		return
 	}

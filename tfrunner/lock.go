@@ -51,7 +51,12 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string) (*lea
 	c := r.cfg.Kube.CoordinationV1().Leases(obj.Namespace)
 	now := r.now()
 	for try := 0; try < maxCASTries; try++ {
-		cur, err := c.Get(ctx, leaseName(obj), metav1.GetOptions{})
+		// A released lock is deleted, so the common case is no lease: try to create it first.
+		var cur *coordinationv1.Lease
+		var err error = apierrors.NewNotFound(coordinationv1.Resource("leases"), leaseName(obj))
+		if try > 0 {
+			cur, err = c.Get(ctx, leaseName(obj), metav1.GetOptions{})
+		}
 		if apierrors.IsNotFound(err) {
 			l := r.newLease(obj, runID, now)
 			created, err := c.Create(ctx, l, metav1.CreateOptions{})

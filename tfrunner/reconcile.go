@@ -21,11 +21,10 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		return res, err
 	}
 	res.InputsHash = rn.hash
-	if st, ok := r.unchanged(ctx, rn, p); ok {
-		res.Skipped, res.StateSerial = true, st.Serial
+	if serial, outputs, ok := r.unchanged(ctx, rn, p); ok {
+		res.Skipped, res.StateSerial, res.Outputs = true, serial, outputs
 		r.cfg.Metrics.Skipped.Inc()
-		res.Outputs, err = outputsOf(st.Raw)
-		return res, err
+		return res, nil
 	}
 	runCtx, l, unlock, err := r.hold(ctx, ws.Object)
 	if err != nil {
@@ -33,7 +32,14 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 	}
 	defer unlock()
 	rn.lease = l
+	type loaded struct {
+		plan *savedPlan
+		err  error
+	}
+	planc := make(chan loaded, 1) // the saved plan is read while the state is
+	go func() { p, err := r.loadPlan(runCtx, ws.Object); planc <- loaded{p, err} }()
 	st, err := r.recoverLocal(runCtx, rn)
+	pl := <-planc
 	if err != nil {
 		return res, err
 	}
@@ -52,7 +58,7 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		res.Outputs, err = outputsOf(st.Raw)
 		return res, err
 	}
-	saved, err := r.loadPlan(runCtx, ws.Object)
+	saved, err := pl.plan, pl.err
 	if err != nil {
 		return res, err
 	}
@@ -95,25 +101,6 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		return res, err
 	}
 	return r.planAndMaybeApply(runCtx, rn, st, p, res, stale)
-}
-
-// unchanged is the lock-free fast path of a reconcile with nothing new: the stored state was
-// applied from these exact inputs and the workspace holds no newer state to recover. It only
-// reads (one Secret GET), so it needs no lock: a concurrent run changes what it reads, and the
-// next reconcile sees that.
-func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (*StoredState, bool) {
-	if p.Force {
-		return nil, false
-	}
-	st, err := r.GetState(ctx, rn.ws.Object)
-	if err != nil || st == nil || st.InputsHash != rn.hash ||
-		p.ApproveDigest != "" && p.ApproveDigest != st.AppliedPlan {
-		return nil, false
-	}
-	if _, m := readLocalState(rn.dir); m != nil && m.Lineage == st.Lineage && m.Serial > st.Serial {
-		return nil, false // a killed run left newer state behind: take the locked path to push it
-	}
-	return st, true
 }
 
 func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState, p Policy, res Result, stale error) (Result, error) {
@@ -258,6 +245,7 @@ func (r *Runner) deleteAll(ctx context.Context, obj ObjectRef, withLock bool) er
 	}
 	dir := r.workspaceDir(obj)
 	r.tfs.Delete(dir)
+	r.memo.Delete(primaryName(obj))
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("removing workspace: %w", err)
 	}

@@ -53,6 +53,7 @@ type StoredState struct {
 	AppliedPlan string // digest of the last applied plan
 	sha         string
 	rv          string
+	sec         *corev1.Secret // the primary Secret as read
 }
 
 func gzipBytes(b []byte) []byte {
@@ -103,7 +104,19 @@ func chunkName(obj ObjectRef, serial int64, sha string, i int) string {
 
 // GetState reads the object's state; nil when there is none.
 func (r *Runner) GetState(ctx context.Context, obj ObjectRef) (*StoredState, error) {
-	sec, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{})
+	return r.getState(ctx, obj, false)
+}
+
+// getState reads the state; cached serves the primary Secret from the API server's watch cache
+// (ResourceVersion "0": no etcd read), which may lag by a moment. Only the lock-free no-op check
+// uses it: a lagging copy can at worst send a reconcile down the locked path, or answer "unchanged"
+// for inputs whose state was rewritten in the last moment, which the next reconcile sees.
+func (r *Runner) getState(ctx context.Context, obj ObjectRef, cached bool) (*StoredState, error) {
+	opts := metav1.GetOptions{}
+	if cached {
+		opts.ResourceVersion = "0"
+	}
+	sec, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), opts)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -137,7 +150,7 @@ func (r *Runner) readStateSecret(ctx context.Context, obj ObjectRef, sec *corev1
 		return nil, fmt.Errorf("state secret %s: %w", sec.Name, err)
 	}
 	return &StoredState{Raw: raw, Serial: serial, Lineage: a[AnnLineage], InputsHash: a[AnnInputsHash],
-		AppliedPlan: a[AnnPlanApplied], sha: a[AnnSHA256], rv: sec.ResourceVersion}, nil
+		AppliedPlan: a[AnnPlanApplied], sha: a[AnnSHA256], rv: sec.ResourceVersion, sec: sec}, nil
 }
 
 // stateWrite is one version to put in the store.
@@ -157,53 +170,75 @@ func (r *Runner) PutState(ctx context.Context, obj ObjectRef, raw []byte) (int64
 // the primary Secret. Newer state (same lineage, higher serial) or another lineage in the store is
 // never overwritten.
 func (r *Runner) putState(ctx context.Context, obj ObjectRef, w stateWrite) (int64, error) {
+	serial, _, err := r.putStateHinted(ctx, obj, w, nil)
+	return serial, err
+}
+
+// primaryHint is what a run last read or wrote as the primary state Secret (sec nil: none). The
+// first compare-and-swap attempt uses it instead of a GET; a conflict falls back to reading.
+type primaryHint struct{ sec *corev1.Secret }
+
+func (r *Runner) putStateHinted(ctx context.Context, obj ObjectRef, w stateWrite, hint *primaryHint) (int64, *corev1.Secret, error) {
 	meta, err := parseStateMeta(w.Raw)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	gz := gzipBytes(w.Raw)
 	sha := sha256Hex(gz)
 	chunks := splitChunks(gz, ChunkSize)
 	for try := 0; try < maxCASTries; try++ {
-		sec, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{})
+		var sec *corev1.Secret
+		if try == 0 && hint != nil {
+			sec, err = hint.sec, nil
+			if sec == nil {
+				err = apierrors.NewNotFound(corev1.Resource("secrets"), primaryName(obj))
+			}
+		} else {
+			sec, err = r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{})
+		}
 		if err != nil && !apierrors.IsNotFound(err) {
-			return 0, fmt.Errorf("reading state secret: %w", err)
+			return 0, nil, fmt.Errorf("reading state secret: %w", err)
 		}
 		exists := err == nil
 		if exists {
 			if err := checkWritable(obj, sec, meta); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 		}
 		if !exists || sec.Annotations[AnnSHA256] != sha {
 			if err := r.writeChunks(ctx, obj, meta.Serial, sha, chunks[1:]); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 		}
-		if exists && sec.Annotations[AnnSerial] != strconv.FormatInt(meta.Serial, 10) {
+		backedUp := exists && sec.Annotations[AnnSerial] != strconv.FormatInt(meta.Serial, 10)
+		if backedUp {
 			if err := r.writeBackup(ctx, obj, sec); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 		}
 		next := r.primarySecret(obj, meta, sha, len(chunks), chunks[0], w)
+		var written *corev1.Secret
 		if exists {
 			next.ResourceVersion = sec.ResourceVersion
-			_, err = r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Update(ctx, next, metav1.UpdateOptions{})
+			written, err = r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Update(ctx, next, metav1.UpdateOptions{})
 		} else {
-			_, err = r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Create(ctx, next, metav1.CreateOptions{})
+			written, err = r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Create(ctx, next, metav1.CreateOptions{})
 		}
 		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
 			continue // re-read and re-check: someone else wrote in between
 		}
 		if err != nil {
-			return 0, fmt.Errorf("writing state secret %s: %w", next.Name, err)
+			return 0, nil, fmt.Errorf("writing state secret %s: %w", next.Name, err)
 		}
-		if err := r.gcState(ctx, obj); err != nil {
-			r.cfg.Logger.Error(err, "garbage-collecting old state secrets", "object", obj.Name)
+		// Only a new backup or chunks (now or before) can leave something to collect.
+		if backedUp || len(chunks) > 1 || exists && sec.Annotations[AnnChunks] != "1" {
+			if err := r.gcState(ctx, obj); err != nil {
+				r.cfg.Logger.Error(err, "garbage-collecting old state secrets", "object", obj.Name)
+			}
 		}
-		return meta.Serial, nil
+		return meta.Serial, written, nil
 	}
-	return 0, fmt.Errorf("writing state secret %s: too many conflicts", primaryName(obj))
+	return 0, nil, fmt.Errorf("writing state secret %s: too many conflicts", primaryName(obj))
 }
 
 func checkWritable(obj ObjectRef, sec *corev1.Secret, meta stateMeta) error {

@@ -12,7 +12,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -113,7 +112,7 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 
-	kube, err := kubernetes.NewForConfig(mgr.GetConfig())
+	kube, err := tfrunner.NewKubeClient(mgr.GetConfig())
 	if err != nil {
 		return fmt.Errorf("creating the Kubernetes clientset for terraform state: %w", err)
 	}

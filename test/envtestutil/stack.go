@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -109,8 +108,12 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 	if err != nil {
 		return err
 	}
+	kube, err := tfrunner.NewKubeClient(cfg)
+	if err != nil {
+		return err
+	}
 	st.Runner, err = tfrunner.New(tfrunner.Config{
-		Binary: bin, WorkDir: o.WorkDir, Kube: kubernetes.NewForConfigOrDie(cfg),
+		Binary: bin, WorkDir: o.WorkDir, Kube: kube,
 		Holder: "local-stack", MaxConcurrentRuns: 4, Logger: ctrl.Log.WithName("tfrunner"),
 		Metrics: runnerMetrics(), ProviderMirrors: o.ProviderMirrors,
 	})

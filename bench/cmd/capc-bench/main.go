@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -158,7 +157,10 @@ func (b *benchmark) run(work, out string) error {
 		}
 	}
 	defer stopStack()
-	kube := kubernetes.NewForConfigOrDie(st.Env.Config)
+	kube, err := tfrunner.NewKubeClient(st.Env.Config) // as the manager builds it
+	if err != nil {
+		return err
+	}
 	e, err := newRunnerEnv(kube, bin, filepath.Join(work, "runner"), "bench", nil)
 	if err != nil {
 		return err

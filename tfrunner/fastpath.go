@@ -1,0 +1,75 @@
+package tfrunner
+
+import (
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// noopMemo is what the fast path last decoded for one object: the outputs of the stored state
+// with a given checksum and the serial of the workspace state file with a given size and mtime.
+// With it a no-op reconcile is one Secret GET and one stat.
+type noopMemo struct {
+	sha          string
+	outputs      map[string]Output
+	localMod     time.Time
+	localSize    int64
+	localSerial  int64
+	localLineage string
+}
+
+// unchanged is the lock-free fast path of a reconcile with nothing new: the stored state was
+// applied from these exact inputs and the workspace holds no newer state to recover. It only
+// reads, so it needs no lock: a concurrent run changes what it reads, and the next reconcile
+// sees that. The Secret comes from the API server's watch cache (ResourceVersion "0", no etcd
+// read); a copy that lags by a moment can at worst send this reconcile down the locked path, or
+// answer "unchanged" for inputs whose state was rewritten in that moment (the next reconcile
+// sees it).
+func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (int64, map[string]Output, bool) {
+	if p.Force {
+		return 0, nil, false
+	}
+	obj := rn.ws.Object
+	sec, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{ResourceVersion: "0"})
+	if err != nil {
+		return 0, nil, false
+	}
+	a := sec.Annotations
+	if a[AnnInputsHash] != rn.hash || p.ApproveDigest != "" && p.ApproveDigest != a[AnnPlanApplied] {
+		return 0, nil, false
+	}
+	serial, err := strconv.ParseInt(a[AnnSerial], 10, 64)
+	if err != nil {
+		return 0, nil, false
+	}
+	m := &noopMemo{localSerial: -1}
+	if old, ok := r.memo.Load(primaryName(obj)); ok {
+		*m = *old.(*noopMemo)
+	}
+	if m.sha != a[AnnSHA256] {
+		st, err := r.readStateSecret(ctx, obj, sec)
+		if err != nil {
+			return 0, nil, false
+		}
+		if m.outputs, err = outputsOf(st.Raw); err != nil {
+			return 0, nil, false
+		}
+		m.sha = a[AnnSHA256]
+	}
+	if fi, err := os.Stat(filepath.Join(rn.dir, stateFile)); err == nil && (!fi.ModTime().Equal(m.localMod) || fi.Size() != m.localSize) {
+		m.localMod, m.localSize, m.localSerial, m.localLineage = fi.ModTime(), fi.Size(), -1, ""
+		if _, lm := readLocalState(rn.dir); lm != nil {
+			m.localSerial, m.localLineage = lm.Serial, lm.Lineage
+		}
+	}
+	r.memo.Store(primaryName(obj), m)
+	if m.localLineage == a[AnnLineage] && m.localSerial > serial {
+		return 0, nil, false // a killed run left newer state behind: take the locked path to push it
+	}
+	return serial, maps.Clone(m.outputs), true
+}
