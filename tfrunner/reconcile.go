@@ -153,7 +153,6 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 	return res, errors.Join(err, stale)
 }
 
-
 func stRaw(st *StoredState) []byte {
 	if st == nil {
 		return nil
