@@ -8,11 +8,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-)
 
-// suspectedOrphanReason is the reason of the Warning event the provider emits for each resource
-// an interrupted run was creating and never recorded in state.
-const suspectedOrphanReason = "SuspectedOrphan"
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+)
 
 // fcResourceType is the terraform resource type (modules/fakecloud) of each fake cloud collection.
 var fcResourceType = map[string]string{
@@ -50,7 +48,7 @@ func orphanOwner(o fcObject, all []fcObject) (kind, name string) {
 func orphanReport(ns, kind, name, typ string) string {
 	l := &corev1.EventList{}
 	err := suite.k8s.List(bg(), l, client.InNamespace(ns), client.MatchingFields{
-		"involvedObject.kind": kind, "involvedObject.name": name, "reason": suspectedOrphanReason,
+		"involvedObject.kind": kind, "involvedObject.name": name, "reason": infrav1.SuspectedOrphanReason,
 	})
 	if err != nil {
 		return ""
@@ -91,7 +89,7 @@ func (a *orphanAudit) check(t *testing.T, ns, where string, orphans, all []fcObj
 		}
 		a.silent++
 		t.Errorf("%s: SILENT ORPHAN %s: no %s Warning event on %s %q naming %s within %s",
-			where, o, suspectedOrphanReason, kind, name, typ, wait)
+			where, o, infrav1.SuspectedOrphanReason, kind, name, typ, wait)
 	}
 }
 

@@ -12,9 +12,6 @@ import (
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
-// runTimedOutReason is infrav1.RunTimedOutReason (api/v1beta1/conditions.go).
-const runTimedOutReason = "RunTimedOut"
-
 // stateSerial reads the serial of kind/name's stored state (ok false: no state Secret).
 func stateSerial(t *testing.T, ns, kind, name, cluster string) (serial int64, ok bool) {
 	t.Helper()
@@ -63,7 +60,7 @@ func runTimeout(t *testing.T) {
 	})
 	machineSerial, hadState := stateSerial(t, ns, "CustomMachine", "rto-0", "rto")
 	figures["interrupted_creates"] = fc.Stats(t).Requests["create:instance"]
-	figures["timed_out_run_events"] = warningEvents(t, ns, "rto-0", runTimedOutReason)
+	figures["timed_out_run_events"] = warningEvents(t, ns, "rto-0", infrav1.RunTimedOutReason)
 
 	fc.ClearFaults(t)
 	cleared := time.Now()
@@ -96,12 +93,12 @@ func runTimeout(t *testing.T) {
 func waitTimedOut(t *testing.T, cm *infrav1.CustomMachine) string {
 	t.Helper()
 	var msg string
-	waitFor(t, 3*time.Minute, cm.Name+" to be Ready=False/"+runTimedOutReason, func() (bool, string) {
+	waitFor(t, 3*time.Minute, cm.Name+" to be Ready=False/"+infrav1.RunTimedOutReason, func() (bool, string) {
 		if err := suite.k8s.Get(bg(), client.ObjectKeyFromObject(cm), cm); err != nil {
 			return false, err.Error()
 		}
 		c := findCond(cm.Status.Conditions, infrav1.ReadyCondition)
-		if c == nil || c.Status != "False" || c.Reason != runTimedOutReason || !strings.Contains(c.Message, "timed out after") {
+		if c == nil || c.Status != "False" || c.Reason != infrav1.RunTimedOutReason || !strings.Contains(c.Message, "timed out after") {
 			return false, condString(cm.Status.Conditions, infrav1.ReadyCondition)
 		}
 		msg = c.Message
