@@ -177,7 +177,11 @@ func (c *crashRun) collect(trial, phase string) {
 			t.Errorf("%s: a graceful stop must not orphan anything", line)
 		}
 	}
+	silent := c.audit.silent
 	c.audit.check(t, c.ns, fmt.Sprintf("trial %s (%s during %s)", trial, c.how, phase), found, all, 20*time.Second)
+	if c.audit.silent > silent {
+		t.Logf("manager log lines on lock takeovers and orphans:\n%s", grepLines(c.opts.Logs.String(), trial, "stale terraform lock", "orphan"))
+	}
 	for _, kind := range fcCollections {
 		for _, o := range c.fc.Objects(t) {
 			if o.Kind == kind && c.known[o.ID] {

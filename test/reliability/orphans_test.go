@@ -43,27 +43,45 @@ func orphanOwner(o fcObject, all []fcObject) (kind, name string) {
 	return "CustomCluster", ""
 }
 
-// orphanReport returns the message of a SuspectedOrphan Warning event on kind/name in ns that
-// names resource type typ, or "".
-func orphanReport(ns, kind, name, typ string) string {
+// orphanReports lists the SuspectedOrphan Warning events on kind/name in ns.
+func orphanReports(ns, kind, name string) []corev1.Event {
 	l := &corev1.EventList{}
 	err := suite.k8s.List(bg(), l, client.InNamespace(ns), client.MatchingFields{
 		"involvedObject.kind": kind, "involvedObject.name": name, "reason": infrav1.SuspectedOrphanReason,
 	})
 	if err != nil {
-		return ""
+		return nil
 	}
+	var out []corev1.Event
 	for _, e := range l.Items {
-		if e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, typ+".") {
+		if e.Type == corev1.EventTypeWarning {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// orphanAudit matches orphans with the provider's reports of them: each orphan must claim a report
+// of its own (an address of its resource type in a SuspectedOrphan event on its owner, times the
+// event's count), so two orphans of one machine need two reports.
+type orphanAudit struct {
+	reported, silent int
+	claimed          map[string]int // event UID + resource type -> reports claimed
+}
+
+// claim finds an unclaimed report of resource type typ on kind/name and claims it.
+func (a *orphanAudit) claim(ns, kind, name, typ string) string {
+	if a.claimed == nil {
+		a.claimed = map[string]int{}
+	}
+	for _, e := range orphanReports(ns, kind, name) {
+		key := string(e.UID) + "/" + typ
+		if strings.Count(e.Message, typ+".")*int(max(e.Count, 1)) > a.claimed[key] {
+			a.claimed[key]++
 			return e.Message
 		}
 	}
 	return ""
-}
-
-// orphanAudit counts orphans the provider reported and those it left silent.
-type orphanAudit struct {
-	reported, silent int
 }
 
 // check looks for the provider's report of each orphan in orphans (all: the fake cloud listing
@@ -77,7 +95,7 @@ func (a *orphanAudit) check(t *testing.T, ns, where string, orphans, all []fcObj
 		typ := fcResourceType[o.Kind]
 		msg := ""
 		for name != "" {
-			if msg = orphanReport(ns, kind, name, typ); msg != "" || time.Now().After(deadline) {
+			if msg = a.claim(ns, kind, name, typ); msg != "" || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(500 * time.Millisecond)
@@ -88,11 +106,28 @@ func (a *orphanAudit) check(t *testing.T, ns, where string, orphans, all []fcObj
 			continue
 		}
 		a.silent++
-		t.Errorf("%s: SILENT ORPHAN %s: no %s Warning event on %s %q naming %s within %s",
-			where, o, infrav1.SuspectedOrphanReason, kind, name, typ, wait)
+		var seen []string
+		for _, e := range orphanReports(ns, kind, name) {
+			seen = append(seen, fmt.Sprintf("%dx %q", max(e.Count, 1), e.Message))
+		}
+		t.Errorf("%s: SILENT ORPHAN %s: no unclaimed %s Warning event on %s %q naming %s within %s (events there: %v)",
+			where, o, infrav1.SuspectedOrphanReason, kind, name, typ, wait, seen)
 	}
 }
 
-func (a *orphanAudit) String() string {
-	return fmt.Sprintf("%d reported, %d silent", a.reported, a.silent)
+// grepLines returns the lines of logs that contain must and any of anyOf.
+func grepLines(logs, must string, anyOf ...string) string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		if !strings.Contains(l, must) {
+			continue
+		}
+		for _, w := range anyOf {
+			if strings.Contains(l, w) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }

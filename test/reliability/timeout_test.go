@@ -59,6 +59,7 @@ func runTimeout(t *testing.T) {
 		return n >= 2, fmt.Sprintf("%d instance creates", n)
 	})
 	machineSerial, hadState := stateSerial(t, ns, "CustomMachine", "rto-0", "rto")
+	figures["machine_state_at_timeout"] = map[bool]any{true: machineSerial, false: "none"}[hadState]
 	figures["interrupted_creates"] = fc.Stats(t).Requests["create:instance"]
 	figures["timed_out_run_events"] = warningEvents(t, ns, "rto-0", infrav1.RunTimedOutReason)
 
