@@ -76,18 +76,19 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string) (*lea
 		}
 		next := r.newLease(obj, runID, now)
 		next.ResourceVersion = cur.ResourceVersion
-		if j := cur.Annotations[AnnCreating]; j != "" {
+		_, ours := r.releasing.Load(cur.Annotations[AnnRunID]) // a run of ours that finished
+		if j := cur.Annotations[AnnCreating]; j != "" && !ours {
 			next.Annotations[AnnCreating] = j // kept until reported: a crash before that loses nothing
 		}
 		updated, err := c.Update(ctx, next, metav1.UpdateOptions{})
-		if apierrors.IsConflict(err) {
-			continue
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			continue // changed or released in between: read again
 		}
 		if err != nil {
 			return nil, fmt.Errorf("taking over lock lease: %w", err)
 		}
 		l := &lease{obj: obj, runID: runID, cur: updated}
-		if cur.Spec.HolderIdentity != nil && *cur.Spec.HolderIdentity != "" {
+		if cur.Spec.HolderIdentity != nil && *cur.Spec.HolderIdentity != "" && !ours {
 			r.cfg.Logger.Info("recovered stale terraform lock", "object", obj.Name,
 				"previousHolder", *cur.Spec.HolderIdentity, "previousRun", cur.Annotations[AnnRunID])
 			l.inherited = &SuspectedOrphans{Holder: *cur.Spec.HolderIdentity, RunID: cur.Annotations[AnnRunID]}
@@ -203,12 +204,19 @@ func (r *Runner) hold(ctx context.Context, obj ObjectRef) (context.Context, *lea
 		once.Do(func() {
 			cancel()
 			<-done
-			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer rcancel()
-			if err := r.release(rctx, l); err != nil {
-				r.cfg.Logger.Error(err, "releasing terraform lock (it will expire)", "object", obj.Name)
-			}
+			// The run is over once its state is pushed; deleting the Lease is not on the caller's
+			// path. Until it is gone, this process may take the lock over at once (a run id of
+			// ours that is not running), without treating it as a crashed run.
+			r.releasing.Store(runID, struct{}{})
 			r.runs.Delete(runID)
+			go func() {
+				defer r.releasing.Delete(runID)
+				rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				defer rcancel()
+				if err := r.release(rctx, l); err != nil && !apierrors.IsConflict(err) {
+					r.cfg.Logger.Error(err, "releasing terraform lock (it will expire)", "object", obj.Name)
+				}
+			}()
 		})
 	}
 	return runCtx, l, stop, nil

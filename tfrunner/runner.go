@@ -49,6 +49,7 @@ type Runner struct {
 	initMu    sync.Mutex
 	tfs       sync.Map // workspace dir -> *tfexec.Terraform
 	runs      sync.Map // run ids in flight in this process
+	releasing sync.Map // run ids of this process whose Lease is being deleted
 	memo      sync.Map // primary state Secret name -> *noopMemo
 	processes atomic.Int64
 }

@@ -184,7 +184,13 @@ func TestCancelMidApply(t *testing.T) {
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("cancellation took %v", time.Since(start))
 	}
-	_, lerr := kube.CoordinationV1().Leases(ns).Get(context.Background(), tfrunner.BaseName(ws.Object)+"-lock", metav1.GetOptions{})
+	// The Lease is deleted right after Reconcile returns (off the caller's path).
+	var lerr error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, lerr = kube.CoordinationV1().Leases(ns).Get(context.Background(), tfrunner.BaseName(ws.Object)+"-lock", metav1.GetOptions{}); apierrors.IsNotFound(lerr) {
+			break
+		}
+	}
 	if !apierrors.IsNotFound(lerr) {
 		t.Fatalf("lock not released: %v", lerr)
 	}

@@ -52,6 +52,9 @@ type benchmark struct {
 
 	p4Ops                  map[string]bench.OpStat
 	p4Wall                 time.Duration
+	p4CPU, p4NaiveCPU      bench.CPUSample
+	api                    bench.APICounter
+	p2API                  string // API requests of P2's median run
 	profileTop, profileCum string
 	p5ProvisionTime        time.Duration
 }
@@ -157,7 +160,7 @@ func (b *benchmark) run(work, out string) error {
 		}
 	}
 	defer stopStack()
-	kube, err := tfrunner.NewKubeClient(st.Env.Config) // as the manager builds it
+	kube, err := tfrunner.NewKubeClient(b.api.Wrap(st.Env.Config)) // as the manager builds it, requests counted
 	if err != nil {
 		return err
 	}
