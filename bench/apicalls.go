@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -74,3 +76,59 @@ func resourceOf(path string) string {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// APIServerRequests reads the API server's apiserver_request_total counters, summed by
+// "VERB resource[/subresource]".
+func APIServerRequests(ctx context.Context, c rest.Interface) (map[string]float64, error) {
+	raw, err := c.Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the API server's metrics: %w", err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		end := strings.LastIndexByte(line, '}')
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
+		if err != nil {
+			continue
+		}
+		l := map[string]string{}
+		for _, kv := range strings.Split(line[len("apiserver_request_total{"):end], ",") {
+			if k, val, ok := strings.Cut(kv, "="); ok {
+				l[k] = strings.Trim(val, `"`)
+			}
+		}
+		k := l["verb"] + " " + l["resource"]
+		if l["subresource"] != "" {
+			k += "/" + l["subresource"]
+		}
+		out[k] += v
+	}
+	return out, nil
+}
+
+// WritesPer formats the write requests between two APIServerRequests readings divided by n
+// (per object), largest first: "PATCH custommachines/status 8.7, ...".
+func WritesPer(before, after map[string]float64, n int) string {
+	type kv struct {
+		k string
+		v float64
+	}
+	var rows []kv
+	for k, v := range after {
+		verb, _, _ := strings.Cut(k, " ")
+		if d := v - before[k]; d > 0 && verb != "GET" && verb != "LIST" && verb != "WATCH" {
+			rows = append(rows, kv{k, d / float64(n)})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].v > rows[j].v })
+	var parts []string
+	for _, r := range rows {
+		if r.v >= 0.05 {
+			parts = append(parts, fmt.Sprintf("%s %.1f", r.k, r.v))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -55,6 +56,8 @@ type benchmark struct {
 	p4CPU, p4NaiveCPU      bench.CPUSample
 	api                    bench.APICounter
 	p2API                  string // API requests of P2's median run
+	p4Writes               string // API server write requests per machine in P4
+	kube                   kubernetes.Interface
 	profileTop, profileCum string
 	p5ProvisionTime        time.Duration
 }
@@ -164,6 +167,7 @@ func (b *benchmark) run(work, out string) error {
 	if err != nil {
 		return err
 	}
+	b.kube = kube
 	e, err := newRunnerEnv(kube, bin, filepath.Join(work, "runner"), "bench", nil)
 	if err != nil {
 		return err

@@ -151,6 +151,11 @@ func (b *benchmark) p4(ctx context.Context, st *envtestutil.Stack, bin *tfrunner
 	if err := pprof.StartCPUProfile(prof); err != nil {
 		return err
 	}
+	rc := b.kube.CoreV1().RESTClient()
+	req0, err := bench.APIServerRequests(ctx, rc)
+	if err != nil {
+		return err
+	}
 	cpu0 := bench.SampleCPU(apiProcs...)
 	start := time.Now()
 	if err := createAll(ctx, c, objs, 4); err != nil {
@@ -162,6 +167,9 @@ func (b *benchmark) p4(ctx context.Context, st *envtestutil.Stack, bin *tfrunner
 	cancel()
 	ours := time.Since(start)
 	b.p4CPU = bench.SampleCPU(apiProcs...).Sub(cpu0)
+	if req1, err := bench.APIServerRequests(ctx, rc); err == nil {
+		b.p4Writes = bench.WritesPer(req0, req1, b.p4N)
+	}
 	pprof.StopCPUProfile()
 	prof.Close()
 	if err != nil {
