@@ -148,17 +148,10 @@ func stateAddresses(raw []byte) []string {
 	return out
 }
 
-// reportOrphans tells the workspace's owner (and the log and metrics) what a dead run left, then
-// clears the inherited journal.
+// reportOrphans tells the workspace's owner (and the log and metrics) what a dead run left. The
+// inherited journal stays in the lease until this run releases it: events are sent asynchronously,
+// and a crash before then must lead to a second report rather than none.
 func (r *Runner) reportOrphans(ctx context.Context, rn *run, l *lease, st *StoredState) {
-	if l.inherited == nil || len(l.inherited.Addresses) == 0 {
-		return
-	}
-	defer func() {
-		if err := l.update(ctx, r, func(a map[string]string) bool { delete(a, AnnCreating); return true }); err != nil {
-			r.cfg.Logger.Error(err, "clearing the run journal", "object", l.obj.Name)
-		}
-	}()
 	o := suspectedOrphans(l.inherited, st)
 	if o == nil {
 		return

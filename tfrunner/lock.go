@@ -78,7 +78,7 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string) (*lea
 		next.ResourceVersion = cur.ResourceVersion
 		_, ours := r.releasing.Load(cur.Annotations[AnnRunID]) // a run of ours that finished
 		if j := cur.Annotations[AnnCreating]; j != "" && !ours {
-			next.Annotations[AnnCreating] = j // kept until reported: a crash before that loses nothing
+			next.Annotations[AnnCreating] = j // kept until this run releases the lease: a crash first loses nothing
 		}
 		updated, err := c.Update(ctx, next, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
