@@ -115,13 +115,15 @@ func suspectedOrphans(inherited *SuspectedOrphans, st *StoredState) *SuspectedOr
 }
 
 // stateAddresses lists the managed resource instance addresses in a state file, in terraform's
-// format (module.m.type.name[0], type.name["key"]).
+// format (module.m.type.name[0], type.name["key"]). Deposed objects (the old half of a
+// create-before-destroy replacement) do not count: a replacement killed mid-create is reported.
 func stateAddresses(raw []byte) []string {
 	var st struct {
 		Resources []struct {
 			Module, Mode, Type, Name string
 			Instances                []struct {
 				IndexKey json.RawMessage `json:"index_key"`
+				Deposed  string          `json:"deposed"`
 			}
 		}
 	}
@@ -138,6 +140,9 @@ func stateAddresses(raw []byte) []string {
 			base = rs.Module + "." + base
 		}
 		for _, in := range rs.Instances {
+			if in.Deposed != "" {
+				continue
+			}
 			if len(in.IndexKey) == 0 || string(in.IndexKey) == "null" {
 				out = append(out, base)
 			} else {

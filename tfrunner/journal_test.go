@@ -16,6 +16,7 @@ func TestStateAddresses(t *testing.T) {
 		{"mode":"managed","type":"fakecloud_vpc","name":"this","instances":[{}]},
 		{"mode":"data","type":"fakecloud_image","name":"x","instances":[{}]},
 		{"mode":"managed","type":"fakecloud_subnet","name":"s","instances":[{"index_key":0},{"index_key":1}]},
+		{"mode":"managed","type":"fakecloud_instance","name":"i","instances":[{"deposed":"0a1b2c3d"}]},
 		{"module":"module.lb","mode":"managed","type":"fakecloud_lb","name":"api","instances":[{"index_key":"a"}]}]}`)
 	want := []string{"fakecloud_vpc.this", "fakecloud_subnet.s[0]", "fakecloud_subnet.s[1]", `module.lb.fakecloud_lb.api["a"]`}
 	if got := stateAddresses(raw); !reflect.DeepEqual(got, want) {
