@@ -65,6 +65,7 @@ type crashRun struct {
 	rng      *rand.Rand
 
 	crashes, crashesMidRun, converged, duplicates, taintedStuck int
+	unexplainedDuplicates                                       int
 	orphans                                                     []string
 	audit                                                       orphanAudit
 	applyConverge, deleteConverge, termTime                     []time.Duration
@@ -88,6 +89,7 @@ func crashTrials(t *testing.T, graceful bool, trials int) {
 	report(t, "crash-"+strings.ToLower(c.how), map[string]any{
 		"signal": c.how, "trials": trials, "converged": c.converged, "crashes": c.crashes,
 		"crashes_with_a_run_in_flight": c.crashesMidRun, "duplicate_instances": c.duplicates,
+		"duplicates_without_an_orphan": c.unexplainedDuplicates,
 		"orphans_count": len(c.orphans), "orphans": c.orphans, "panics": panics,
 		"orphans_reported": c.audit.reported, "orphans_silent": c.audit.silent,
 		"machines_stuck_on_tainted_replace": c.taintedStuck,
@@ -121,14 +123,28 @@ func (c *crashRun) trial(name string) {
 		return allProvisioned(ns)
 	})
 	c.applyConverge = append(c.applyConverge, time.Since(start))
-	for n, k := range c.fc.Stats(t).DuplicateInstanceNames {
+	dups := c.fc.Stats(t).DuplicateInstanceNames
+	for n, k := range dups {
 		c.duplicates += k - 1
 		t.Logf("trial %s: instance name %q is used by %d live instances", name, n, k)
 		if c.graceful {
 			t.Errorf("trial %s (SIGTERM): duplicated instance %q", name, n)
 		}
 	}
-	c.collect(name, "apply")
+	// Every extra instance must be an orphan of a killed create (the fake cloud has no
+	// idempotency tokens), never a second create by the provider itself.
+	orphaned := map[string]int{}
+	for _, o := range c.collect(name, "apply") {
+		if o.Kind == "instances" {
+			orphaned[o.Name]++
+		}
+	}
+	for n, k := range dups {
+		if extra := k - 1 - orphaned[n]; extra > 0 {
+			c.unexplainedDuplicates += extra
+			t.Errorf("trial %s: instance %q has %d more live copies than orphans: the provider created it twice", name, n, extra)
+		}
+	}
 
 	// Destroy.
 	start = time.Now()
@@ -164,7 +180,7 @@ func (c *crashRun) crash() {
 
 // collect records the fake cloud objects no state tracks (orphans), checks that the provider
 // reported each one, then deletes them so the next destroy is not blocked by them.
-func (c *crashRun) collect(trial, phase string) {
+func (c *crashRun) collect(trial, phase string) []fcObject {
 	t := c.t
 	all := c.fc.Objects(t)
 	found := untracked(all, trackedIDs(t, c.ns), c.known)
@@ -189,6 +205,7 @@ func (c *crashRun) collect(trial, phase string) {
 			}
 		}
 	}
+	return found
 }
 
 // approveTaintedReplaces approves the pending plan of every never-provisioned CustomMachine that
