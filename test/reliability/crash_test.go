@@ -90,7 +90,7 @@ func crashTrials(t *testing.T, graceful bool, trials int) {
 		"signal": c.how, "trials": trials, "converged": c.converged, "crashes": c.crashes,
 		"crashes_with_a_run_in_flight": c.crashesMidRun, "duplicate_instances": c.duplicates,
 		"duplicates_without_an_orphan": c.unexplainedDuplicates,
-		"orphans_count": len(c.orphans), "orphans": c.orphans, "panics": panics,
+		"orphans_count":                len(c.orphans), "orphans": c.orphans, "panics": panics,
 		"orphans_reported": c.audit.reported, "orphans_silent": c.audit.silent,
 		"machines_stuck_on_tainted_replace": c.taintedStuck,
 		"apply_converge_max":                maxDur(c.applyConverge).String(), "delete_converge_max": maxDur(c.deleteConverge).String(),
