@@ -40,7 +40,8 @@ func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (int64, map[s
 		return 0, nil, false
 	}
 	a := sec.Annotations
-	if a[AnnInputsHash] != rn.hash || p.ApproveDigest != "" && p.ApproveDigest != a[AnnPlanApplied] {
+	if a[AnnInputsHash] != rn.hash || p.ApproveDigest != "" && p.ApproveDigest != a[AnnPlanApplied] ||
+		!ownedBy(sec.OwnerReferences, obj.UID) {
 		return 0, nil, false
 	}
 	serial, err := strconv.ParseInt(a[AnnSerial], 10, 64)
@@ -72,4 +73,18 @@ func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (int64, map[s
 		return 0, nil, false // a killed run left newer state behind: take the locked path to push it
 	}
 	return serial, maps.Clone(m.outputs), true
+}
+
+// ownedBy reports whether owner references (when there are any) name the object uid: a lagging
+// copy of a deleted object's state must not answer for a new object of the same name.
+func ownedBy(refs []metav1.OwnerReference, uid string) bool {
+	if uid == "" || len(refs) == 0 {
+		return true
+	}
+	for _, r := range refs {
+		if string(r.UID) == uid {
+			return true
+		}
+	}
+	return false
 }
