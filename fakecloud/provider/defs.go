@@ -45,6 +45,14 @@ func idAttr() attrDef {
 	return attrDef{Name: "id", Kind: aString, Computed: true, Stable: true, Desc: "Id the cloud assigned."}
 }
 
+// tokenAttr is the idempotency token every resource takes: set it to a value that survives a
+// crash (e.g. from a terraform_data resource created first) and a create retried after its
+// response was lost adopts the object instead of creating a second one.
+func tokenAttr() attrDef {
+	return attrDef{Name: "client_token", Kind: aString, Optional: true, Replace: true,
+		Desc: "Idempotency token: a create with the token of a live object returns that object."}
+}
+
 func createdAt() attrDef {
 	return attrDef{Name: "created_at", Kind: aString, Computed: true, Stable: true, Desc: "Creation time (RFC 3339)."}
 }
@@ -58,7 +66,7 @@ var resourceDefs = []resourceDef{
 		idAttr(),
 		{Name: "name", Kind: aString, Required: true, Desc: "Name (updated in place)."},
 		{Name: "cidr_block", Kind: aString, Required: true, Replace: true, Desc: "IPv4 CIDR of the VPC."},
-		tagsAttr(), createdAt(),
+		tagsAttr(), createdAt(), tokenAttr(),
 	}},
 	{Type: "subnet", Path: "/v1/subnets", Desc: "A subnet of a VPC in one availability zone.", Attrs: []attrDef{
 		idAttr(),
@@ -67,7 +75,7 @@ var resourceDefs = []resourceDef{
 		{Name: "cidr_block", Kind: aString, Required: true, Replace: true, Desc: "Within the VPC's CIDR, not overlapping other subnets."},
 		{Name: "availability_zone", Kind: aString, Required: true, Replace: true},
 		{Name: "is_public", Kind: aBool, Optional: true},
-		tagsAttr(), createdAt(),
+		tagsAttr(), createdAt(), tokenAttr(),
 	}},
 	{Type: "security_group", Path: "/v1/security_groups", Desc: "A security group with ingress rules.", Attrs: []attrDef{
 		idAttr(),
@@ -75,7 +83,7 @@ var resourceDefs = []resourceDef{
 		{Name: "vpc_id", Kind: aString, Required: true, Replace: true},
 		{Name: "description", Kind: aString, Optional: true},
 		{Name: "ingress_rules", Kind: aRules, Optional: true, Desc: "Ingress rules (updated in place)."},
-		tagsAttr(), createdAt(),
+		tagsAttr(), createdAt(), tokenAttr(),
 	}},
 	{Type: "load_balancer", Path: "/v1/load_balancers", Desc: "A load balancer across subnets.", Attrs: []attrDef{
 		idAttr(),
@@ -88,7 +96,7 @@ var resourceDefs = []resourceDef{
 		tagsAttr(),
 		{Name: "arn", Kind: aString, Computed: true, Stable: true},
 		{Name: "dns_name", Kind: aString, Computed: true, Stable: true},
-		createdAt(),
+		createdAt(), tokenAttr(),
 	}},
 	{Type: "lb_target", Path: "/v1/lb_targets", Desc: "An instance registered with a load balancer.", Attrs: []attrDef{
 		idAttr(),
@@ -96,7 +104,7 @@ var resourceDefs = []resourceDef{
 		{Name: "instance_id", Kind: aString, Required: true, Replace: true},
 		{Name: "port", Kind: aInt, Required: true, Replace: true},
 		{Name: "load_balancer_id", Kind: aString, Computed: true, Stable: true},
-		createdAt(),
+		createdAt(), tokenAttr(),
 	}},
 	{Type: "instance", Path: "/v1/instances", WaitRunning: true, Desc: "A virtual machine; create waits until it is running.", Attrs: []attrDef{
 		idAttr(),
@@ -117,6 +125,6 @@ var resourceDefs = []resourceDef{
 		{Name: "private_ip", Kind: aString, Computed: true, Stable: true},
 		{Name: "private_dns", Kind: aString, Computed: true, Stable: true},
 		{Name: "availability_zone", Kind: aString, Computed: true, Stable: true},
-		createdAt(),
+		createdAt(), tokenAttr(),
 	}},
 }

@@ -97,6 +97,14 @@ var kinds = map[string]*kindSpec{
 	}},
 }
 
+func init() {
+	// Every kind takes an idempotency token, as cloud APIs do (AWS ClientToken, GCP requestId): a
+	// create carrying the token of a live object returns that object instead of creating another.
+	for _, k := range kinds {
+		k.Fields["client_token"] = field{Type: tString}
+	}
+}
+
 // KindNames lists the kinds, sorted.
 func KindNames() []string {
 	out := make([]string, 0, len(kinds))

@@ -89,6 +89,8 @@ type Stats struct {
 	// Created and Deleted count successful creates and deletes per kind since start.
 	Created map[string]int `json:"created"`
 	Deleted map[string]int `json:"deleted"`
+	// Replays counts creates answered with an existing object (same client_token) per kind.
+	Replays map[string]int `json:"replays"`
 }
 
 // Server is the fake cloud. Create it with New, then Start or Serve.
@@ -103,6 +105,7 @@ type Server struct {
 	injected map[string]int
 	created  map[string]int
 	deleted  map[string]int
+	replays  map[string]int
 
 	httpSrv *http.Server
 	ln      net.Listener
@@ -122,7 +125,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, objs: map[string]map[string]*object{}, faults: opts.Faults,
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		requests: map[string]int{}, injected: map[string]int{}, created: map[string]int{}, deleted: map[string]int{}}
+		requests: map[string]int{}, injected: map[string]int{}, created: map[string]int{}, deleted: map[string]int{}, replays: map[string]int{}}
 	for k := range kinds {
 		s.objs[k] = map[string]*object{}
 	}
@@ -239,7 +242,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{Counts: map[string]int{}, DuplicateInstanceNames: map[string]int{}, InstancesByState: map[string]int{},
-		Requests: copyCounts(s.requests), Injected: copyCounts(s.injected), Created: copyCounts(s.created), Deleted: copyCounts(s.deleted)}
+		Requests: copyCounts(s.requests), Injected: copyCounts(s.injected), Created: copyCounts(s.created), Deleted: copyCounts(s.deleted), Replays: copyCounts(s.replays)}
 	names := map[string]int{}
 	for k, m := range s.objs {
 		st.Counts[k] = len(m)
@@ -479,6 +482,10 @@ func (s *Server) do(verb string, k *kindSpec, id, nameFilter string, body map[st
 	young := func(o *object) bool { return consistency > 0 && now.Sub(o.CreatedAt) < consistency }
 	switch verb {
 	case VerbCreate:
+		if o := s.byToken(k, body); o != nil {
+			s.replays[k.Name]++
+			return http.StatusOK, s.render(o), nil // an idempotent retry: the object it created before
+		}
 		o, err := s.create(k, body, now)
 		if err != nil {
 			return 0, nil, err
@@ -656,6 +663,20 @@ func (s *Server) create(k *kindSpec, body map[string]any, now time.Time) (*objec
 	}
 	s.created[k.Name]++
 	return o, nil
+}
+
+// byToken returns the live object of kind k created with the request's client_token, if any.
+func (s *Server) byToken(k *kindSpec, body map[string]any) *object {
+	tok, _ := body["client_token"].(string)
+	if tok == "" {
+		return nil
+	}
+	for _, o := range s.objs[k.Name] {
+		if o.Attrs["client_token"] == tok {
+			return o
+		}
+	}
+	return nil
 }
 
 func dnsLabel(s string) string {

@@ -328,3 +328,30 @@ func TestToken(t *testing.T) {
 	_, err = anon.Do(ctx, "GET", "/admin/stats", nil)
 	apiErr(t, err, http.StatusUnauthorized, "Unauthorized")
 }
+
+// A create retried with the client_token of a live object returns that object: no duplicate, no
+// overlap conflict for a subnet whose first create's response was lost.
+func TestClientTokenMakesCreateIdempotent(t *testing.T) {
+	s, c := start(t, server.Options{})
+	vpcID, subID := network(t, c)
+	sub := map[string]any{"name": "s2", "vpc_id": vpcID, "cidr_block": "10.0.200.0/24", "availability_zone": "a", "client_token": "tok-1"}
+	first := mustDo(t, c, "POST", "/v1/subnets", sub)
+	again := mustDo(t, c, "POST", "/v1/subnets", sub)
+	if again["id"] != first["id"] || again["client_token"] != "tok-1" {
+		t.Fatalf("retry created %v, want %v", again["id"], first["id"])
+	}
+	delete(sub, "client_token") // without a token the same create conflicts, as in a real cloud
+	_, err := c.Do(ctx, "POST", "/v1/subnets", sub)
+	apiErr(t, err, 409, "InvalidSubnet.Conflict")
+	inst := map[string]any{"name": "m", "instance_type": "t", "image_id": "img", "subnet_id": subID, "client_token": "tok-2"}
+	a, b := mustDo(t, c, "POST", "/v1/instances", inst), mustDo(t, c, "POST", "/v1/instances", inst)
+	st := s.Stats()
+	if a["id"] != b["id"] || st.Counts[server.KindInstance] != 1 || st.Replays[server.KindInstance] != 1 || st.Replays[server.KindSubnet] != 1 {
+		t.Fatalf("instances %v/%v, stats %+v", a["id"], b["id"], st)
+	}
+	// Once the object is gone, its token creates a new one.
+	mustDo(t, c, "DELETE", "/v1/instances/"+a["id"].(string), nil)
+	if n := mustDo(t, c, "POST", "/v1/instances", inst); n["id"] == a["id"] {
+		t.Fatal("a deleted object was returned")
+	}
+}

@@ -96,6 +96,9 @@ func crashTrials(t *testing.T, graceful bool, trials int) {
 		"apply_converge_max":                maxDur(c.applyConverge).String(), "delete_converge_max": maxDur(c.deleteConverge).String(),
 		"sigterm_exit_max":  maxDur(c.termTime).String(),
 		"fakecloud_created": c.fc.Stats(t).Created,
+		// Creates a killed run had sent, adopted on retry through the modules' client tokens.
+		"fakecloud_creates_adopted": c.fc.Stats(t).Replays,
+		"suspected_orphan_events":   countEvents(c.ns, infrav1.SuspectedOrphanReason),
 	})
 }
 

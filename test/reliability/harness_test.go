@@ -274,6 +274,7 @@ type fcStats struct {
 	Injected               map[string]int `json:"injected"`
 	Created                map[string]int `json:"created"`
 	Deleted                map[string]int `json:"deleted"`
+	Replays                map[string]int `json:"replays"` // creates answered by client_token
 }
 
 type fcObject struct {

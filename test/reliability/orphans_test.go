@@ -131,3 +131,16 @@ func grepLines(logs, must string, anyOf ...string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// countEvents counts the events with reason in ns (each event's count included).
+func countEvents(ns, reason string) int {
+	l := &corev1.EventList{}
+	if err := suite.k8s.List(bg(), l, client.InNamespace(ns), client.MatchingFields{"reason": reason}); err != nil {
+		return -1
+	}
+	n := 0
+	for _, e := range l.Items {
+		n += int(max(e.Count, 1))
+	}
+	return n
+}

@@ -52,11 +52,19 @@ locals {
   zones = distinct([for k in sort(keys(local.subnets)) : local.subnets[k].availability_zone])
 }
 
+# Idempotency tokens: terraform_data gets a random id and is recorded in state before anything
+# else is created, so a create retried after a crash lost its response (the manager killed
+# mid-apply) carries the same token and adopts what the lost request created instead of
+# creating a duplicate. (The modules replace destroy-then-create, so a replacement never meets
+# its predecessor's token.)
+resource "terraform_data" "client_token" {}
+
 resource "fakecloud_vpc" "this" {
-  count      = local.create_vpc ? 1 : 0
-  name       = "${var.cluster_name}-vpc"
-  cidr_block = local.vpc_cidr
-  tags       = local.tags
+  count        = local.create_vpc ? 1 : 0
+  name         = "${var.cluster_name}-vpc"
+  cidr_block   = local.vpc_cidr
+  tags         = local.tags
+  client_token = "${terraform_data.client_token.id}/vpc"
 }
 
 resource "fakecloud_subnet" "this" {
@@ -67,6 +75,7 @@ resource "fakecloud_subnet" "this" {
   availability_zone = each.value.availability_zone
   is_public         = each.value.is_public
   tags              = local.tags
+  client_token      = "${terraform_data.client_token.id}/subnet/${each.key}"
 }
 
 resource "fakecloud_security_group" "this" {
@@ -81,15 +90,17 @@ resource "fakecloud_security_group" "this" {
     to_port     = r.to_port
     cidr_blocks = length(r.cidr_blocks) > 0 ? r.cidr_blocks : [local.vpc_cidr]
   }]
-  tags = local.tags
+  tags         = local.tags
+  client_token = "${terraform_data.client_token.id}/sg/${each.key}"
 }
 
 resource "fakecloud_load_balancer" "api" {
-  name       = "${var.cluster_name}-apiserver"
-  scheme     = var.load_balancer.scheme
-  type       = var.load_balancer.type
-  port       = var.load_balancer.port
-  cross_zone = var.load_balancer.cross_zone
-  subnet_ids = [for k in sort(keys(local.subnets)) : local.subnet_ids[k]]
-  tags       = local.tags
+  name         = "${var.cluster_name}-apiserver"
+  scheme       = var.load_balancer.scheme
+  type         = var.load_balancer.type
+  port         = var.load_balancer.port
+  cross_zone   = var.load_balancer.cross_zone
+  subnet_ids   = [for k in sort(keys(local.subnets)) : local.subnet_ids[k]]
+  tags         = local.tags
+  client_token = "${terraform_data.client_token.id}/lb"
 }

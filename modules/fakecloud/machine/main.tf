@@ -28,6 +28,13 @@ locals {
   tags      = merge(var.tags, { Name = var.machine_name, "kubernetes.io/cluster/${var.cluster_name}" = "owned" })
 }
 
+# Idempotency tokens: terraform_data gets a random id and is recorded in state before anything
+# else is created, so a create retried after a crash lost its response (the manager killed
+# mid-apply) carries the same token and adopts what the lost request created instead of
+# creating a duplicate. (The modules replace destroy-then-create, so a replacement never meets
+# its predecessor's token.)
+resource "terraform_data" "client_token" {}
+
 resource "fakecloud_instance" "this" {
   name                 = var.machine_name
   instance_type        = var.instance_type
@@ -41,6 +48,7 @@ resource "fakecloud_instance" "this" {
   data_volume_sizes    = [for v in var.additional_volumes : v.size]
   tags                 = local.tags
   wait_timeout         = var.wait_timeout
+  client_token         = "${terraform_data.client_token.id}/instance"
 
   lifecycle {
     precondition {
@@ -55,4 +63,5 @@ resource "fakecloud_lb_target" "api" {
   load_balancer_arn = var.cluster.load_balancer.arn
   instance_id       = fakecloud_instance.this.id
   port              = 6443
+  client_token      = "${terraform_data.client_token.id}/lb-target"
 }
