@@ -90,7 +90,7 @@ func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (
 	if err != nil {
 		return res, err
 	}
-	if planned { // a fresh apply ran because there was no saved plan
+	if planned { // the applied plan is done with; a fresh apply ran because there was none
 		if err := r.deletePlan(ctx, rn.ws.Object); err != nil {
 			return res, err
 		}
