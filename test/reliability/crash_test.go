@@ -86,6 +86,15 @@ func crashTrials(t *testing.T, graceful bool, trials int) {
 	}
 	c.mgr.Stop(t)
 	panics := checkNoPanics(t, logs)
+	// Every create a killed run had sent (adopted on retry through its client token, or else an
+	// orphan) must have been reported by the provider as a suspected orphan.
+	adopted, reported := 0, reportedAddresses(c.ns)
+	for _, n := range c.fc.Stats(t).Replays {
+		adopted += n
+	}
+	if adopted > reported {
+		t.Errorf("%d creates of killed runs were adopted on retry, but only %d addresses were reported as suspected orphans", adopted, reported)
+	}
 	report(t, "crash-"+strings.ToLower(c.how), map[string]any{
 		"signal": c.how, "trials": trials, "converged": c.converged, "crashes": c.crashes,
 		"crashes_with_a_run_in_flight": c.crashesMidRun, "duplicate_instances": c.duplicates,
@@ -97,8 +106,9 @@ func crashTrials(t *testing.T, graceful bool, trials int) {
 		"sigterm_exit_max":  maxDur(c.termTime).String(),
 		"fakecloud_created": c.fc.Stats(t).Created,
 		// Creates a killed run had sent, adopted on retry through the modules' client tokens.
-		"fakecloud_creates_adopted": c.fc.Stats(t).Replays,
-		"suspected_orphan_events":   countEvents(c.ns, infrav1.SuspectedOrphanReason),
+		"fakecloud_creates_adopted":  c.fc.Stats(t).Replays,
+		"suspected_orphan_events":    countEvents(c.ns, infrav1.SuspectedOrphanReason),
+		"suspected_orphan_addresses": reported,
 	})
 }
 

@@ -144,3 +144,19 @@ func countEvents(ns, reason string) int {
 	}
 	return n
 }
+
+// reportedAddresses counts the resource addresses named in SuspectedOrphan events in ns.
+func reportedAddresses(ns string) int {
+	l := &corev1.EventList{}
+	if err := suite.k8s.List(bg(), l, client.InNamespace(ns), client.MatchingFields{"reason": infrav1.SuspectedOrphanReason}); err != nil {
+		return -1
+	}
+	n := 0
+	for _, e := range l.Items {
+		// "... was interrupted while creating a, b; not in the state ..."
+		_, rest, _ := strings.Cut(e.Message, "while creating ")
+		list, _, _ := strings.Cut(rest, "; ")
+		n += (strings.Count(list, ", ") + 1) * int(max(e.Count, 1))
+	}
+	return n
+}
