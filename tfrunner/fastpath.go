@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -29,19 +30,28 @@ type noopMemo struct {
 // sees that. The Secret comes from the API server's watch cache (ResourceVersion "0", no etcd
 // read); a copy that lags by a moment can at worst send this reconcile down the locked path, or
 // answer "unchanged" for inputs whose state was rewritten in that moment (the next reconcile
-// sees it).
+// sees it). With WatchStates running, the Secret's metadata comes from the runner's own
+// metadata-only informer instead: no API call at all unless the state changed since last decoded.
 func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (int64, map[string]Output, bool) {
 	if p.Force {
 		return 0, nil, false
 	}
 	obj := rn.ws.Object
-	sec, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{ResourceVersion: "0"})
-	if err != nil {
+	var sec *corev1.Secret
+	meta, found, indexed := r.indexed(obj)
+	if indexed && !found {
 		return 0, nil, false
 	}
-	a := sec.Annotations
+	if !indexed {
+		s, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{ResourceVersion: "0"})
+		if err != nil {
+			return 0, nil, false
+		}
+		sec, meta = s, &metav1.PartialObjectMetadata{ObjectMeta: s.ObjectMeta}
+	}
+	a := meta.Annotations
 	if a[AnnInputsHash] != rn.hash || p.ApproveDigest != "" && p.ApproveDigest != a[AnnPlanApplied] ||
-		!ownedBy(sec.OwnerReferences, obj.UID) {
+		!ownedBy(meta.OwnerReferences, obj.UID) {
 		return 0, nil, false
 	}
 	serial, err := strconv.ParseInt(a[AnnSerial], 10, 64)
@@ -53,6 +63,13 @@ func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (int64, map[s
 		*m = *old.(*noopMemo)
 	}
 	if m.sha != a[AnnSHA256] {
+		if sec == nil {
+			s, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{ResourceVersion: "0"})
+			if err != nil || s.Annotations[AnnSHA256] != a[AnnSHA256] {
+				return 0, nil, false
+			}
+			sec = s
+		}
 		st, err := r.readStateSecret(ctx, obj, sec)
 		if err != nil {
 			return 0, nil, false

@@ -51,6 +51,7 @@ type Runner struct {
 	runs      sync.Map // run ids in flight in this process
 	releasing sync.Map // run ids of this process whose Lease is being deleted
 	memo      sync.Map // primary state Secret name -> *noopMemo
+	index     atomic.Pointer[stateIndex]
 	processes atomic.Int64
 }
 

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -112,26 +114,9 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 
-	kube, err := tfrunner.NewKubeClient(mgr.GetConfig())
+	runner, err := newRunner(ctx, mgr.GetConfig(), o, binary)
 	if err != nil {
-		return fmt.Errorf("creating the Kubernetes clientset for terraform state: %w", err)
-	}
-	runMetrics := tfrunner.NewMetrics()
-	ctrlmetrics.Registry.MustRegister(runMetrics.Collectors()...)
-	runner, err := tfrunner.New(tfrunner.Config{
-		Metrics:           runMetrics,
-		ProviderMirrors:   o.ProviderMirrors,
-		Binary:            binary,
-		WorkDir:           o.WorkDir,
-		Kube:              kube,
-		Holder:            holderIdentity(),
-		MaxConcurrentRuns: o.MaxConcurrentRuns,
-		RunTimeout:        o.RunTimeout,
-		LockTTL:           o.StateLockTTL,
-		Logger:            ctrl.Log.WithName("tfrunner"),
-	})
-	if err != nil {
-		return fmt.Errorf("creating the terraform runner (--work-dir=%q): %w", o.WorkDir, err)
+		return err
 	}
 
 	if err := controllers.Setup(ctx, mgr, runner, controllers.Options{
@@ -155,4 +140,41 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
+}
+
+// newRunner builds the terraform runner (protobuf clientset, metrics on the manager's registry)
+// and starts its state index in the background.
+func newRunner(ctx context.Context, cfg *rest.Config, o *options, binary *tfrunner.Binary) (*tfrunner.Runner, error) {
+	kube, err := tfrunner.NewKubeClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Kubernetes clientset for terraform state: %w", err)
+	}
+	runMetrics := tfrunner.NewMetrics()
+	ctrlmetrics.Registry.MustRegister(runMetrics.Collectors()...)
+	runner, err := tfrunner.New(tfrunner.Config{
+		Metrics:           runMetrics,
+		ProviderMirrors:   o.ProviderMirrors,
+		Binary:            binary,
+		WorkDir:           o.WorkDir,
+		Kube:              kube,
+		Holder:            holderIdentity(),
+		MaxConcurrentRuns: o.MaxConcurrentRuns,
+		RunTimeout:        o.RunTimeout,
+		LockTTL:           o.StateLockTTL,
+		Logger:            ctrl.Log.WithName("tfrunner"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the terraform runner (--work-dir=%q): %w", o.WorkDir, err)
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the metadata client for the state index: %w", err)
+	}
+	go func() {
+		// Until it has synced (or if it cannot), no-op reconciles read the state Secret instead.
+		if err := runner.WatchStates(ctx, md, o.Namespace); err != nil && ctx.Err() == nil {
+			ctrl.Log.WithName("setup").Error(err, "state index unavailable; no-op reconciles read state Secrets directly")
+		}
+	}()
+	return runner, nil
 }

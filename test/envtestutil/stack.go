@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
@@ -118,6 +119,13 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 		Metrics: runnerMetrics(), ProviderMirrors: o.ProviderMirrors,
 	})
 	if err != nil {
+		return err
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if err := st.Runner.WatchStates(ctx, md, ""); err != nil {
 		return err
 	}
 	opts := o.Controller

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -170,6 +171,9 @@ func (b *benchmark) run(work, out string) error {
 	b.kube = kube
 	e, err := newRunnerEnv(kube, bin, filepath.Join(work, "runner"), "bench", nil)
 	if err != nil {
+		return err
+	}
+	if err := e.r.WatchStates(ctx, metadata.NewForConfigOrDie(st.Env.Config), e.ns); err != nil { // as the manager does
 		return err
 	}
 	if err := ensureNamespace(ctx, kube, e.ns); err != nil {
