@@ -37,6 +37,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -450,6 +451,9 @@ func startProvider(t *testing.T, ctx context.Context, cfg *rest.Config, workDir 
 		Holder: "rbac-test", MaxConcurrentRuns: 2, Logger: logr.Discard(),
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.WatchStates(ctx, metadata.NewForConfigOrDie(cfg), ""); err != nil { // as the manager does
 		t.Fatal(err)
 	}
 	if err := controllers.Setup(ctx, mgr, runner, controllers.Options{ApprovalMode: "auto", ModuleRoot: workDir}); err != nil {
