@@ -14,14 +14,11 @@ import (
 
 // applySaved applies exactly the saved planfile.
 func (r *Runner) applySaved(ctx context.Context, rn *run, st *StoredState, saved *savedPlan, res Result) (Result, error) {
-	release, err := r.startRun(ctx, rn)
+	release, err := r.prepare(ctx, rn, st)
 	if err != nil {
 		return res, err
 	}
 	defer release()
-	if err := r.materialize(ctx, rn, st); err != nil {
-		return res, err
-	}
 	res.Plan, res.PlanDigest = &saved.Summary, saved.Digest
 	if err := os.WriteFile(filepath.Join(rn.dir, planFile), saved.Planfile, 0o600); err != nil {
 		return res, fmt.Errorf("restoring saved plan: %w", err)
@@ -34,14 +31,11 @@ func (r *Runner) applySaved(ctx context.Context, rn *run, st *StoredState, saved
 // replaced, so the destructive guard has nothing to hold, and in auto mode nobody reviews the
 // plan. The summary is what the apply created, read from the resulting state.
 func (r *Runner) applyFresh(ctx context.Context, rn *run, st *StoredState, res Result) (Result, error) {
-	release, err := r.startRun(ctx, rn)
+	release, err := r.prepare(ctx, rn, st)
 	if err != nil {
 		return res, err
 	}
 	defer release()
-	if err := r.materialize(ctx, rn, st); err != nil {
-		return res, err
-	}
 	res, err = r.apply(ctx, rn, res, false)
 	raw, _ := readLocalState(rn.dir)
 	sum := PlanSummary{OutputsChanged: true}

@@ -92,14 +92,11 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		}
 		stale = se
 	}
-	release, err := r.startRun(runCtx, rn)
+	release, err := r.prepare(runCtx, rn, st)
 	if err != nil {
 		return res, err
 	}
 	defer release()
-	if err := r.materialize(runCtx, rn, st); err != nil {
-		return res, err
-	}
 	return r.planAndMaybeApply(runCtx, rn, st, p, res, stale)
 }
 
@@ -193,14 +190,11 @@ func (r *Runner) Destroy(ctx context.Context, ws Workspace) error {
 }
 
 func (r *Runner) destroyResources(ctx context.Context, rn *run, st *StoredState) error {
-	release, err := r.startRun(ctx, rn)
+	release, err := r.prepare(ctx, rn, st)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := r.materialize(ctx, rn, st); err != nil {
-		return err
-	}
 	stop := make(chan struct{})
 	watched := r.watchState(ctx, rn, stop)
 	derr := r.observe("destroy", func() error { return rn.tf.Destroy(ctx, tfexec.Lock(false)) })

@@ -169,6 +169,19 @@ func (r *Runner) startRun(ctx context.Context, rn *run) (func(), error) {
 	return func() { done(); <-r.sem }, nil
 }
 
+// prepare takes a run slot (startRun) and materializes the workspace; release undoes the first.
+func (r *Runner) prepare(ctx context.Context, rn *run, st *StoredState) (release func(), err error) {
+	release, err = r.startRun(ctx, rn)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.materialize(ctx, rn, st); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
 // materialize prepares the workspace: module files, variables, initialized .terraform, and the
 // state file restored from the store (st nil: no state).
 func (r *Runner) materialize(ctx context.Context, rn *run, st *StoredState) error {
