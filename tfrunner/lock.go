@@ -209,7 +209,9 @@ func (r *Runner) hold(ctx context.Context, obj ObjectRef) (context.Context, *lea
 			// ours that is not running), without treating it as a crashed run.
 			r.releasing.Store(runID, struct{}{})
 			r.runs.Delete(runID)
+			r.releases.Add(1)
 			go func() {
+				defer r.releases.Done()
 				defer r.releasing.Delete(runID)
 				rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 				defer rcancel()

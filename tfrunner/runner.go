@@ -47,10 +47,11 @@ type Runner struct {
 	cliConfig string
 	sem       chan struct{}
 	initMu    sync.Mutex
-	tfs       sync.Map // workspace dir -> *tfexec.Terraform
-	runs      sync.Map // run ids in flight in this process
-	releasing sync.Map // run ids of this process whose Lease is being deleted
-	memo      sync.Map // primary state Secret name -> *noopMemo
+	tfs       sync.Map       // workspace dir -> *tfexec.Terraform
+	runs      sync.Map       // run ids in flight in this process
+	releasing sync.Map       // run ids of this process whose Lease is being deleted
+	releases  sync.WaitGroup // those deletions in flight
+	memo      sync.Map       // primary state Secret name -> *noopMemo
 	index     atomic.Pointer[stateIndex]
 	processes atomic.Int64
 }
@@ -100,6 +101,10 @@ func New(cfg Config) (*Runner, error) {
 	}
 	return &Runner{cfg: cfg, cliConfig: cli, sem: make(chan struct{}, cfg.MaxConcurrentRuns)}, nil
 }
+
+// Wait blocks until the locks of finished runs are released; a manager calls it before it exits
+// so that a graceful stop leaves no lock behind.
+func (r *Runner) Wait() { r.releases.Wait() }
 
 // Processes counts the terraform processes this runner started.
 func (r *Runner) Processes() int64 { return r.processes.Load() }

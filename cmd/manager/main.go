@@ -136,7 +136,9 @@ func run(ctx context.Context, o *options) error {
 		"metricsBindAddress", o.MetricsBindAddress, "healthProbeBindAddress", o.HealthProbeBindAddress,
 		"workDir", o.WorkDir, "approvalMode", o.ApprovalMode, "maxConcurrentRuns", o.MaxConcurrentRuns,
 		"driftCheckInterval", o.DriftCheckInterval)
-	if err := mgr.Start(ctx); err != nil {
+	err = mgr.Start(ctx)
+	runner.Wait() // locks of finished runs released before exit
+	if err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
