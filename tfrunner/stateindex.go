@@ -22,6 +22,15 @@ func (r *Runner) WatchStates(ctx context.Context, md metadata.Interface, namespa
 	gvr := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 	inf := metadatainformer.NewFilteredMetadataInformer(md, gvr, namespace, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = LabelRole + "=tfstate" }).Informer()
+	// Keep only what the no-op check reads: managed fields and labels would cost memory per object.
+	if err := inf.SetTransform(func(o any) (any, error) {
+		if m, ok := o.(*metav1.PartialObjectMetadata); ok {
+			m.ManagedFields, m.Labels = nil, nil
+		}
+		return o, nil
+	}); err != nil {
+		return fmt.Errorf("state index: %w", err)
+	}
 	go inf.Run(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return fmt.Errorf("state index: cache did not sync: %w", ctx.Err())
