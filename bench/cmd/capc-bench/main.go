@@ -84,7 +84,7 @@ func main() {
 	flag.IntVar(&b.concurrency, "concurrency", 2*runtime.NumCPU(), "concurrent terraform runs in P4/P5, for the provider and the naive baseline alike")
 	flag.IntVar(&b.p1N, "p1-n", 300, "no-op reconciles timed in P1")
 	flag.IntVar(&b.p1BaseN, "p1-baseline-n", 20, "terraform plans timed in P1")
-	flag.IntVar(&b.p2N, "p2-n", 7, "objects applied in P2 (each way)")
+	flag.IntVar(&b.p2N, "p2-n", 15, "objects applied in P2 (each way)")
 	flag.IntVar(&b.p3N, "p3-n", 6, "objects in P3")
 	flag.IntVar(&b.p4N, "p4-n", 100, "CustomMachines in P4")
 	flag.IntVar(&b.p5N, "p5-n", 1000, "idle CustomMachines in P5")

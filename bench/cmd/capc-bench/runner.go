@@ -269,7 +269,7 @@ func (b *benchmark) breakdown(ctx context.Context, e *runnerEnv, ops map[string]
 	}
 	rest := wall - time.Duration(tf*float64(time.Second))
 	lines = append(lines,
-		fmt.Sprintf("| a no-op reconcile (P1: lock-free state read) | %s | own timer |", bench.Ms(b.p1Mean)),
+		fmt.Sprintf("| a no-op reconcile (P1: answered from the state index) | %s | own timer |", bench.Ms(b.p1Mean)),
 		fmt.Sprintf("| everything outside terraform (workspace files, variables, lock, state reads/pushes, plan Secret, API calls) | %s | wall − terraform |", bench.Ms(rest)),
 		fmt.Sprintf("| API requests of that reconcile | %s | counted at the client |", b.p2API),
 		fmt.Sprintf("| **total Reconcile wall time** | **%s** | own timer |", bench.Ms(wall)))
