@@ -249,13 +249,12 @@ func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 			setCondition(in.obj, infrav1.ReadyCondition, false, infrav1.LockedReason, "%v", err)
 			return false, nil
 		}
+		reason, format := infrav1.DeletionFailedReason, "destroy failed, will retry: %v"
 		if timedOut(err) {
-			setCondition(in.obj, infrav1.ReadyCondition, false, infrav1.RunTimedOutReason, "%v; will retry", err)
-			b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.RunTimedOutReason, "%v; will retry", err)
-			return false, fmt.Errorf("destroying %s %s: %w", in.ref.Kind, in.ref.Name, err)
+			reason, format = infrav1.RunTimedOutReason, "%v; will retry"
 		}
-		setCondition(in.obj, infrav1.ReadyCondition, false, infrav1.DeletionFailedReason, "destroy failed, will retry: %v", err)
-		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.DeletionFailedReason, "destroy failed, will retry: %v", err)
+		setCondition(in.obj, infrav1.ReadyCondition, false, reason, format, err)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, reason, format, err)
 		return false, fmt.Errorf("destroying %s %s: %w", in.ref.Kind, in.ref.Name, err)
 	}
 	b.Recorder.Eventf(in.obj, corev1.EventTypeNormal, "Destroyed", "Terraform resources destroyed")

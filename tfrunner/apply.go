@@ -29,27 +29,30 @@ func (r *Runner) applySaved(ctx context.Context, rn *run, st *StoredState, saved
 // applyFresh creates an object's infrastructure from a state without resources with a single
 // `terraform apply` (no separate plan and show). Nothing in state means nothing can be deleted or
 // replaced, so the destructive guard has nothing to hold, and in auto mode nobody reviews the
-// plan. The summary is what the apply created, read from the resulting state.
+// plan. The summary is what the apply created, read from the resulting state (see apply).
 func (r *Runner) applyFresh(ctx context.Context, rn *run, st *StoredState, res Result) (Result, error) {
 	release, err := r.prepare(ctx, rn, st)
 	if err != nil {
 		return res, err
 	}
 	defer release()
-	res, err = r.apply(ctx, rn, res, false)
-	raw, _ := readLocalState(rn.dir)
-	sum := PlanSummary{OutputsChanged: true}
+	return r.apply(ctx, rn, res, false)
+}
+
+// createdSummary lists every resource instance of a state as created.
+func createdSummary(raw []byte) *PlanSummary {
+	sum := &PlanSummary{OutputsChanged: true}
 	for _, a := range stateAddresses(raw) {
 		sum.Add++
 		sum.Resources = append(sum.Resources, ResourceChange{Address: a, Action: ActionCreate})
 	}
-	res.Plan = &sum
-	return res, err
+	return sum
 }
 
 // apply applies the planfile in the workspace (planned) or the configuration directly, pushing
 // state as it changes and once at the end whatever the outcome; the final push records the
-// inputs hash only on success. What terraform creates is journaled in the run's lease first.
+// inputs hash only on success. What terraform creates is journaled in the run's lease first. An
+// unplanned apply's summary is what the resulting state holds, whatever the outcome.
 func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (Result, error) {
 	r.journal(ctx, rn.lease, plannedCreates(res.Plan)...)
 	out, streamed := r.creatingWriter(ctx, rn.lease)
@@ -71,6 +74,10 @@ func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (
 		w.InputsHash, w.AppliedPlan = rn.hash, res.PlanDigest
 	}
 	serial, pushErr := r.finalPush(ctx, rn, w)
+	raw, _ := readLocalState(rn.dir)
+	if !planned {
+		res.Plan = createdSummary(raw)
+	}
 	if applyErr != nil {
 		return res, errors.Join(newTerraformError(ctx, "apply", applyErr, rn.red), pushErr)
 	}
@@ -78,7 +85,6 @@ func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (
 		return res, pushErr
 	}
 	res.Applied, res.StateSerial = true, serial
-	raw, _ := readLocalState(rn.dir)
 	outputs, err := outputsOf(raw)
 	res.Outputs = outputs
 	if err != nil {

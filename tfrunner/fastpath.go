@@ -43,7 +43,7 @@ func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (int64, map[s
 		return 0, nil, false
 	}
 	if !indexed {
-		s, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{ResourceVersion: "0"})
+		s, err := r.cachedPrimary(ctx, obj)
 		if err != nil {
 			return 0, nil, false
 		}
@@ -64,7 +64,7 @@ func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (int64, map[s
 	}
 	if m.sha != a[AnnSHA256] {
 		if sec == nil {
-			s, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{ResourceVersion: "0"})
+			s, err := r.cachedPrimary(ctx, obj)
 			if err != nil || s.Annotations[AnnSHA256] != a[AnnSHA256] {
 				return 0, nil, false
 			}
@@ -90,6 +90,11 @@ func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (int64, map[s
 		return 0, nil, false // a killed run left newer state behind: take the locked path to push it
 	}
 	return serial, maps.Clone(m.outputs), true
+}
+
+// cachedPrimary reads the primary state Secret from the API server's watch cache.
+func (r *Runner) cachedPrimary(ctx context.Context, obj ObjectRef) (*corev1.Secret, error) {
+	return r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{ResourceVersion: "0"})
 }
 
 // ownedBy reports whether owner references (when there are any) name the object uid: a lagging

@@ -104,19 +104,7 @@ func chunkName(obj ObjectRef, serial int64, sha string, i int) string {
 
 // GetState reads the object's state; nil when there is none.
 func (r *Runner) GetState(ctx context.Context, obj ObjectRef) (*StoredState, error) {
-	return r.getState(ctx, obj, false)
-}
-
-// getState reads the state; cached serves the primary Secret from the API server's watch cache
-// (ResourceVersion "0": no etcd read), which may lag by a moment. Only the lock-free no-op check
-// uses it: a lagging copy can at worst send a reconcile down the locked path, or answer "unchanged"
-// for inputs whose state was rewritten in the last moment, which the next reconcile sees.
-func (r *Runner) getState(ctx context.Context, obj ObjectRef, cached bool) (*StoredState, error) {
-	opts := metav1.GetOptions{}
-	if cached {
-		opts.ResourceVersion = "0"
-	}
-	sec, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), opts)
+	sec, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
