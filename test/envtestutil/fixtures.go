@@ -1,6 +1,9 @@
 package envtestutil
 
 import (
+	"bytes"
+	"sync"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -41,4 +44,35 @@ func NewMachine(ns, clusterName, name string, controlPlane bool) (*corev1.Secret
 		},
 	}
 	return secret, machine, cm
+}
+
+// SyncBuffer collects a subprocess's output safely while a test reads it.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// NewCluster returns a CAPI Cluster whose infrastructure is the CustomCluster of the same name.
+func NewCluster(ns, name string, paused bool) *clusterv1.Cluster {
+	return &clusterv1.Cluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: clusterv1.ClusterSpec{
+			Paused: &paused,
+			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
+				APIGroup: infrav1.GroupVersion.Group, Kind: "CustomCluster", Name: name,
+			},
+		},
+	}
 }

@@ -41,16 +41,7 @@ func newCluster(ns, name string, paused bool) (*clusterv1.Cluster, *infrav1.Cust
 			AdditionalTags:   map[string]string{"team": "infra"},
 		},
 	}
-	cluster := &clusterv1.Cluster{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: clusterv1.ClusterSpec{
-			Paused: &paused,
-			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
-				APIGroup: infrav1.GroupVersion.Group, Kind: "CustomCluster", Name: name,
-			},
-		},
-	}
-	return cluster, cc
+	return envtestutil.NewCluster(ns, name, paused), cc
 }
 
 // newMachine returns a bootstrap data Secret, a Machine and its CustomMachine.

@@ -3,7 +3,6 @@
 package manager_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,31 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 )
-
-// syncBuffer collects a subprocess's output safely while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // buildManager compiles ./cmd/manager into a temporary directory.
 func buildManager(t *testing.T) string {
@@ -88,7 +68,7 @@ func get(ctx context.Context, url string) (int, string, error) {
 }
 
 // waitFor200 polls url until it answers 200 or the deadline passes (or the process exits).
-func waitFor200(t *testing.T, url string, exited <-chan struct{}, logs *syncBuffer) string {
+func waitFor200(t *testing.T, url string, exited <-chan struct{}, logs *envtestutil.SyncBuffer) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	var last string
@@ -142,7 +122,7 @@ func TestManagerServesProbesAndMetrics(t *testing.T) {
 		"--custommachine-concurrency=7",
 	)
 	cmd.Env = append(os.Environ(), "POD_NAME=manager-test", "KUBECONFIG=")
-	logs := &syncBuffer{}
+	logs := &envtestutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

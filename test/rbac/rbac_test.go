@@ -23,7 +23,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,24 +62,6 @@ const (
 
 // clusterctlVar matches ${NAME:=default}; the components are installed with the defaults.
 var clusterctlVar = regexp.MustCompile(`\$\{([A-Za-z0-9_]+):=([^}]*)\}`)
-
-// syncBuffer collects the managers' logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startEnv starts kube-apiserver (RBAC authorization, as envtest configures it) with CAPI's and
 // our CRDs and an audit log of every request's metadata.
@@ -280,7 +261,7 @@ func TestProvisionAsServiceAccount(t *testing.T) {
 	g := NewWithT(t)
 	g.SetDefaultEventuallyTimeout(90 * time.Second)
 	g.SetDefaultEventuallyPollingInterval(200 * time.Millisecond)
-	logs := &syncBuffer{}
+	logs := &envtestutil.SyncBuffer{}
 	logger := zap.New(zap.WriteTo(logs), zap.UseDevMode(true))
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
@@ -332,7 +313,7 @@ func TestProvisionAsServiceAccount(t *testing.T) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "rbac-demo"}}
 	g.Expect(admin.Create(ctx, ns)).To(Succeed())
 	cluster, cc, creds := newCluster(ns.Name, "demo")
-	bootstrap, machine, cm := newMachine(ns.Name, "demo", "demo-cp-0")
+	bootstrap, machine, cm := envtestutil.NewMachine(ns.Name, "demo", "demo-cp-0", true)
 	// The machine's module comes from a ConfigMap (the simulated machine module's files), so the
 	// ConfigMap read is exercised under the ServiceAccount too.
 	moduleCM := moduleConfigMap(t, ns.Name, "demo-machine-module")
@@ -494,41 +475,7 @@ func newCluster(ns, name string) (*clusterv1.Cluster, *infrav1.CustomCluster, *c
 		},
 	}
 	cc.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: creds.Name}
-	cluster := &clusterv1.Cluster{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: clusterv1.ClusterSpec{
-			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
-				APIGroup: infrav1.GroupVersion.Group, Kind: "CustomCluster", Name: name,
-			},
-		},
-	}
-	return cluster, cc, creds
-}
-
-func newMachine(ns, clusterName, name string) (*corev1.Secret, *clusterv1.Machine, *infrav1.CustomMachine) {
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-bootstrap",
-			Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
-		Type: clusterv1.ClusterSecretType,
-		Data: map[string][]byte{"value": []byte("#cloud-config\n")},
-	}
-	labels := map[string]string{clusterv1.ClusterNameLabel: clusterName, clusterv1.MachineControlPlaneLabel: ""}
-	machine := &clusterv1.Machine{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-		Spec: clusterv1.MachineSpec{
-			ClusterName: clusterName,
-			Version:     "v1.36.3",
-			Bootstrap:   clusterv1.Bootstrap{DataSecretName: &secret.Name},
-			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
-				APIGroup: infrav1.GroupVersion.Group, Kind: "CustomMachine", Name: name,
-			},
-		},
-	}
-	cm := &infrav1.CustomMachine{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{clusterv1.ClusterNameLabel: clusterName}},
-		Spec:       infrav1.CustomMachineSpec{InstanceType: "t3.large", ImageID: "ami-0123456789abcdef0"},
-	}
-	return secret, machine, cm
+	return envtestutil.NewCluster(ns, name, false), cc, creds
 }
 
 // moduleConfigMap holds the bundled simulated machine module, one key per file.

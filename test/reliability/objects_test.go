@@ -74,17 +74,7 @@ func newCluster(ns, name string, mod *infrav1.ModuleSource, creds string) (*clus
 	if creds != "" {
 		cc.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: creds}
 	}
-	paused := false
-	cluster := &clusterv1.Cluster{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: clusterv1.ClusterSpec{
-			Paused: &paused,
-			InfrastructureRef: clusterv1.ContractVersionedObjectReference{
-				APIGroup: infrav1.GroupVersion.Group, Kind: "CustomCluster", Name: name,
-			},
-		},
-	}
-	return cluster, cc
+	return envtestutil.NewCluster(ns, name, false), cc
 }
 
 // newMachine returns a bootstrap data Secret, a Machine and its CustomMachine on module mod with

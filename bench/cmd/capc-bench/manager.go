@@ -33,7 +33,6 @@ import (
 
 // clusterObjects are a CAPI Cluster, its CustomCluster and the bootstrap data Secret its machines share.
 func clusterObjects(ns, name string) []client.Object {
-	paused := false
 	cc := &infrav1.CustomCluster{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: infrav1.CustomClusterSpec{
@@ -47,11 +46,7 @@ func clusterObjects(ns, name string) []client.Object {
 			},
 		},
 	}
-	cluster := &clusterv1.Cluster{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: clusterv1.ClusterSpec{Paused: &paused, InfrastructureRef: clusterv1.ContractVersionedObjectReference{
-			APIGroup: infrav1.GroupVersion.Group, Kind: "CustomCluster", Name: name}},
-	}
+	cluster := envtestutil.NewCluster(ns, name, false)
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-bootstrap", Labels: map[string]string{clusterv1.ClusterNameLabel: name}},
 		Type:       clusterv1.ClusterSecretType,
