@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -51,12 +50,20 @@ func createdSummary(raw []byte) *PlanSummary {
 
 // apply applies the planfile in the workspace (planned) or the configuration directly, pushing
 // state as it changes and once at the end whatever the outcome; the final push records the
-// inputs hash only on success. What terraform creates is journaled in the run's lease first. An
+// inputs hash only on success. Everything the process may create is journaled in the run's lease
+// before it starts: the plan's creates, or without a plan every resource of the configuration. An
 // unplanned apply's summary is what the resulting state holds, whatever the outcome.
 func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (Result, error) {
-	r.journal(ctx, rn.lease, plannedCreates(res.Plan)...)
-	out, streamed := r.creatingWriter(ctx, rn.lease)
-	rn.tf.SetStdout(out)
+	may := plannedCreates(res.Plan)
+	if !planned || len(may) < res.Plan.Add+res.Plan.Replace { // no plan, or its summary was cut short in the plan Secret
+		var err error
+		if may, err = r.configResources(rn); err != nil {
+			return res, err
+		}
+	}
+	if err := r.journal(ctx, rn.lease, may...); err != nil {
+		return res, err
+	}
 	opts := []tfexec.ApplyOption{tfexec.Lock(false)}
 	if planned {
 		opts = append(opts, tfexec.DirOrPlan(planFile))
@@ -66,9 +73,6 @@ func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (
 	applyErr := r.observe("apply", func() error { return rn.tf.Apply(ctx, opts...) })
 	close(stop)
 	<-watched
-	_ = out.Close()
-	<-streamed
-	rn.tf.SetStdout(io.Discard)
 	w := stateWrite{}
 	if applyErr == nil {
 		w.InputsHash, w.AppliedPlan = rn.hash, res.PlanDigest
@@ -77,6 +81,7 @@ func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (
 	raw, _ := readLocalState(rn.dir)
 	if !planned {
 		res.Plan = createdSummary(raw)
+		r.resolveOrphans(ctx, rn, plannedCreates(res.Plan))
 	}
 	if applyErr != nil {
 		return res, errors.Join(newTerraformError(ctx, "apply", applyErr, rn.red), pushErr)
@@ -91,11 +96,24 @@ func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (
 		return res, err
 	}
 	if planned { // the applied plan is done with; a fresh apply ran because there was none
-		if err := r.deletePlan(ctx, rn.ws.Object); err != nil {
+		if err := r.deletePlan(ctx, rn.ws.Object, rn.saved); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// configResources lists the journal patterns of the workspace's configuration, once per module.
+func (r *Runner) configResources(rn *run) ([]string, error) {
+	if v, ok := r.configs.Load(rn.digest); ok {
+		return v.([]string), nil
+	}
+	may, err := configResources(rn.dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing the resources the module may create: %w", err)
+	}
+	r.configs.Store(rn.digest, may)
+	return may, nil
 }
 
 // finalPush writes the workspace state to the store with a context that survives cancellation:

@@ -68,6 +68,7 @@ type savedPlan struct {
 	Summary    PlanSummary
 	Text       string // `terraform show` output, redacted
 	Preview    string // the plan-preview token this plan answered, if any
+	chunks     int    // Secrets the gzipped planfile spans (the plan Secret included)
 }
 
 // maxPlanText keeps the plan Secret under the object size limit next to the planfile.
@@ -80,13 +81,48 @@ func stateRef(st *StoredState) (serial, lineage string) {
 	return strconv.FormatInt(st.Serial, 10), st.Lineage
 }
 
-func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan) error {
-	sum, err := json.Marshal(p.Summary)
+func planChunkName(obj ObjectRef, digest string, i int) string {
+	return fmt.Sprintf("%s-plan-%s-%d", BaseName(obj), digest[:12], i)
+}
+
+// planSecretBudget bounds the plan Secret's data, under the 1 MiB object limit with room for metadata.
+const planSecretBudget = 900 << 10
+
+// maxSummaryResources bounds the addresses kept in the plan Secret's summary.json (the counts and
+// plan.txt stay complete).
+const maxSummaryResources = 4000
+
+// savePlan writes the plan Secret. Like the state, a gzipped planfile too big for it is cut into
+// ChunkSize pieces: what fits stays in the plan Secret, the rest goes to chunk Secrets named after
+// the digest, written first, so a plan Secret never points at chunks that are not there yet. The
+// chunks of the plan it replaces (prev) are deleted afterwards.
+func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan, prev *savedPlan) error {
+	kept := p.Summary
+	if len(kept.Resources) > maxSummaryResources {
+		kept.Resources = kept.Resources[:maxSummaryResources]
+	}
+	sum, err := json.Marshal(kept)
 	if err != nil {
 		return fmt.Errorf("encoding plan summary: %w", err)
 	}
+	text := []byte(truncate(p.Text, maxPlanText))
+	gz := gzipBytes(p.Planfile)
+	first := gz[:min(len(gz), max(planSecretBudget-len(sum)-len(text), 0))]
+	var chunks [][]byte
+	if len(gz) > len(first) {
+		chunks = splitChunks(gz[len(first):], ChunkSize)
+	}
+	for i, c := range chunks {
+		cs := &corev1.Secret{ObjectMeta: r.objectMeta(obj, planChunkName(obj, p.Digest, i+1), "tfplan-chunk"),
+			Type: SecretTypePlan, Data: map[string][]byte{"plan.gz": c}}
+		cs.Annotations[AnnPlanDigest] = p.Digest
+		if err := r.createOrReplace(ctx, cs); err != nil {
+			return fmt.Errorf("saving plan chunk %s: %w", cs.Name, err)
+		}
+	}
 	s := &corev1.Secret{ObjectMeta: r.objectMeta(obj, planSecretName(obj), "plan"), Type: SecretTypePlan,
-		Data: map[string][]byte{"plan.gz": gzipBytes(p.Planfile), "summary.json": sum, "plan.txt": []byte(truncate(p.Text, maxPlanText))}}
+		Data: map[string][]byte{"plan.gz": first, "summary.json": sum, "plan.txt": text}}
+	s.Annotations[AnnChunks] = strconv.Itoa(len(chunks) + 1)
 	s.Annotations[AnnPlanDigest] = p.Digest
 	s.Annotations[AnnPlanInputs] = p.InputsHash
 	s.Annotations[AnnPlanSerial] = p.Serial
@@ -94,6 +130,9 @@ func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan) error
 	s.Annotations[AnnPlanPreview] = p.Preview
 	if err := r.createOrReplace(ctx, s); err != nil {
 		return fmt.Errorf("saving plan secret %s: %w", s.Name, err)
+	}
+	if prev != nil && prev.Digest != p.Digest {
+		return r.deletePlanChunks(ctx, obj, prev)
 	}
 	return nil
 }
@@ -107,31 +146,57 @@ func truncate(s string, n int) string {
 
 // loadPlan returns the saved plan, or nil when there is none.
 func (r *Runner) loadPlan(ctx context.Context, obj ObjectRef) (*savedPlan, error) {
-	s, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, planSecretName(obj), metav1.GetOptions{})
+	c := r.cfg.Kube.CoreV1().Secrets(obj.Namespace)
+	s, err := c.Get(ctx, planSecretName(obj), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading plan secret: %w", err)
 	}
-	pf, err := gunzipBytes(s.Data["plan.gz"])
-	if err != nil {
+	p := &savedPlan{Digest: s.Annotations[AnnPlanDigest], InputsHash: s.Annotations[AnnPlanInputs],
+		Serial: s.Annotations[AnnPlanSerial], Lineage: s.Annotations[AnnPlanLineage],
+		Text: string(s.Data["plan.txt"]), Preview: s.Annotations[AnnPlanPreview], chunks: 1}
+	if n, err := strconv.Atoi(s.Annotations[AnnChunks]); err == nil && n > 1 && len(p.Digest) >= 12 {
+		p.chunks = n
+	}
+	gz := s.Data["plan.gz"]
+	for i := 1; i < p.chunks; i++ {
+		cs, err := c.Get(ctx, planChunkName(obj, p.Digest, i), metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("reading plan chunk %d of %s: %w", i, s.Name, err)
+		}
+		gz = append(gz, cs.Data["plan.gz"]...)
+	}
+	if p.Planfile, err = gunzipBytes(gz); err != nil {
 		return nil, fmt.Errorf("plan secret %s: %w", s.Name, err)
 	}
-	p := &savedPlan{Digest: s.Annotations[AnnPlanDigest], InputsHash: s.Annotations[AnnPlanInputs],
-		Serial: s.Annotations[AnnPlanSerial], Lineage: s.Annotations[AnnPlanLineage], Planfile: pf,
-		Text: string(s.Data["plan.txt"]), Preview: s.Annotations[AnnPlanPreview]}
 	_ = json.Unmarshal(s.Data["summary.json"], &p.Summary)
-	if sha256Hex(pf) != p.Digest {
+	if sha256Hex(p.Planfile) != p.Digest {
 		return nil, fmt.Errorf("plan secret %s: planfile does not match its digest", s.Name)
 	}
 	return p, nil
 }
 
-func (r *Runner) deletePlan(ctx context.Context, obj ObjectRef) error {
+// deletePlan deletes the plan Secret and the chunks of saved (the plan read at the start of the
+// run, if any).
+func (r *Runner) deletePlan(ctx context.Context, obj ObjectRef, saved *savedPlan) error {
 	err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Delete(ctx, planSecretName(obj), metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting plan secret: %w", err)
+	}
+	return r.deletePlanChunks(ctx, obj, saved)
+}
+
+func (r *Runner) deletePlanChunks(ctx context.Context, obj ObjectRef, p *savedPlan) error {
+	if p == nil {
+		return nil
+	}
+	for i := 1; i < p.chunks; i++ {
+		err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Delete(ctx, planChunkName(obj, p.Digest, i), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting plan chunk: %w", err)
+		}
 	}
 	return nil
 }

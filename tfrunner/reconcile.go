@@ -44,6 +44,7 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		return res, err
 	}
 	r.reportOrphans(runCtx, rn, l, st)
+	defer r.flushOrphans(runCtx, rn)
 	if st != nil {
 		res.StateSerial = st.Serial
 		if p.ApproveDigest == st.AppliedPlan {
@@ -62,6 +63,7 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 	if err != nil {
 		return res, err
 	}
+	rn.saved = saved
 	if saved == nil && p.AutoApply && !p.Force && p.ApproveDigest == "" && !hasResources(st) {
 		return r.applyFresh(runCtx, rn, st, res)
 	}
@@ -110,11 +112,12 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 		return res, newTerraformError(ctx, "plan", err, rn.red)
 	}
 	if !changed {
+		r.resolveOrphans(ctx, rn, nil) // the configuration wants nothing the state lacks
 		res.Plan = &PlanSummary{}
 		if err := r.setApplied(ctx, rn.ws.Object, rn.hash, ""); err != nil {
 			return res, err
 		}
-		if err := r.deletePlan(ctx, rn.ws.Object); err != nil {
+		if err := r.deletePlan(ctx, rn.ws.Object, rn.saved); err != nil {
 			return res, err
 		}
 		res.Outputs, err = outputsOf(stRaw(st))
@@ -125,6 +128,7 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 		return res, err
 	}
 	sum.OutputsChanged = sum.OutputsChanged || !sum.HasChanges()
+	r.resolveOrphans(ctx, rn, plannedCreates(&sum))
 	pf, err := os.ReadFile(filepath.Join(rn.dir, planFile))
 	if err != nil {
 		return res, fmt.Errorf("reading planfile: %w", err)
@@ -142,7 +146,7 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 	}
 	res.PlanText = truncate(rn.red.redact(text), maxPlanText)
 	if err := r.savePlan(ctx, rn.ws.Object, savedPlan{Digest: res.PlanDigest, InputsHash: rn.hash,
-		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum, Text: res.PlanText, Preview: p.PreviewToken}); err != nil {
+		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum, Text: res.PlanText, Preview: p.PreviewToken}, rn.saved); err != nil {
 		return res, err
 	}
 	res.PendingApproval = true
@@ -175,6 +179,7 @@ func (r *Runner) Destroy(ctx context.Context, ws Workspace) error {
 		return err
 	}
 	r.reportOrphans(runCtx, rn, l, st)
+	defer r.flushOrphans(runCtx, rn)
 	if st != nil {
 		m, err := parseStateMeta(st.Raw)
 		if err != nil {

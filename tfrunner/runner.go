@@ -52,6 +52,7 @@ type Runner struct {
 	releasing sync.Map       // run ids of this process whose Lease is being deleted
 	releases  sync.WaitGroup // those deletions in flight
 	memo      sync.Map       // primary state Secret name -> *noopMemo
+	configs   sync.Map       // module digest -> journal patterns of its configuration
 	index     atomic.Pointer[stateIndex]
 	processes atomic.Int64
 }
@@ -129,6 +130,9 @@ type run struct {
 	lease    *lease       // the run's lock, which also holds its journal
 	prim     *primaryHint // the primary state Secret as last read or written (nil: unknown)
 	pushed   atomic.Int64 // highest serial pushed to the store in this run
+	saved    *savedPlan   // the plan Secret's plan as read at the start of the run (nil: none)
+	// orphanPatterns are a dead run's journal patterns this run has yet to resolve.
+	orphanPatterns *SuspectedOrphans
 }
 
 func (r *Runner) newRun(ws Workspace) (*run, error) {

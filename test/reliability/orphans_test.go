@@ -153,8 +153,8 @@ func reportedAddresses(ns string) int {
 	}
 	n := 0
 	for _, e := range l.Items {
-		// "... was interrupted while creating a, b; not in the state ..."
-		_, rest, _ := strings.Cut(e.Message, "while creating ")
+		// "... was interrupted; it may have created a, b; not in the state ..."
+		_, rest, _ := strings.Cut(e.Message, "it may have created ")
 		list, _, _ := strings.Cut(rest, "; ")
 		n += (strings.Count(list, ", ") + 1) * int(max(e.Count, 1))
 	}

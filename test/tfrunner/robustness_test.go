@@ -297,3 +297,67 @@ resource "terraform_data" "env" {
 		}
 	}
 }
+
+// A module with a thousand resources and a big input makes a planfile bigger than a Secret can
+// hold: it is chunked like the state, previewed, approved by digest and applied. (The planfile
+// keeps every variable's value; the blob stays out of the state, which terraform rewrites after
+// each resource.)
+func TestBigPlanPreviewAndApply(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	r := newRunner(t, t.TempDir(), "pod-a")
+	mod := writeModule(t, map[string]string{"main.tf": `
+variable "blob" {
+  type = string
+}
+locals {
+  blob_length = length(var.blob)
+}
+resource "terraform_data" "many" {
+  count = 1000
+  input = count.index
+}
+`})
+	rnd := make([]byte, 3<<20)
+	_, _ = rand.Read(rnd)
+	ws := tfrunner.Workspace{Object: objectIn(ns, "bigplan"), Module: os.DirFS(mod),
+		Variables: map[string]cty.Value{"blob": cty.StringVal(base64.RawStdEncoding.EncodeToString(rnd))}}
+	start := time.Now()
+	res, err := r.Reconcile(ctx, ws, tfrunner.Policy{})
+	if err != nil || !res.PendingApproval || res.Plan.Add != 1000 {
+		t.Fatalf("preview: %+v %v", res, err)
+	}
+	t.Logf("plan of 1000 resources saved in %v", time.Since(start))
+	var planBytes, chunks int
+	for _, s := range listSecrets(t, ns) {
+		switch s.Labels[tfrunner.LabelRole] {
+		case "plan", "tfplan-chunk":
+			planBytes += len(s.Data["plan.gz"])
+			if s.Labels[tfrunner.LabelRole] == "tfplan-chunk" {
+				chunks++
+			}
+		}
+	}
+	if planBytes < 3<<20 || chunks < 3 {
+		t.Fatalf("want a planfile of at least 3 MiB over several Secrets: %d bytes, %d chunk Secrets", planBytes, chunks)
+	}
+	t.Logf("gzipped planfile: %d bytes, plan Secret + %d chunk Secrets", planBytes, chunks)
+	start = time.Now()
+	res, err = r.Reconcile(ctx, ws, tfrunner.Policy{ApproveDigest: res.PlanDigest})
+	if err != nil || !res.Applied {
+		t.Fatalf("approved apply: %+v %v", res, err)
+	}
+	t.Logf("approved plan applied in %v", time.Since(start))
+	for _, s := range listSecrets(t, ns) {
+		if role := s.Labels[tfrunner.LabelRole]; role == "plan" || role == "tfplan-chunk" {
+			t.Errorf("applied plan left %s (%s)", s.Name, role)
+		}
+	}
+	st, err := r.GetState(ctx, ws.Object)
+	if err != nil || st == nil || resourceCount(st.Raw) != 1000 {
+		t.Fatalf("state after apply: %v", err)
+	}
+	if err := r.Destroy(ctx, ws); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -49,6 +51,8 @@ type helperConfig struct {
 	WorkDir string
 	Module  string
 	Object  tfrunner.ObjectRef
+	// Vars are string variables; "manager_pid" is set to the helper's own pid.
+	Vars map[string]string
 }
 
 // runKillHelper plays a manager that gets SIGKILLed mid-apply: it only starts a Reconcile.
@@ -69,12 +73,35 @@ func runKillHelper() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	ws := tfrunner.Workspace{Object: hc.Object, Module: os.DirFS(hc.Module), Variables: map[string]cty.Value{}}
+	vars := map[string]cty.Value{}
+	for k, v := range hc.Vars {
+		vars[k] = cty.StringVal(v)
+	}
+	if _, ok := hc.Vars["manager_pid"]; ok {
+		vars["manager_pid"] = cty.StringVal(fmt.Sprint(os.Getpid()))
+	}
+	ws := tfrunner.Workspace{Object: hc.Object, Module: os.DirFS(hc.Module), Variables: vars}
 	if _, err := r.Reconcile(context.Background(), ws, tfrunner.Policy{AutoApply: true}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// startHelper starts a manager-like subprocess that runs one Reconcile of hc.
+func startHelper(t *testing.T, hc helperConfig) *exec.Cmd {
+	t.Helper()
+	b, err := json.Marshal(hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+string(b), "TFRUNNER_TF="+binary.Path, "TFRUNNER_ENGINE="+binary.Engine)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
 }
 
 func resourceCount(raw []byte) int {
@@ -115,16 +142,7 @@ func killMidApply(t *testing.T, delay time.Duration) {
 	workDir := t.TempDir()
 	obj := objectIn(ns, "kill")
 	hc := helperConfig{Host: restConfig.Host, TLS: restConfig.TLSClientConfig, WorkDir: workDir, Module: writeModule(t, map[string]string{"main.tf": chainModule}), Object: obj}
-	b, err := json.Marshal(hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+string(b), "TFRUNNER_TF="+binary.Path, "TFRUNNER_ENGINE="+binary.Engine)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := startHelper(t, hc)
 	local := filepath.Join(workDir, "ws", ns, "custommachine-kill", "terraform.tfstate")
 	reader := newRunner(t, t.TempDir(), "observer")
 	deadline := time.Now().Add(30 * time.Second)
@@ -181,4 +199,74 @@ func killMidApply(t *testing.T, delay time.Duration) {
 		t.Fatalf("after recovery: %v", err)
 	}
 	t.Logf("recovery plan: %+v", *res.Plan)
+}
+
+// Each create of b kills the manager the moment the "cloud" received it (the marker file), so
+// whatever terraform prints about it never reaches the manager. "a" comes first and completes.
+const killAtCreateModule = `
+variable "marker" {
+  type = string
+}
+variable "manager_pid" {
+  type    = string
+  default = "0"
+}
+resource "terraform_data" "a" {}
+resource "terraform_data" "b" {
+  count      = 2
+  depends_on = [terraform_data.a]
+  provisioner "local-exec" {
+    command = "touch ${var.marker}/b${count.index}; if [ ${var.manager_pid} -gt 0 ]; then kill -KILL ${var.manager_pid}; sleep 5; fi"
+  }
+}
+`
+
+// TestKilledCreateIsReported kills the manager between a create request and anything terraform
+// prints about it: the run journaled what the apply may create before terraform started, so the
+// run that takes the lock over reports the create the state does not hold.
+func TestKilledCreateIsReported(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	workDir, marker := t.TempDir(), t.TempDir()
+	obj := objectIn(ns, "killed-create")
+	mod := writeModule(t, map[string]string{"main.tf": killAtCreateModule})
+	cmd := startHelper(t, helperConfig{Host: restConfig.Host, TLS: restConfig.TLSClientConfig, WorkDir: workDir,
+		Module: mod, Object: obj, Vars: map[string]string{"marker": marker, "manager_pid": ""}})
+	err := cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the manager was not killed by its create: %v", err)
+	}
+	created, _ := filepath.Glob(filepath.Join(marker, "b*"))
+	if len(created) == 0 {
+		t.Fatal("no create reached the cloud")
+	}
+	time.Sleep(200 * time.Millisecond) // terraform dies with its parent (Pdeathsig)
+	// The restarted manager (same pod name and work dir) takes its dead run's lock over at once.
+	var reports []tfrunner.SuspectedOrphans
+	r := newRunner(t, workDir, "manager-0")
+	res, err := r.Reconcile(ctx, tfrunner.Workspace{Object: obj, Module: os.DirFS(mod),
+		Variables:          map[string]cty.Value{"marker": cty.StringVal(marker), "manager_pid": cty.StringVal("0")},
+		OnSuspectedOrphans: func(_ context.Context, o tfrunner.SuspectedOrphans) { reports = append(reports, o) }},
+		tfrunner.Policy{AutoApply: true})
+	if err != nil || !res.Applied {
+		t.Fatalf("recovery run: %+v %v", res, err)
+	}
+	var reported []string
+	for _, o := range reports {
+		reported = append(reported, o.Addresses...)
+	}
+	t.Logf("creates that reached the cloud: %d; reported: %q", len(created), reported)
+	for _, c := range created {
+		addr := fmt.Sprintf("terraform_data.b[%s]", strings.TrimPrefix(filepath.Base(c), "b"))
+		if !slices.Contains(reported, addr) {
+			t.Errorf("create of %s reached the cloud but was not reported (reports: %+v)", addr, reports)
+		}
+	}
+	// terraform_data.a completed before the kill; whether its state write made it to disk before
+	// the kill is terraform's business (OpenTofu writes the file at the end), so it may be reported.
+	for _, a := range reported {
+		if a != "terraform_data.a" && !strings.HasPrefix(a, "terraform_data.b[") {
+			t.Errorf("reported %s, which the module does not declare", a)
+		}
+	}
 }
