@@ -42,10 +42,42 @@ func (e *ContractError) Error() string {
 	return fmt.Sprintf("module fails the contract check (%d problem(s)): %s", len(e.Problems), strings.Join(s, "; "))
 }
 
+// checkedModule is a resolved module that passed the contract check.
+type checkedModule struct {
+	fs   fs.FS
+	vars map[string]cty.Value
+	// warnings do not block a run; they are shown in ModuleValid and a Warning event.
+	warnings []modulecheck.Problem
+}
+
 // module resolves the object's root module (bundled, path, ConfigMap or remote), checks it
 // against the contract and returns it with the variables to run it with: in.vars with the
 // spec.variables values converted to the module's declared types.
-func (b *base) module(ctx context.Context, in runInput) (fs.FS, map[string]cty.Value, error) {
+func (b *base) module(ctx context.Context, in runInput) (checkedModule, error) {
+	mod, extras, err := b.resolve(ctx, in)
+	if err != nil {
+		return checkedModule{}, err
+	}
+	digest, err := tfrunner.ModuleDigest(mod)
+	if err != nil {
+		return checkedModule{}, fmt.Errorf("reading module: %w", err)
+	}
+	res := contractChecks.Check(digest, mod, in.kind, extras)
+	if !res.OK() {
+		return checkedModule{}, &ContractError{Problems: res.Problems}
+	}
+	vars := make(map[string]cty.Value, len(in.vars))
+	for k, v := range in.vars {
+		vars[k] = v
+	}
+	for k, v := range res.Variables { // never a contract variable: those take precedence
+		vars[k] = v
+	}
+	return checkedModule{fs: mod, vars: vars, warnings: res.Warnings}, nil
+}
+
+// resolve finds the object's module file tree and its spec.variables.
+func (b *base) resolve(ctx context.Context, in runInput) (fs.FS, map[string]cty.Value, error) {
 	extras, err := extraVariables(in.spec.Variables)
 	if err != nil {
 		return nil, nil, err
@@ -63,25 +95,7 @@ func (b *base) module(ctx context.Context, in runInput) (fs.FS, map[string]cty.V
 	default:
 		mod, err = resolveModule(src, in.kind, b.Options.ModuleRoot)
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	digest, err := tfrunner.ModuleDigest(mod)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading module: %w", err)
-	}
-	res := contractChecks.Check(digest, mod, in.kind, extras)
-	if !res.OK() {
-		return nil, nil, &ContractError{Problems: res.Problems}
-	}
-	vars := make(map[string]cty.Value, len(in.vars))
-	for k, v := range in.vars {
-		vars[k] = v
-	}
-	for k, v := range res.Variables { // never a contract variable: those take precedence
-		vars[k] = v
-	}
-	return mod, vars, nil
+	return mod, extras, err
 }
 
 // resolveModule returns a bundled or path module's file tree for kind ("cluster" or "machine").
@@ -278,6 +292,9 @@ func credentialsEnv(ctx context.Context, c client.Reader, namespace string, ref 
 	env := make(map[string]string, len(s.Data))
 	for k, v := range s.Data {
 		env[k] = string(v)
+	}
+	if err := tfrunner.CheckEnv(env); err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", namespace, ref.Name, err)
 	}
 	return env, nil
 }

@@ -15,8 +15,10 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/conditions"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
@@ -115,10 +117,11 @@ func TestConfigMapModule(t *testing.T) {
 	b := testBase(cmap)
 	ref := &infrav1.ModuleSource{ConfigMapRef: &infrav1.LocalObjectReference{Name: "mod"}}
 
-	mod, vars, err := b.module(context.Background(), machineRun(ref, `{"disk_gb": "20"}`))
+	cm, err := b.module(context.Background(), machineRun(ref, `{"disk_gb": "20"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	mod, vars := cm.fs, cm.vars
 	for _, f := range []string{"main.tf", "README.md", "script.sh"} {
 		if _, err := fs.Stat(mod, f); err != nil {
 			t.Errorf("file %s: %v", f, err)
@@ -131,14 +134,14 @@ func TestConfigMapModule(t *testing.T) {
 		t.Errorf("contract variables must be kept, got %#v", got)
 	}
 
-	_, _, err = b.module(context.Background(), machineRun(ref, `{"disk": 20}`))
+	_, err = b.module(context.Background(), machineRun(ref, `{"disk": 20}`))
 	var ce *ContractError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), `spec.variables "disk": is not a variable of the module`) {
 		t.Errorf("unknown spec.variables key: got %v", err)
 	}
 
 	missing := &infrav1.ModuleSource{ConfigMapRef: &infrav1.LocalObjectReference{Name: "nope"}}
-	if _, _, err := b.module(context.Background(), machineRun(missing, "")); err == nil || !strings.Contains(err.Error(), "reading module ConfigMap ns/nope") {
+	if _, err := b.module(context.Background(), machineRun(missing, "")); err == nil || !strings.Contains(err.Error(), "reading module ConfigMap ns/nope") {
 		t.Errorf("missing ConfigMap: got %v", err)
 	}
 }
@@ -147,7 +150,7 @@ func TestContractFailureListsEveryProblem(t *testing.T) {
 	cmap := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "bad"}, Data: map[string]string{
 		"main.tf": `variable "machine_name" { type = number }` + "\n" + `variable "zone" { type = string }` + "\n",
 	}}
-	_, _, err := testBase(cmap).module(context.Background(),
+	_, err := testBase(cmap).module(context.Background(),
 		machineRun(&infrav1.ModuleSource{ConfigMapRef: &infrav1.LocalObjectReference{Name: "bad"}}, ""))
 	var ce *ContractError
 	if !errors.As(err, &ce) {
@@ -185,11 +188,11 @@ func TestPathModuleConfinement(t *testing.T) {
 	}
 	b := testBase()
 	b.Options.ModuleRoot = root
-	if _, _, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "good"}, "")); err != nil {
+	if _, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "good"}, "")); err != nil {
 		t.Fatalf("a confined module was refused: %v", err)
 	}
 	for _, p := range []string{"sneaky", "link", "../" + filepath.Base(outside), "good/../../x"} {
-		_, _, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: p}, ""))
+		_, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: p}, ""))
 		if err == nil {
 			t.Errorf("path %q escaping the module root was accepted", p)
 		}
@@ -199,7 +202,7 @@ func TestPathModuleConfinement(t *testing.T) {
 func TestRemoteModule(t *testing.T) {
 	src := &infrav1.ModuleSource{Source: "app.terraform.io/acme/capi-machine/aws", Version: "~> 1.2"}
 	b := testBase()
-	if _, _, err := b.module(context.Background(), machineRun(src, "")); err == nil || !strings.Contains(err.Error(), "--allow-remote-modules") {
+	if _, err := b.module(context.Background(), machineRun(src, "")); err == nil || !strings.Contains(err.Error(), "--allow-remote-modules") {
 		t.Fatalf("a remote module without --allow-remote-modules: got %v", err)
 	}
 	b.Options.AllowRemoteModules = true
@@ -219,10 +222,11 @@ func TestRemoteModule(t *testing.T) {
 			}
 		}
 	}
-	mod, vars, err := b.module(context.Background(), machineRun(src, `{"disk_gb": 5}`))
+	cm, err := b.module(context.Background(), machineRun(src, `{"disk_gb": 5}`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	mod, vars := cm.fs, cm.vars
 	if !vars["disk_gb"].RawEquals(cty.NumberIntVal(5)) {
 		t.Errorf("disk_gb = %#v", vars["disk_gb"])
 	}
@@ -235,5 +239,36 @@ func TestRemoteModule(t *testing.T) {
 	main, _ = fs.ReadFile(mod, "main.tf")
 	if !strings.Contains(string(main), `"git::https://x/$${path.cwd}"`) {
 		t.Errorf("source not escaped:\n%s", main)
+	}
+}
+
+// A spec.variables key named like a contract variable is not silently ignored: ModuleValid says so
+// and a Warning event tells the user once, not on every reconcile.
+func TestModuleWarningsShown(t *testing.T) {
+	rec := record.NewFakeRecorder(10)
+	b := testBase()
+	b.Recorder = rec
+	in := machineRun(nil, `{"machine_name": "other", "instance_type": "big"}`)
+	cm, err := b.module(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		b.moduleValid(in.obj, cm.warnings)
+	}
+	c := conditions.Get(in.obj, infrav1.ModuleValidCondition)
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != infrav1.ModuleWarningsReason ||
+		!strings.Contains(c.Message, `spec.variables "machine_name": ignored`) || !strings.Contains(c.Message, `spec.variables "instance_type": ignored`) {
+		t.Fatalf("ModuleValid = %+v", c)
+	}
+	if len(rec.Events) != 1 {
+		t.Fatalf("want one Warning event, got %d", len(rec.Events))
+	}
+	if e := <-rec.Events; !strings.HasPrefix(e, "Warning "+infrav1.ModuleWarningsReason) {
+		t.Fatalf("event %q", e)
+	}
+	b.moduleValid(in.obj, nil)
+	if c := conditions.Get(in.obj, infrav1.ModuleValidCondition); c.Reason != infrav1.ModuleValidReason || c.Message != "" {
+		t.Fatalf("warnings not cleared: %+v", c)
 	}
 }

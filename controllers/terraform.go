@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -58,22 +60,45 @@ type runInput struct {
 
 // workspace resolves the module and credentials; failures set ModuleValid or Ready with a reason.
 func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, bool) {
-	mod, vars, err := b.module(ctx, in) // resolution and the contract check (each problem by name)
+	mod, err := b.module(ctx, in) // resolution and the contract check (each problem by name)
 	if err != nil {
 		setCondition(in.obj, infrav1.ModuleValidCondition, false, infrav1.ModuleInvalidReason, "%v", err)
 		setNotReady(in.obj, infrav1.ModuleInvalidReason, "module: %v", err)
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.ModuleInvalidReason, "module: %v", err)
 		return tfrunner.Workspace{}, false
 	}
-	setCondition(in.obj, infrav1.ModuleValidCondition, true, infrav1.ModuleValidReason, "")
+	b.moduleValid(in.obj, mod.warnings)
 	env, err := credentialsEnv(ctx, b.APIReader, in.obj.GetNamespace(), in.spec.CredentialsRef)
 	if err != nil {
-		setNotReady(in.obj, infrav1.CredentialsNotFoundReason, "%v", err)
-		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.CredentialsNotFoundReason, "%v", err)
+		reason := infrav1.CredentialsNotFoundReason
+		if envErr := (*tfrunner.EnvError)(nil); errors.As(err, &envErr) {
+			reason = infrav1.CredentialsInvalidReason
+		}
+		setNotReady(in.obj, reason, "%v", err)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, reason, "%v", err)
 		return tfrunner.Workspace{}, false
 	}
-	return tfrunner.Workspace{Object: in.ref, Module: mod, Variables: vars, Sensitive: in.sensitive, Env: env,
+	return tfrunner.Workspace{Object: in.ref, Module: mod.fs, Variables: mod.vars, Sensitive: in.sensitive, Env: env,
 		OnRun: b.blockMove(in.obj), OnSuspectedOrphans: b.reportOrphans(in.obj)}, true
+}
+
+// moduleValid sets ModuleValid=True, naming the contract check's warnings (a spec.variables key
+// that a contract variable shadows, a missing optional output); a Warning event tells them once,
+// when they first appear or change, not on every reconcile.
+func (b *base) moduleValid(obj object, warnings []modulecheck.Problem) {
+	if len(warnings) == 0 {
+		setCondition(obj, infrav1.ModuleValidCondition, true, infrav1.ModuleValidReason, "")
+		return
+	}
+	s := make([]string, len(warnings))
+	for i, w := range warnings {
+		s[i] = w.String()
+	}
+	msg := fmt.Sprintf("module passes the contract check with %d warning(s): %s", len(s), strings.Join(s, "; "))
+	if prev := conditions.Get(obj, infrav1.ModuleValidCondition); prev == nil || prev.Message != msg {
+		b.Recorder.Eventf(obj, corev1.EventTypeWarning, infrav1.ModuleWarningsReason, "%s", msg)
+	}
+	setCondition(obj, infrav1.ModuleValidCondition, true, infrav1.ModuleWarningsReason, "%s", msg)
 }
 
 // reportOrphans tells the user what a crashed run may have left in the cloud, untracked.

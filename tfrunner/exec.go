@@ -28,11 +28,6 @@ func (c processCounter) Printf(format string, _ ...interface{}) {
 	}
 }
 
-// blockedEnv never reaches terraform: it must not get Kubernetes credentials.
-func blockedEnv(k string) bool {
-	return k == "KUBECONFIG" || strings.HasPrefix(k, "KUBERNETES_") || len(tfexec.ProhibitedEnv(map[string]string{k: ""})) > 0
-}
-
 // env is the scrubbed terraform environment: PATH, HOME=workspace, our CLI config, plus ws.Env.
 func (r *Runner) env(dir string, extra map[string]string) map[string]string {
 	env := map[string]string{
@@ -43,11 +38,7 @@ func (r *Runner) env(dir string, extra map[string]string) map[string]string {
 		// Plugin cache entries are trusted: they were installed by our own serialized inits.
 		"TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE": "1",
 	}
-	for k, v := range extra {
-		if blockedEnv(k) {
-			r.cfg.Logger.Info("dropping environment variable not allowed for terraform", "name", k)
-			continue
-		}
+	for k, v := range extra { // checked by newRun (CheckEnv)
 		env[k] = v
 	}
 	return env

@@ -143,6 +143,12 @@ func (r *Runner) newRun(ws Workspace) (*run, error) {
 	if ws.Module == nil {
 		return nil, fmt.Errorf("tfrunner: %s %s/%s: no module", o.Kind, o.Namespace, o.Name)
 	}
+	if err := CheckEnv(ws.Env); err != nil {
+		return nil, err
+	}
+	if err := checkSensitive(ws.Variables, ws.Sensitive); err != nil {
+		return nil, fmt.Errorf("tfrunner: %w", err)
+	}
 	digest, err := ModuleDigest(ws.Module)
 	if err != nil {
 		return nil, fmt.Errorf("tfrunner: module digest: %w", err)

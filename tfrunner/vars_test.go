@@ -136,3 +136,43 @@ func TestRedactor(t *testing.T) {
 		t.Fatalf("over-redacted: %q", got)
 	}
 }
+
+func TestCheckEnv(t *testing.T) {
+	for env, want := range map[string]string{
+		"AWS_ACCESS_KEY_ID=AKIAXXXX":        "",
+		"TF_TOKEN_app_terraform_io=tok-123": "",
+		"PATH=/evil":                        `key "PATH" would change where terraform finds programs`,
+		"TF_CLI_CONFIG_FILE=/x":             `key "TF_CLI_CONFIG_FILE" would configure terraform itself`,
+		"TF_VAR_region=eu-west-1":           `key "TF_VAR_region" would configure terraform itself`,
+		"KUBECONFIG=/root/.kube/config":     `key "KUBECONFIG" would hand terraform Kubernetes credentials`,
+		"LD_PRELOAD=/tmp/x.so":              `key "LD_PRELOAD" would change what the dynamic loader`,
+		"my-key=value":                      `key "my-key" is not a valid environment variable name`,
+		"API_PIN=42":                        `key "API_PIN": value shorter than 3 characters`,
+		"EMPTY=":                            "",
+	} {
+		k, v, _ := strings.Cut(env, "=")
+		err := CheckEnv(map[string]string{k: v})
+		if want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", env, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) || (len(v) > 2 && strings.Contains(err.Error(), v)) {
+			t.Errorf("%s: got %v, want %q (and never the value)", env, err, want)
+		}
+	}
+}
+
+func TestCheckSensitive(t *testing.T) {
+	vars := map[string]cty.Value{"user_data": cty.StringVal("ab"), "ok": cty.StringVal("abc"),
+		"nested": cty.ObjectVal(map[string]cty.Value{"k": cty.StringVal("x")}), "plain": cty.StringVal("x")}
+	if err := checkSensitive(vars, []string{"ok", "plain_missing"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"user_data", "nested"} {
+		if err := checkSensitive(vars, []string{name}); err == nil || !strings.Contains(err.Error(), "sensitive variable "+name) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}

@@ -32,7 +32,9 @@ const (
 	InvalidSpecReason             = "InvalidSpec"
 	ModuleValidReason             = "Valid"
 	ModuleInvalidReason           = "Invalid"
+	ModuleWarningsReason          = "ValidWithWarnings" // usable, but the contract check has warnings (in the message)
 	CredentialsNotFoundReason     = "CredentialsNotFound"
+	CredentialsInvalidReason      = "CredentialsInvalid" // a credentials Secret key or value that cannot reach terraform
 	AwaitingApprovalReason        = "AwaitingApproval"
 	ApprovedReason                = "Approved"
 	StalePlanReason               = "StalePlan"

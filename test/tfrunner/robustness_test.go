@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -277,7 +278,17 @@ resource "terraform_data" "env" {
 `})
 	ws := tfrunner.Workspace{Object: objectIn(ns, "env"), Module: os.DirFS(mod),
 		Variables: map[string]cty.Value{"out": cty.StringVal(out)},
-		Env:       map[string]string{"CLOUD_TOKEN": "from-credentials-secret", "KUBERNETES_PORT": "x"}}
+		Env:       map[string]string{"CLOUD_TOKEN": "from-credentials-secret", "KUBERNETES_PORT": "xyz"}}
+	// Keys that would steer terraform, the loader or its files are refused by name, never dropped.
+	for _, key := range []string{"KUBERNETES_PORT", "TF_CLI_CONFIG_FILE", "TF_DATA_DIR", "PATH", "HOME", "LD_PRELOAD", "not-a-name"} {
+		ws.Env = map[string]string{"CLOUD_TOKEN": "from-credentials-secret", key: "/tmp/elsewhere"}
+		_, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true})
+		var envErr *tfrunner.EnvError
+		if !errors.As(err, &envErr) || !strings.Contains(err.Error(), strconv.Quote(key)) || strings.Contains(err.Error(), "/tmp/elsewhere") {
+			t.Errorf("credentials key %s: want an EnvError naming it (and not its value), got %v", key, err)
+		}
+	}
+	ws.Env = map[string]string{"CLOUD_TOKEN": "from-credentials-secret", "TF_TOKEN_registry_example_com": "registry-token"}
 	if _, err := r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +302,7 @@ resource "terraform_data" "env" {
 			t.Errorf("terraform saw %s", bad)
 		}
 	}
-	for _, good := range []string{"CLOUD_TOKEN=from-credentials-secret", "TF_CLI_CONFIG_FILE=", "HOME=/", "TF_IN_AUTOMATION=1"} {
+	for _, good := range []string{"CLOUD_TOKEN=from-credentials-secret", "TF_TOKEN_registry_example_com=registry-token", "TF_CLI_CONFIG_FILE=", "HOME=/", "TF_IN_AUTOMATION=1"} {
 		if !strings.Contains(env, good) {
 			t.Errorf("terraform env lacks %s", good)
 		}
