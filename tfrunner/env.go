@@ -42,15 +42,14 @@ func (e *EnvError) Error() string {
 	return "credentials Secret: " + strings.Join(e.Problems, "; ")
 }
 
-// CheckEnv refuses credentials keys that are not plain credentials, and values too short to be
-// redacted from terraform's output.
+// CheckEnv refuses credentials keys that are not plain credentials. Values of 1 or 2 characters
+// are accepted and not redacted (see redact.go): settings such as a retry timeout of "5s" live
+// beside the credentials, and no credential is that short.
 func CheckEnv(env map[string]string) error {
 	var problems []string
-	for k, v := range env {
+	for k := range env {
 		if p := envKeyProblem(k); p != "" {
 			problems = append(problems, fmt.Sprintf("key %q %s", k, p))
-		} else if v != "" && len(v) < minSecretLen {
-			problems = append(problems, fmt.Sprintf("key %q: value shorter than %d characters, which cannot be kept out of logs and plans", k, minSecretLen))
 		}
 	}
 	if len(problems) == 0 {

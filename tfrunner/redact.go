@@ -7,8 +7,10 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// minSecretLen avoids replacing tiny values ("1", "a") all over a diagnostic; shorter secrets are
-// not meaningfully protected by redaction anyway.
+// minSecretLen avoids replacing tiny values ("1", "a") all over a diagnostic, which would ruin
+// it while protecting nothing. Decided: a sensitive variable shorter than this is refused before
+// terraform runs (checkSensitive); a credentials value shorter than this (a setting such as "5s"
+// kept beside the credentials) is passed on and not redacted.
 const minSecretLen = 3
 
 // redactor replaces every string leaf of the sensitive variables (and env values) with "(sensitive)".

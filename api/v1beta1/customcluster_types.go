@@ -29,12 +29,16 @@ type CustomClusterSpec struct {
 	// additionalTags are added to every resource the cluster module creates.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=50
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) > 0 && size(k) <= 128)",message="tag keys must be 1 to 128 characters"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 256)",message="tag values must be at most 256 characters"
 	AdditionalTags map[string]string `json:"additionalTags,omitempty"`
 
 	TerraformSpec `json:",inline"`
 }
 
 // NetworkSpec describes the cluster network.
+// +kubebuilder:validation:XValidation:rule="!has(self.vpc) || !has(self.vpc.cidrBlock) || !isCIDR(self.vpc.cidrBlock) || !has(self.subnets) || self.subnets.all(s, !has(s.cidrBlock) || !isCIDR(s.cidrBlock) || cidr(self.vpc.cidrBlock).containsCIDR(cidr(s.cidrBlock)))",message="every subnets[].cidrBlock must lie inside vpc.cidrBlock (and be of the same IP family)"
+// +kubebuilder:validation:XValidation:rule="!has(self.subnets) || self.subnets.all(a, !has(a.cidrBlock) || !isCIDR(a.cidrBlock) || self.subnets.filter(b, has(b.cidrBlock) && isCIDR(b.cidrBlock) && (cidr(a.cidrBlock).containsCIDR(cidr(b.cidrBlock)) || cidr(b.cidrBlock).containsCIDR(cidr(a.cidrBlock)))).size() == 1)",message="subnets[].cidrBlock ranges must not overlap"
 type NetworkSpec struct {
 	// vpc to create or reuse.
 	// +optional

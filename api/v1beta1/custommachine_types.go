@@ -53,6 +53,8 @@ type CustomMachineSpec struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(v, has(v.deviceName) && size(v.deviceName) > 0)",message="every additional volume needs a deviceName"
+	// +kubebuilder:validation:XValidation:rule="self.all(a, !has(a.deviceName) || self.filter(b, has(b.deviceName) && b.deviceName == a.deviceName).size() == 1)",message="additional volumes must have distinct deviceNames"
 	AdditionalVolumes []Volume `json:"additionalVolumes,omitempty"`
 
 	// userData is used only when the owning Machine provides no bootstrap data; bootstrap data wins.
@@ -64,12 +66,16 @@ type CustomMachineSpec struct {
 	// tags are added to the instance's resources (after the cluster's additionalTags).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=50
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) > 0 && size(k) <= 128)",message="tag keys must be 1 to 128 characters"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 256)",message="tag values must be at most 256 characters"
 	Tags map[string]string `json:"tags,omitempty"`
 
 	TerraformSpec `json:",inline"`
 }
 
 // Volume describes a block device.
+// +kubebuilder:validation:XValidation:rule="!has(self.iops) || (has(self.type) && self.type in ['io1', 'io2', 'gp3'])",message="iops can only be set for volume types io1, io2 and gp3"
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || !(self.type in ['io1', 'io2']) || has(self.iops)",message="volume types io1 and io2 need iops"
 type Volume struct {
 	// deviceName of the volume (additional volumes), e.g. /dev/sdb.
 	// +optional

@@ -157,6 +157,28 @@ func badCases(ns string) []badCase {
 		cl("33 subnets", func(c *infrav1.CustomCluster) {
 			c.Spec.NetworkSpec.Subnets = make([]infrav1.SubnetSpec, 33)
 		}, "spec.networkSpec.subnets: Too many"),
+		cl("subnet outside the vpc", func(c *infrav1.CustomCluster) {
+			c.Spec.NetworkSpec.Subnets = []infrav1.SubnetSpec{{CIDRBlock: "10.0.1.0/24"}, {CIDRBlock: "192.168.1.0/24"}}
+		}, "every subnets[].cidrBlock must lie inside vpc.cidrBlock"),
+		cl("subnet larger than the vpc", func(c *infrav1.CustomCluster) {
+			c.Spec.NetworkSpec.Subnets = []infrav1.SubnetSpec{{CIDRBlock: "10.0.0.0/8"}}
+		}, "every subnets[].cidrBlock must lie inside vpc.cidrBlock"),
+		cl("ipv6 subnet in an ipv4 vpc", func(c *infrav1.CustomCluster) {
+			c.Spec.NetworkSpec.Subnets = []infrav1.SubnetSpec{{CIDRBlock: "fd00::/64"}}
+		}, "every subnets[].cidrBlock must lie inside vpc.cidrBlock"),
+		cl("overlapping subnets", func(c *infrav1.CustomCluster) {
+			c.Spec.NetworkSpec.Subnets = []infrav1.SubnetSpec{{CIDRBlock: "10.0.1.0/24"}, {CIDRBlock: "10.0.1.128/25"}}
+		}, "subnets[].cidrBlock ranges must not overlap"),
+		cl("the same subnet twice", func(c *infrav1.CustomCluster) {
+			c.Spec.NetworkSpec.Subnets = []infrav1.SubnetSpec{{CIDRBlock: "10.0.1.0/24", AvailabilityZone: "a"}, {CIDRBlock: "10.0.1.0/24", AvailabilityZone: "b"}}
+		}, "subnets[].cidrBlock ranges must not overlap"),
+		cl("empty tag key", func(c *infrav1.CustomCluster) { c.Spec.AdditionalTags = map[string]string{"": "x"} }, "tag keys must be 1 to 128 characters"),
+		cl("tag key of 129 characters", func(c *infrav1.CustomCluster) {
+			c.Spec.AdditionalTags = map[string]string{strings.Repeat("k", 129): "x"}
+		}, "tag keys must be 1 to 128 characters"),
+		cl("tag value of 257 characters", func(c *infrav1.CustomCluster) {
+			c.Spec.AdditionalTags = map[string]string{"k": strings.Repeat("v", 257)}
+		}, "tag values must be at most 256 characters"),
 		cl("variables not an object", func(c *infrav1.CustomCluster) { c.Spec.Variables = vars(`[1,2]`) }, "spec.variables: Invalid value"),
 		cl("object name with underscore", func(c *infrav1.CustomCluster) { c.Name = "Bad_Name" }, "metadata.name"),
 
@@ -183,7 +205,15 @@ func badCases(ns string) []badCase {
 		{name: "missing credentials Secret", kind: "cluster", cluster: func(c *infrav1.CustomCluster) {
 			c.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: "nosuchcreds"}
 		}, status: metav1.ConditionFalse, reason: infrav1.CredentialsNotFoundReason, msg: "reading credentials Secret " + ns + "/nosuchcreds"},
-		ok("cluster", "contract variable in spec.variables is ignored", func(c *infrav1.CustomCluster) { c.Spec.Variables = vars(`{"region": "elsewhere"}`) }, nil),
+		{name: "contract variable in spec.variables is shown as ignored", kind: "cluster", cluster: func(c *infrav1.CustomCluster) {
+			c.Spec.Variables = vars(`{"region": "elsewhere", "cluster_name": "other"}`)
+		}, cond: infrav1.ModuleValidCondition, status: metav1.ConditionTrue, reason: infrav1.ModuleWarningsReason,
+			msg: `spec.variables "cluster_name": ignored`},
+		{name: "credentials key that would configure terraform", kind: "cluster", cluster: func(c *infrav1.CustomCluster) {
+			c.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: "tfcreds"}
+		}, extra: []client.Object{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tfcreds"},
+			Data: map[string][]byte{"TF_CLI_CONFIG_FILE": []byte("/tmp/evil.tfrc"), "CLOUD_TOKEN": []byte("abc123")}}},
+			status: metav1.ConditionFalse, reason: infrav1.CredentialsInvalidReason, msg: `key "TF_CLI_CONFIG_FILE" would configure terraform itself`},
 		ok("cluster", "HCL interpolation in tags stays literal", func(c *infrav1.CustomCluster) { c.Spec.AdditionalTags = map[string]string{"inject": injection} }, nil),
 		ok("cluster", "template directive in tags stays literal", func(c *infrav1.CustomCluster) { c.Spec.AdditionalTags = map[string]string{"inject": directive} }, nil),
 		ok("cluster", "unicode tags", func(c *infrav1.CustomCluster) {
@@ -215,6 +245,15 @@ func badCases(ns string) []badCase {
 				m.Spec.AdditionalVolumes[i].Size = 8
 			}
 		}, "spec.additionalVolumes: Too many"),
+		mc("empty tag key", func(m *infrav1.CustomMachine) { m.Spec.Tags = map[string]string{"": "x"} }, "tag keys must be 1 to 128 characters"),
+		mc("iops on gp2", func(m *infrav1.CustomMachine) { m.Spec.RootVolume.Type, m.Spec.RootVolume.IOPS = "gp2", 3000 }, "iops can only be set for volume types io1, io2 and gp3"),
+		mc("io1 without iops", func(m *infrav1.CustomMachine) { m.Spec.RootVolume.Type, m.Spec.RootVolume.IOPS = "io1", 0 }, "volume types io1 and io2 need iops"),
+		mc("additional volume without device name", func(m *infrav1.CustomMachine) {
+			m.Spec.AdditionalVolumes = []infrav1.Volume{{Size: 8}}
+		}, "every additional volume needs a deviceName"),
+		mc("two volumes on one device", func(m *infrav1.CustomMachine) {
+			m.Spec.AdditionalVolumes = []infrav1.Volume{{DeviceName: "/dev/sdb", Size: 8}, {DeviceName: "/dev/sdb", Size: 16}}
+		}, "additional volumes must have distinct deviceNames"),
 		mc("image id of 300 characters", func(m *infrav1.CustomMachine) { m.Spec.ImageID = strings.Repeat("a", 300) }, "spec.imageId: Too long"),
 
 		// CustomMachine: reported by the provider.
