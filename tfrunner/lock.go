@@ -150,6 +150,28 @@ func (r *Runner) renew(ctx context.Context, l *lease) error {
 	return nil
 }
 
+// renewOrLose renews the lease, each attempt bounded by a request timeout so that a hung call
+// cannot outlive the lock. A failed attempt is retried at the next tick while the lease is still
+// ours for sure (an API server outage shorter than the lock's remaining life costs nothing); an
+// error is returned once the lease was taken (conflict, deleted) or may have expired.
+func (r *Runner) renewOrLose(ctx context.Context, l *lease) error {
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.LockTTL/3)
+	defer cancel()
+	err := r.renew(rctx, l)
+	if err == nil || apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		return err
+	}
+	l.mu.Lock()
+	last := l.cur.Spec.RenewTime.Time
+	l.mu.Unlock()
+	// Another runner may take the lock over once it expires: stop a tick before that.
+	if r.now().After(last.Add(r.cfg.LockTTL - r.cfg.LockTTL/3)) {
+		return fmt.Errorf("lock not renewed since %s: %w", last.Format(time.RFC3339), err)
+	}
+	r.cfg.Logger.Info("renewing terraform lock failed; retrying", "object", l.obj.Name, "error", err.Error())
+	return nil
+}
+
 // release deletes the lease only if it is still ours (resourceVersion precondition).
 func (r *Runner) release(ctx context.Context, l *lease) error {
 	l.mu.Lock()
@@ -191,7 +213,7 @@ func (r *Runner) hold(ctx context.Context, obj ObjectRef) (context.Context, *lea
 			case <-runCtx.Done():
 				return
 			case <-t.C:
-				if err := r.renew(runCtx, l); err != nil && runCtx.Err() == nil {
+				if err := r.renewOrLose(runCtx, l); err != nil && runCtx.Err() == nil {
 					r.cfg.Logger.Error(err, "lost terraform lock, interrupting run", "object", obj.Name)
 					cancel()
 					return

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func TestLockExpiryAndRecovery(t *testing.T) {
@@ -129,5 +131,48 @@ func TestLostLockCancelsRun(t *testing.T) {
 	l, err := cs.CoordinationV1().Leases("ns").Get(ctx, leaseName(obj), metav1.GetOptions{})
 	if err != nil || *l.Spec.HolderIdentity != "pod-b" {
 		t.Fatalf("thief's lease: %v %v", l, err)
+	}
+}
+
+// An API server outage shorter than the lock's remaining life does not interrupt the run; one
+// that may let the lock expire does, and a lease taken by someone else does at once.
+func TestRenewOrLose(t *testing.T) {
+	ctx := context.Background()
+	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
+	cs := newCASClientset()
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
+	r := newFakeRunner(t, "pod-a", cs, clock)
+	r.cfg.LockTTL = 30 * time.Second
+	l, err := r.acquire(ctx, obj, "run-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := true
+	cs.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if down {
+			return true, nil, errors.New("connection refused")
+		}
+		return false, nil, nil
+	})
+	clock.t = clock.t.Add(10 * time.Second)
+	if err := r.renewOrLose(ctx, l); err != nil {
+		t.Fatalf("outage 10s into a 30s lock: %v", err)
+	}
+	clock.t = clock.t.Add(11 * time.Second)
+	if err := r.renewOrLose(ctx, l); err == nil || !strings.Contains(err.Error(), "not renewed since") {
+		t.Fatalf("outage 21s into a 30s lock: want the run stopped, got %v", err)
+	}
+	down = false
+	if err := r.renewOrLose(ctx, l); err != nil {
+		t.Fatalf("after the outage: %v", err)
+	}
+	// Someone else's write to the lease: a conflict is a lost lock, whatever the time.
+	cur, _ := cs.CoordinationV1().Leases("ns").Get(ctx, leaseName(obj), metav1.GetOptions{})
+	cur.Annotations = map[string]string{"x": "y"}
+	if _, err := cs.CoordinationV1().Leases("ns").Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.renewOrLose(ctx, l); err == nil {
+		t.Fatal("renewing a lease someone else changed must fail")
 	}
 }

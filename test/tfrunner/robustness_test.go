@@ -250,7 +250,7 @@ resource "terraform_data" "x" {
 `})
 	ws := tfrunner.Workspace{Object: objectIn(ns, "leak"), Module: os.DirFS(leaky),
 		Variables: map[string]cty.Value{"token": cty.StringVal("s3cr3t-t0ken")}, Sensitive: []string{"token"},
-		Env: map[string]string{"CLOUD_SECRET": "env-s3cr3t", "KUBECONFIG": "/nope"}}
+		Env: map[string]string{"CLOUD_SECRET": "env-s3cr3t"}}
 	_, err = r.Reconcile(ctx, ws, tfrunner.Policy{AutoApply: true})
 	if err == nil || strings.Contains(err.Error(), "s3cr3t-t0ken") || !strings.Contains(err.Error(), "(sensitive)") {
 		t.Fatalf("want a redacted diagnostic, got %v", err)
