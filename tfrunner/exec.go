@@ -41,6 +41,11 @@ func (r *Runner) env(dir string, extra map[string]string) map[string]string {
 	for k, v := range extra { // checked by newRun (CheckEnv)
 		env[k] = v
 	}
+	if r.cfg.Shim != "" {
+		for k, v := range shimEnvFor(r.cfg.Binary.Path) {
+			env[k] = v
+		}
+	}
 	return env
 }
 
@@ -49,7 +54,11 @@ func (r *Runner) env(dir string, extra map[string]string) map[string]string {
 func (r *Runner) terraform(dir string, extra map[string]string) (*tfexec.Terraform, error) {
 	v, ok := r.tfs.Load(dir)
 	if !ok {
-		tf, err := tfexec.NewTerraform(dir, r.cfg.Binary.Path)
+		exe := r.cfg.Binary.Path
+		if r.cfg.Shim != "" {
+			exe = r.cfg.Shim
+		}
+		tf, err := tfexec.NewTerraform(dir, exe)
 		if err != nil {
 			return nil, fmt.Errorf("terraform in %s: %w", dir, err)
 		}

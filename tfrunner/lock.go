@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,7 +72,7 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string) (*lea
 		if err != nil {
 			return nil, fmt.Errorf("reading lock lease: %w", err)
 		}
-		if lerr := r.heldBy(cur, now); lerr != nil {
+		if lerr := r.heldBy(cur, now); lerr != nil && !r.holderLostLeadership(ctx, cur) {
 			return nil, lerr
 		}
 		next := r.newLease(obj, runID, now)
@@ -125,6 +126,27 @@ func (r *Runner) heldBy(cur *coordinationv1.Lease, now time.Time) error {
 	return &LockedError{Holder: holder, RunID: runID, Since: since, Expires: expires}
 }
 
+// holderLostLeadership reports whether cur is held by a candidate of this manager's leader
+// election that no longer leads, while this manager does (see Config.LeaderLease).
+func (r *Runner) holderLostLeadership(ctx context.Context, cur *coordinationv1.Lease) bool {
+	if r.cfg.LeaderLease == "" || cur.Annotations[AnnLeaderLease] != r.cfg.LeaderLease || cur.Spec.HolderIdentity == nil {
+		return false
+	}
+	ns, name, _ := strings.Cut(r.cfg.LeaderLease, "/")
+	le, err := r.cfg.Kube.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil || le.Spec.HolderIdentity == nil {
+		return false
+	}
+	leader := *le.Spec.HolderIdentity
+	holder := *cur.Spec.HolderIdentity
+	if !strings.HasPrefix(leader, r.cfg.Holder+"_") || strings.HasPrefix(leader, holder+"_") {
+		return false
+	}
+	r.cfg.Logger.Info("taking over the lock of a manager that no longer leads", "object", cur.Name,
+		"previousHolder", holder, "leader", leader)
+	return true
+}
+
 func (r *Runner) newLease(obj ObjectRef, runID string, now time.Time) *coordinationv1.Lease {
 	secs := int32((r.cfg.LockTTL + time.Second - 1) / time.Second)
 	t := metav1.NewMicroTime(now)
@@ -132,6 +154,9 @@ func (r *Runner) newLease(obj ObjectRef, runID string, now time.Time) *coordinat
 	l := &coordinationv1.Lease{ObjectMeta: r.objectMeta(obj, leaseName(obj), "lock"),
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &t, RenewTime: &t}}
 	l.Annotations[AnnRunID] = runID
+	if r.cfg.LeaderLease != "" {
+		l.Annotations[AnnLeaderLease] = r.cfg.LeaderLease
+	}
 	return l
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
@@ -174,5 +175,51 @@ func TestRenewOrLose(t *testing.T) {
 	}
 	if err := r.renewOrLose(ctx, l); err == nil {
 		t.Fatal("renewing a lease someone else changed must fail")
+	}
+}
+
+// A live lock of a manager that no longer leads its election is taken over at once by the one
+// that does; a lock of the leader itself, of another election, or without one waits for its TTL.
+func TestLockOfLostLeaderTakenOver(t *testing.T) {
+	ctx := context.Background()
+	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
+	for _, tt := range []struct {
+		name, leader, lockElection string
+		takeOver                   bool
+	}{
+		{"old leader lost", "pod-b_1234", "capc-system/capc-le", true},
+		{"holder still leads", "pod-a_1234", "capc-system/capc-le", false},
+		{"neither leads", "pod-c_1234", "capc-system/capc-le", false},
+		{"holder of another election", "pod-b_1234", "other/le", false},
+		{"holder without election", "pod-b_1234", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cs := newCASClientset()
+			clock := &fakeClock{t: time.Now()}
+			a := newFakeRunner(t, "pod-a", cs, clock)
+			a.cfg.LeaderLease = tt.lockElection
+			if _, err := a.acquire(ctx, obj, "run-a"); err != nil {
+				t.Fatal(err)
+			}
+			a.runs.Store("run-a", struct{}{})
+			leader := tt.leader
+			if _, err := cs.CoordinationV1().Leases("capc-system").Create(ctx, &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Name: "capc-le"}, Spec: coordinationv1.LeaseSpec{HolderIdentity: &leader}}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			b := newFakeRunner(t, "pod-b", cs, clock)
+			b.cfg.LeaderLease = "capc-system/capc-le"
+			l, err := b.acquire(ctx, obj, "run-b")
+			if tt.takeOver {
+				if err != nil || l.inherited == nil || l.inherited.Holder != "pod-a" {
+					t.Fatalf("want an immediate takeover inheriting pod-a's run, got %+v %v", l, err)
+				}
+				return
+			}
+			var locked *LockedError
+			if !errors.As(err, &locked) {
+				t.Fatalf("want LockedError, got %v", err)
+			}
+		})
 	}
 }

@@ -38,7 +38,8 @@ const (
 	AnnPlanLineage = prefix + "plan-state-lineage"
 	AnnPlanPreview = prefix + "plan-preview-token"
 	AnnRunID       = prefix + "run-id"
-	AnnCreating    = prefix + "creating" // run journal: JSON list of addresses being created
+	AnnCreating    = prefix + "creating"     // run journal: JSON list of addresses (or patterns) terraform may create
+	AnnLeaderLease = prefix + "leader-lease" // the lock holder's leader-election Lease (namespace/name)
 
 	// maxBaseLen leaves room for the longest suffix ("-tfstate-backup-<serial>",
 	// "-tfstate-<serial>-<i>") within the 253-character object name limit.

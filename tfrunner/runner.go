@@ -39,6 +39,15 @@ type Config struct {
 	Now func() time.Time
 	// Metrics receives run durations, in-flight runs and lock waits; default: unregistered collectors.
 	Metrics *Metrics
+	// Shim, when set, is an executable that calls ShimMain first (the manager's own binary):
+	// terraform then runs under it, and nothing it starts outlives this process.
+	Shim string
+	// LeaderLease ("namespace/name") is the leader-election Lease of the manager this runner
+	// serves, whose holder identities are "<Holder>_<suffix>". A lock held by a candidate of
+	// the same election that no longer leads, while this runner's manager does, is taken over at
+	// once instead of after LockTTL: that manager has exited, and with the Shim so has everything
+	// it ran.
+	LeaderLease string
 }
 
 // Runner runs terraform for Kubernetes objects. It is safe for concurrent use.
@@ -64,6 +73,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.WorkDir == "" || cfg.Kube == nil || cfg.Holder == "" {
 		return nil, fmt.Errorf("tfrunner: WorkDir, Kube and Holder are required")
+	}
+	if cfg.Shim != "" && !ShimSupported {
+		return nil, fmt.Errorf("tfrunner: the terraform shim needs Linux")
 	}
 	if cfg.MaxConcurrentRuns <= 0 {
 		cfg.MaxConcurrentRuns = 2 * runtime.NumCPU()

@@ -38,6 +38,9 @@ func newScheme() *runtime.Scheme {
 }
 
 func main() {
+	if code, ok := tfrunner.ShimMain(); ok { // this process was started to run terraform (Config.Shim)
+		os.Exit(code)
+	}
 	o, err := parseOptions(os.Args[1:], os.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -94,7 +97,7 @@ func run(ctx context.Context, o *options) error {
 		leNamespace = o.Namespace
 	}
 
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+	mopts := ctrl.Options{
 		Scheme:                        newScheme(),
 		Cache:                         cacheOpts,
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
@@ -103,7 +106,17 @@ func run(ctx context.Context, o *options) error {
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       leNamespace,
 		LeaderElectionReleaseOnCancel: true,
-	})
+		LeaseDuration:                 &o.LeaseDuration,
+		RenewDeadline:                 &o.RenewDeadline,
+		RetryPeriod:                   &o.RetryPeriod,
+	}
+	leaderLease := ""
+	if o.LeaderElect {
+		if mopts.LeaderElectionResourceLockInterface, leaderLease, err = leaderLock(restConfig, leNamespace, o.LeaderElectionID, holderIdentity()); err != nil {
+			return err
+		}
+	}
+	mgr, err := ctrl.NewManager(restConfig, mopts)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
@@ -114,7 +127,7 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 
-	runner, err := newRunner(ctx, mgr.GetConfig(), o, binary)
+	runner, err := newRunner(ctx, mgr.GetConfig(), o, binary, leaderLease)
 	if err != nil {
 		return err
 	}
@@ -146,10 +159,16 @@ func run(ctx context.Context, o *options) error {
 
 // newRunner builds the terraform runner (protobuf clientset, metrics on the manager's registry)
 // and starts its state index in the background.
-func newRunner(ctx context.Context, cfg *rest.Config, o *options, binary *tfrunner.Binary) (*tfrunner.Runner, error) {
+func newRunner(ctx context.Context, cfg *rest.Config, o *options, binary *tfrunner.Binary, leaderLease string) (*tfrunner.Runner, error) {
 	kube, err := tfrunner.NewKubeClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating the Kubernetes clientset for terraform state: %w", err)
+	}
+	shim := ""
+	if tfrunner.ShimSupported {
+		if shim, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("locating the manager binary to run terraform under: %w", err)
+		}
 	}
 	runMetrics := tfrunner.NewMetrics()
 	ctrlmetrics.Registry.MustRegister(runMetrics.Collectors()...)
@@ -160,6 +179,8 @@ func newRunner(ctx context.Context, cfg *rest.Config, o *options, binary *tfrunn
 		WorkDir:           o.WorkDir,
 		Kube:              kube,
 		Holder:            holderIdentity(),
+		LeaderLease:       leaderLease,
+		Shim:              shim,
 		MaxConcurrentRuns: o.MaxConcurrentRuns,
 		RunTimeout:        o.RunTimeout,
 		LockTTL:           o.StateLockTTL,

@@ -25,6 +25,9 @@ const (
 // options are the manager's command-line flags.
 type options struct {
 	LeaderElect             bool
+	LeaseDuration           time.Duration
+	RenewDeadline           time.Duration
+	RetryPeriod             time.Duration
 	LeaderElectionID        string
 	LeaderElectionNamespace string
 	MetricsBindAddress      string
@@ -64,6 +67,12 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Name of the Lease used for leader election.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader election Lease (default: the pod's namespace in-cluster; required out of cluster with --leader-elect).")
+	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", 15*time.Second,
+		"How long a standby waits after the leader's last renewal before taking leadership (and, at once, the old leader's terraform locks).")
+	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second,
+		"How long the leader retries renewing before it gives up leadership and exits (must be below the lease duration).")
+	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", 2*time.Second,
+		"How often leader election candidates retry.")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080",
 		"Address the Prometheus metrics endpoint (plain HTTP, /metrics) binds to; \"0\" disables it.")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081",
@@ -175,6 +184,9 @@ func (o *options) validate() error {
 	}
 	if o.ModuleRoot == "" {
 		errs = append(errs, errors.New("--module-root must not be empty"))
+	}
+	if o.LeaderElect && (o.RenewDeadline <= 0 || o.RenewDeadline >= o.LeaseDuration || o.RetryPeriod <= 0) {
+		errs = append(errs, errors.New("--leader-elect-renew-deadline must be positive and below --leader-elect-lease-duration, and --leader-elect-retry-period positive"))
 	}
 	if o.LeaderElect && o.LeaderElectionID == "" {
 		errs = append(errs, errors.New("--leader-election-id must not be empty with --leader-elect"))

@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	if code, ok := tfrunner.ShimMain(); ok { // started as a runner's terraform shim
+		return code
+	}
 	if os.Getenv(helperEnv) != "" {
 		return runKillHelper()
 	}
@@ -84,6 +87,9 @@ func newRunner(t *testing.T, workDir, holder string, mut ...func(*tfrunner.Confi
 	t.Helper()
 	cfg := tfrunner.Config{Binary: binary, WorkDir: workDir, Kube: kube, Holder: holder,
 		Logger: testr.New(t), CancelGrace: 10 * time.Second}
+	if tfrunner.ShimSupported { // terraform runs under the shim, as in the manager
+		cfg.Shim, _ = os.Executable()
+	}
 	for _, f := range mut {
 		f(&cfg)
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,6 +54,8 @@ type helperConfig struct {
 	Object  tfrunner.ObjectRef
 	// Vars are string variables; "manager_pid" is set to the helper's own pid.
 	Vars map[string]string
+	// Shim runs terraform under the helper's own binary (tfrunner.Config.Shim).
+	Shim bool
 }
 
 // runKillHelper plays a manager that gets SIGKILLed mid-apply: it only starts a Reconcile.
@@ -67,8 +70,12 @@ func runKillHelper() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	r, err := tfrunner.New(tfrunner.Config{Binary: bin, WorkDir: hc.WorkDir, Kube: kubernetes.NewForConfigOrDie(&rest.Config{Host: hc.Host, TLSClientConfig: hc.TLS}),
-		Holder: "manager-0", Logger: logr.Discard()})
+	cfg := tfrunner.Config{Binary: bin, WorkDir: hc.WorkDir, Kube: kubernetes.NewForConfigOrDie(&rest.Config{Host: hc.Host, TLSClientConfig: hc.TLS}),
+		Holder: "manager-0", Logger: logr.Discard()}
+	if hc.Shim {
+		cfg.Shim, _ = os.Executable()
+	}
+	r, err := tfrunner.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -269,4 +276,72 @@ func TestKilledCreateIsReported(t *testing.T) {
 			t.Errorf("reported %s, which the module does not declare", a)
 		}
 	}
+}
+
+// A provisioner that outlives terraform: it records its pid, then sleeps a minute.
+const lingerModule = `
+variable "marker" {
+  type = string
+}
+resource "terraform_data" "linger" {
+  provisioner "local-exec" {
+    command = "echo $$ > ${var.marker}/pid.tmp && mv ${var.marker}/pid.tmp ${var.marker}/pid && exec sleep 60"
+  }
+}
+`
+
+// TestNothingOutlivesAKilledManager kills a manager mid-apply while a provisioner runs. Under the
+// shim, terraform and everything it started die with the manager (what lets a new leader take a
+// dead leader's locks over at once); without it (the control), terraform dies (tfexec's
+// Pdeathsig) but the provisioner's command lives on.
+func TestNothingOutlivesAKilledManager(t *testing.T) {
+	if !tfrunner.ShimSupported {
+		t.Skip("the shim needs Linux")
+	}
+	for _, shim := range []bool{true, false} {
+		t.Run(map[bool]string{true: "shim", false: "no-shim"}[shim], func(t *testing.T) {
+			ns, marker := newNamespace(t), t.TempDir()
+			cmd := startHelper(t, helperConfig{Host: restConfig.Host, TLS: restConfig.TLSClientConfig, WorkDir: t.TempDir(),
+				Module: writeModule(t, map[string]string{"main.tf": lingerModule}), Object: objectIn(ns, "linger"),
+				Vars: map[string]string{"marker": marker}, Shim: shim})
+			var pid int
+			deadline := time.Now().Add(60 * time.Second)
+			for pid == 0 {
+				if b, err := os.ReadFile(filepath.Join(marker, "pid")); err == nil {
+					pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+				}
+				if time.Now().After(deadline) {
+					_ = cmd.Process.Kill()
+					t.Fatal("the provisioner never started")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+			alive := func() bool { return syscall.Kill(pid, 0) == nil && !zombie(pid) }
+			deadline = time.Now().Add(3 * time.Second)
+			for alive() && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if shim && alive() {
+				t.Errorf("the provisioner's command (pid %d) outlived the killed manager", pid)
+			}
+			if !shim {
+				if !alive() {
+					t.Errorf("control: without the shim the provisioner's command was expected to outlive the manager")
+				}
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		})
+	}
+}
+
+// zombie reports whether pid has exited and awaits its parent's wait.
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return strings.HasPrefix(rest, "Z")
 }

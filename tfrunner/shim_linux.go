@@ -1,0 +1,88 @@
+package tfrunner
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The shim stands between the manager and terraform so that nothing terraform starts outlives
+// the manager: a manager that is killed (or loses its leadership and exits) may have its locks
+// taken over at once, which is safe only if its terraform, the providers and any provisioner
+// commands are gone. Go runs no code between fork and exec, so the manager re-executes itself
+// (Config.Shim) with shimEnv naming terraform; the shim asks the kernel for SIGTERM when its
+// parent dies, runs terraform in a process group of its own, forwards SIGINT (graceful stop),
+// and kills the whole group on its parent's death and once terraform exits (provisioner
+// stragglers).
+
+const (
+	shimEnv       = "CAPC_TERRAFORM_SHIM_EXEC"
+	shimParentEnv = "CAPC_TERRAFORM_SHIM_PARENT"
+)
+
+// ShimSupported reports whether this platform can run the shim.
+const ShimSupported = true
+
+// ShimMain runs the shim when the process was started as one (ok); a binary that may serve as
+// Config.Shim calls it first thing in main and exits with code.
+func ShimMain() (code int, ok bool) {
+	exe := os.Getenv(shimEnv)
+	if exe == "" {
+		return 0, false
+	}
+	parent, _ := strconv.Atoi(os.Getenv(shimParentEnv))
+	_ = os.Unsetenv(shimEnv)
+	_ = os.Unsetenv(shimParentEnv)
+	runtime.LockOSThread() // Pdeathsig of the child follows the thread that started it
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0); err != nil {
+		return 125, true
+	}
+	if parent != 0 && os.Getppid() != parent {
+		return 125, true // the manager died before the request took effect
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		os.Stderr.WriteString("terraform shim: " + err.Error() + "\n")
+		return 126, true
+	}
+	group := -cmd.Process.Pid
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGINT {
+				_ = cmd.Process.Signal(syscall.SIGINT) // terraform stops its providers itself
+				continue
+			}
+			_ = syscall.Kill(group, syscall.SIGKILL)
+			<-done
+			return 137, true
+		case err := <-done:
+			_ = syscall.Kill(group, syscall.SIGKILL)
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				return exit.ExitCode(), true
+			}
+			if err != nil {
+				return 126, true
+			}
+			return 0, true
+		}
+	}
+}
+
+// shimEnvFor is the environment that makes Config.Shim run terraform at exe.
+func shimEnvFor(exe string) map[string]string {
+	return map[string]string{shimEnv: exe, shimParentEnv: strconv.Itoa(os.Getpid())}
+}
