@@ -29,11 +29,13 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/go-build \
     --mount=type=cache,target=/go/pkg/mod \
-    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/manager ./cmd/manager
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/manager ./cmd/manager && \
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/capc-tfshim ./cmd/capc-tfshim
 
 # Runtime: no shell, no package manager, non-root.
 FROM gcr.io/distroless/static:nonroot
 COPY --from=terraform /out/terraform /usr/local/bin/terraform
 COPY --from=manager /out/manager /manager
+COPY --from=manager /out/capc-tfshim /capc-tfshim
 USER 65532:65532
 ENTRYPOINT ["/manager", "--terraform-path=/usr/local/bin/terraform"]

@@ -81,8 +81,9 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: build
-build: ## Build the manager into bin/.
+build: ## Build the manager (and capc-tfshim, which terraform runs under) into bin/.
 	CGO_ENABLED=0 go build -trimpath -o $(BIN)/manager ./cmd/manager
+	CGO_ENABLED=0 go build -trimpath -o $(BIN)/capc-tfshim ./cmd/capc-tfshim
 
 ##@ Test
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -10,7 +11,31 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
+
+// shimPath is what terraform runs under (tfrunner Config.Shim): capc-tfshim beside the manager
+// binary, else the manager binary itself (it calls tfrunner.ShimMain first; ~20 ms more per
+// terraform process, all package initialisation).
+func shimPath() (string, error) {
+	if !tfrunner.ShimSupported {
+		return "", nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("locating the manager binary to run terraform under: %w", err)
+	}
+	if small := filepath.Join(filepath.Dir(self), "capc-tfshim"); isExecutable(small) {
+		return small, nil
+	}
+	return self, nil
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
 
 const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 

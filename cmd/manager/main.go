@@ -164,11 +164,9 @@ func newRunner(ctx context.Context, cfg *rest.Config, o *options, binary *tfrunn
 	if err != nil {
 		return nil, fmt.Errorf("creating the Kubernetes clientset for terraform state: %w", err)
 	}
-	shim := ""
-	if tfrunner.ShimSupported {
-		if shim, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("locating the manager binary to run terraform under: %w", err)
-		}
+	shim, err := shimPath()
+	if err != nil {
+		return nil, err
 	}
 	runMetrics := tfrunner.NewMetrics()
 	ctrlmetrics.Registry.MustRegister(runMetrics.Collectors()...)

@@ -116,7 +116,8 @@ func run(m *testing.M) int {
 
 	start := time.Now()
 	suite.managerBin = filepath.Join(tmp, "manager")
-	build := exec.Command("go", "build", "-o", suite.managerBin, "./cmd/manager")
+	// capc-tfshim beside the manager, as in the image: terraform runs under it.
+	build := exec.Command("go", "build", "-o", tmp+"/", "./cmd/manager", "./cmd/capc-tfshim")
 	build.Dir = suite.repo
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "reliability: go build ./cmd/manager: %v\n%s", err, out)

@@ -1,4 +1,7 @@
-package tfrunner
+// Package shim stands between the manager and terraform so that nothing terraform starts outlives
+// the manager. It imports almost nothing, so the small capc-tfshim binary starts in about a
+// millisecond (re-executing the manager costs ~20 ms of package initialisation per process).
+package shim
 
 import (
 	"errors"
@@ -22,23 +25,23 @@ import (
 // stragglers).
 
 const (
-	shimEnv       = "CAPC_TERRAFORM_SHIM_EXEC"
-	shimParentEnv = "CAPC_TERRAFORM_SHIM_PARENT"
+	execEnv   = "CAPC_TERRAFORM_SHIM_EXEC"
+	parentEnv = "CAPC_TERRAFORM_SHIM_PARENT"
 )
 
-// ShimSupported reports whether this platform can run the shim.
-const ShimSupported = true
+// Supported reports whether this platform can run the shim.
+const Supported = true
 
-// ShimMain runs the shim when the process was started as one (ok); a binary that may serve as
-// Config.Shim calls it first thing in main and exits with code.
-func ShimMain() (code int, ok bool) {
-	exe := os.Getenv(shimEnv)
+// Main runs the shim when the process was started as one (ok); a binary that may serve as
+// tfrunner's Config.Shim calls it first thing in main and exits with code.
+func Main() (code int, ok bool) {
+	exe := os.Getenv(execEnv)
 	if exe == "" {
 		return 0, false
 	}
-	parent, _ := strconv.Atoi(os.Getenv(shimParentEnv))
-	_ = os.Unsetenv(shimEnv)
-	_ = os.Unsetenv(shimParentEnv)
+	parent, _ := strconv.Atoi(os.Getenv(parentEnv))
+	_ = os.Unsetenv(execEnv)
+	_ = os.Unsetenv(parentEnv)
 	runtime.LockOSThread() // Pdeathsig of the child follows the thread that started it
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0); err != nil {
 		return 125, true
@@ -82,7 +85,7 @@ func ShimMain() (code int, ok bool) {
 	}
 }
 
-// shimEnvFor is the environment that makes Config.Shim run terraform at exe.
-func shimEnvFor(exe string) map[string]string {
-	return map[string]string{shimEnv: exe, shimParentEnv: strconv.Itoa(os.Getpid())}
+// Env is the environment that makes a shim binary run terraform at exe for this process.
+func Env(exe string) map[string]string {
+	return map[string]string{execEnv: exe, parentEnv: strconv.Itoa(os.Getpid())}
 }

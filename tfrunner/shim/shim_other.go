@@ -1,0 +1,13 @@
+//go:build !linux
+
+package shim
+
+// Supported reports whether this platform can run the shim (Linux only: it relies on
+// PR_SET_PDEATHSIG).
+const Supported = false
+
+// Main never runs a shim off Linux.
+func Main() (code int, ok bool) { return 0, false }
+
+// Env is empty off Linux.
+func Env(string) map[string]string { return nil }
