@@ -31,8 +31,8 @@ func envKeyProblem(k string) string {
 		return "would configure terraform itself (only TF_TOKEN_<host> is accepted)"
 	case strings.HasPrefix(u, "KUBE"):
 		return "would hand terraform Kubernetes credentials"
-	case strings.HasPrefix(u, "CAPC_"):
-		return "is reserved for the provider"
+	case strings.HasPrefix(u, "CAPC_TERRAFORM_SHIM_"):
+		return "is reserved for the provider's terraform shim"
 	}
 	return ""
 }
