@@ -69,27 +69,11 @@ func checkSensitive(vars map[string]cty.Value, sensitive []string) error {
 		if !ok {
 			continue
 		}
-		if short := shortString(v); short {
+		short := false
+		eachString(v, func(s string) { short = short || len(s) > 0 && len(s) < minSecretLen })
+		if short {
 			return fmt.Errorf("sensitive variable %s holds a string shorter than %d characters, which cannot be kept out of logs and plans", name, minSecretLen)
 		}
 	}
 	return nil
-}
-
-func shortString(v cty.Value) bool {
-	v, _ = v.UnmarkDeep()
-	if v.IsNull() || !v.IsKnown() {
-		return false
-	}
-	switch {
-	case v.Type() == cty.String:
-		return len(v.AsString()) > 0 && len(v.AsString()) < minSecretLen
-	case v.CanIterateElements():
-		for it := v.ElementIterator(); it.Next(); {
-			if _, e := it.Element(); shortString(e) {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -41,19 +41,22 @@ func (r *redactor) add(s string) {
 	}
 }
 
-func (r *redactor) collect(v cty.Value) {
+func (r *redactor) collect(v cty.Value) { eachString(v, r.add) }
+
+// eachString calls fn with every known string leaf of v (collections and objects walked).
+func eachString(v cty.Value, fn func(string)) {
 	v, _ = v.UnmarkDeep()
 	if v.IsNull() || !v.IsKnown() {
 		return
 	}
 	switch {
 	case v.Type() == cty.String:
-		r.add(v.AsString())
+		fn(v.AsString())
 	case v.Type().IsListType(), v.Type().IsSetType(), v.Type().IsTupleType(),
 		v.Type().IsMapType(), v.Type().IsObjectType():
 		for it := v.ElementIterator(); it.Next(); {
 			_, e := it.Element()
-			r.collect(e)
+			eachString(e, fn)
 		}
 	}
 }
