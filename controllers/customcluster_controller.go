@@ -124,7 +124,7 @@ func (r *CustomClusterReconciler) reconcileNormal(ctx context.Context, cc *infra
 		r.Recorder.Eventf(cc, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
 		return ctrl.Result{}, nil
 	}
-	setReady(cc, "")
+	setReady(cc, r.sandboxNote())
 	return result, nil
 }
 

@@ -152,7 +152,7 @@ func (r *CustomMachineReconciler) reconcileNormal(ctx context.Context, cm *infra
 		r.Recorder.Eventf(cm, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
 		return ctrl.Result{}, nil
 	}
-	setReady(cm, "")
+	setReady(cm, r.sandboxNote())
 	return result, nil
 }
 

@@ -42,6 +42,26 @@ func (e *ContractError) Error() string {
 	return fmt.Sprintf("module fails the contract check (%d problem(s)): %s", len(e.Problems), strings.Join(s, "; "))
 }
 
+// PolicyError lists what a module does that the manager's module policy does not allow
+// (provisioners, providers outside the allow-list); nothing runs until it changes.
+type PolicyError struct {
+	Problems []modulecheck.Problem
+}
+
+func (e *PolicyError) Error() string {
+	s := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		s[i] = p.String()
+	}
+	return fmt.Sprintf("module is not allowed by the manager's module policy (%d problem(s)): %s", len(e.Problems), strings.Join(s, "; "))
+}
+
+// bundled reports whether the module is one the provider ships (embedded in the binary): the
+// module policy is for modules it did not ship.
+func bundled(src *infrav1.ModuleSource) bool {
+	return src == nil || (src.Path == "" && src.ConfigMapRef == nil && src.Source == "")
+}
+
 // checkedModule is a resolved module that passed the contract check.
 type checkedModule struct {
 	fs   fs.FS
@@ -61,6 +81,11 @@ func (b *base) module(ctx context.Context, in runInput) (checkedModule, error) {
 	digest, err := tfrunner.ModuleDigest(mod)
 	if err != nil {
 		return checkedModule{}, fmt.Errorf("reading module: %w", err)
+	}
+	if !bundled(in.spec.Module) {
+		if problems := b.Options.ModulePolicy.Check(mod); len(problems) > 0 {
+			return checkedModule{}, &PolicyError{Problems: problems}
+		}
 	}
 	res := contractChecks.Check(digest, mod, in.kind, extras)
 	if !res.OK() {

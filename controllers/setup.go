@@ -6,6 +6,9 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 )
 
@@ -24,6 +27,11 @@ type Options struct {
 	// AllowRemoteModules permits spec.module.source (registry or git modules downloaded by
 	// terraform init); off by default.
 	AllowRemoteModules bool
+	// ModulePolicy is what modules the provider did not ship may do (provisioners, providers).
+	ModulePolicy modulecheck.Policy
+	// Sandbox is whether terraform runs are sandboxed; a run that is not, in best-effort mode,
+	// says so in the Ready condition.
+	Sandbox tfrunner.SandboxStatus
 }
 
 // Setup registers the CustomCluster and CustomMachine reconcilers with the manager.

@@ -60,11 +60,15 @@ type runInput struct {
 
 // workspace resolves the module and credentials; failures set ModuleValid or Ready with a reason.
 func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, bool) {
-	mod, err := b.module(ctx, in) // resolution and the contract check (each problem by name)
+	mod, err := b.module(ctx, in) // resolution, the module policy and the contract check
 	if err != nil {
-		setCondition(in.obj, infrav1.ModuleValidCondition, false, infrav1.ModuleInvalidReason, "%v", err)
-		setNotReady(in.obj, infrav1.ModuleInvalidReason, "module: %v", err)
-		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.ModuleInvalidReason, "module: %v", err)
+		reason := infrav1.ModuleInvalidReason
+		if pe := (*PolicyError)(nil); errors.As(err, &pe) {
+			reason = infrav1.ModuleNotAllowedReason
+		}
+		setCondition(in.obj, infrav1.ModuleValidCondition, false, reason, "%v", err)
+		setNotReady(in.obj, reason, "module: %v", err)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, reason, "module: %v", err)
 		return tfrunner.Workspace{}, false
 	}
 	b.moduleValid(in.obj, mod.warnings)
@@ -199,12 +203,26 @@ func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, 
 	if timedOut(err) {
 		reason = infrav1.RunTimedOutReason
 	}
+	if se := (*tfrunner.SandboxError)(nil); errors.As(err, &se) {
+		reason = infrav1.SandboxUnavailableReason
+	}
 	setNotReady(in.obj, reason, "%v", err)
 	b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, reason, "%v", err)
 	if ts := *in.status; ts != nil {
 		ts.LastRunResult = infrav1.RunFailed
 	}
 	return res, false, ctrl.Result{}, fmt.Errorf("running terraform for %s %s: %w", in.ref.Kind, in.ref.Name, err)
+}
+
+// sandboxNote is the Ready message of a provisioned object whose terraform ran unsandboxed
+// although the operator asked for a sandbox where possible (best-effort on a kernel without
+// Landlock): the object's owner learns that its runs are not isolated.
+func (b *base) sandboxNote() string {
+	s := b.Options.Sandbox
+	if s.Enabled || s.Mode != tfrunner.SandboxBestEffort {
+		return ""
+	}
+	return s.String()
 }
 
 // recordPending tells the user a plan waits and exactly how to approve it.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 )
 
 func TestCLIConfig(t *testing.T) {
@@ -12,19 +14,39 @@ func TestCLIConfig(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(mirror, "registry.terraform.io", "company", "fakecloud", "0.1.0"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	pats := func(s ...string) []modulecheck.ProviderPattern {
+		var out []modulecheck.ProviderPattern
+		for _, x := range s {
+			p, err := modulecheck.ParseProviderPattern(x, "registry.terraform.io")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, p)
+		}
+		return out
+	}
 	tests := []struct {
 		name    string
 		mirrors []string
+		allowed []modulecheck.ProviderPattern
 		want    []string
 		absent  []string
 	}{
-		{"no mirrors", nil, []string{`plugin_cache_dir = "/c"`}, []string{"provider_installation"}},
-		{"mirror", []string{mirror}, []string{
+		{"no mirrors", nil, nil, []string{`plugin_cache_dir = "/c"`}, []string{"provider_installation"}},
+		{"mirror", []string{mirror}, nil, []string{
 			`include = ["registry.terraform.io/company/fakecloud"]`,
 			`exclude = ["registry.terraform.io/company/fakecloud"]`, "direct {"}, nil},
+		{"allow-list, no mirror", nil, pats("hashicorp/*", "*/*/*"), []string{
+			`include = ["registry.terraform.io/hashicorp/*", "*/*/*"]`}, []string{"exclude", "filesystem_mirror"}},
+		{"allow-list keeps the mirrored provider", []string{mirror}, pats("company/fakecloud"), []string{
+			`filesystem_mirror`, `include = ["registry.terraform.io/company/fakecloud"]`,
+			`exclude = ["registry.terraform.io/company/fakecloud"]`}, nil},
+		// An empty include matches everything: a mirror with no allowed provider is left out.
+		{"allow-list drops the mirrored provider", []string{mirror}, pats("hashicorp/aws"), []string{
+			`include = ["registry.terraform.io/hashicorp/aws"]`}, []string{"filesystem_mirror", "fakecloud"}},
 	}
 	for _, tt := range tests {
-		got := cliConfig("/c", tt.mirrors)
+		got := cliConfig("/c", tt.mirrors, tt.allowed)
 		for _, w := range tt.want {
 			if !strings.Contains(got, w) {
 				t.Errorf("%s: missing %q in\n%s", tt.name, w, got)

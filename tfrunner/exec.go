@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/company/cluster-api-provider-custom/tfrunner/shim"
 	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
@@ -28,11 +29,13 @@ func (c processCounter) Printf(format string, _ ...interface{}) {
 	}
 }
 
-// env is the scrubbed terraform environment: PATH, HOME=workspace, our CLI config, plus ws.Env.
-func (r *Runner) env(dir string, extra map[string]string) map[string]string {
+// env is the scrubbed terraform environment: PATH, HOME=workspace, a private TMPDIR, our CLI
+// config, plus ws.Env; under the shim, with the process's sandbox.
+func (r *Runner) env(dir string, extra map[string]string, fs procFS) (map[string]string, error) {
 	env := map[string]string{
 		"PATH":               os.Getenv("PATH"),
 		"HOME":               dir,
+		"TMPDIR":             r.tmpDir(dir),
 		"TF_CLI_CONFIG_FILE": r.cliConfig,
 		"CHECKPOINT_DISABLE": "1",
 		// Plugin cache entries are trusted: they were installed by our own serialized inits.
@@ -42,16 +45,27 @@ func (r *Runner) env(dir string, extra map[string]string) map[string]string {
 		env[k] = v
 	}
 	if r.cfg.Shim != "" {
-		for k, v := range shimEnvFor(r.cfg.Binary.Path) {
+		senv, err := shim.Env(r.cfg.Binary.Path, r.sandboxFor(dir, fs))
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range senv {
 			env[k] = v
 		}
 	}
-	return env
+	return env, nil
 }
 
 // terraform returns the tfexec handle for dir. Handles are cached so tfexec's own version probe
-// runs once per directory per process, not once per command.
-func (r *Runner) terraform(dir string, extra map[string]string) (*tfexec.Terraform, error) {
+// runs once per directory per process, not once per command. Under --sandbox=required with no
+// sandbox available it refuses.
+func (r *Runner) terraform(dir string, extra map[string]string, fs procFS) (*tfexec.Terraform, error) {
+	if r.cfg.Sandbox == SandboxRequired && !r.sandbox.Enabled {
+		return nil, &SandboxError{Status: r.sandbox}
+	}
+	if err := os.MkdirAll(r.tmpDir(dir), 0o700); err != nil {
+		return nil, fmt.Errorf("creating terraform temp dir: %w", err)
+	}
 	v, ok := r.tfs.Load(dir)
 	if !ok {
 		exe := r.cfg.Binary.Path
@@ -69,7 +83,11 @@ func (r *Runner) terraform(dir string, extra map[string]string) (*tfexec.Terrafo
 		v, _ = r.tfs.LoadOrStore(dir, tf)
 	}
 	tf := v.(*tfexec.Terraform)
-	if err := tf.SetEnv(r.env(dir, extra)); err != nil {
+	env, err := r.env(dir, extra, fs)
+	if err != nil {
+		return nil, fmt.Errorf("terraform sandbox: %w", err)
+	}
+	if err := tf.SetEnv(env); err != nil {
 		return nil, fmt.Errorf("terraform environment: %w", err)
 	}
 	return tf, nil
@@ -90,10 +108,11 @@ func (r *Runner) ensureInit(ctx context.Context, rn *run) (string, error) {
 		return "", fmt.Errorf("creating init dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	defer os.RemoveAll(r.tmpDir(tmp))
 	if err := copyModule(rn.ws.Module, tmp); err != nil {
 		return "", err
 	}
-	tf, err := r.terraform(tmp, rn.ws.Env)
+	tf, err := r.terraform(tmp, rn.ws.Env, procFS{writable: []string{r.plugins}})
 	if err != nil {
 		return "", err
 	}

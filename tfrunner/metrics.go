@@ -1,6 +1,7 @@
 package tfrunner
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,10 @@ type Metrics struct {
 	Skipped prometheus.Counter
 	// SuspectedOrphans counts resources interrupted runs were creating and never recorded in state.
 	SuspectedOrphans prometheus.Counter
+	// Operations counts terraform operations by whether they ran inside the sandbox.
+	Operations *prometheus.CounterVec
+	// Sandboxed is 1 when this manager sandboxes terraform runs, 0 when it does not.
+	Sandboxed prometheus.Gauge
 }
 
 // NewMetrics returns unregistered collectors.
@@ -34,18 +39,24 @@ func NewMetrics() *Metrics {
 		Skipped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "capc_terraform_skipped_total", Help: "Reconciles answered from the inputs hash without running terraform."}),
 		SuspectedOrphans: prometheus.NewCounter(prometheus.CounterOpts{Name: "capc_suspected_orphans_total",
 			Help: "Resources an interrupted run was creating that are not in its state (they may exist in the cloud untracked)."}),
+		Operations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "capc_terraform_operations_total",
+			Help: "Terraform operations started, by whether they ran inside the Landlock sandbox."}, []string{"sandboxed"}),
+		Sandboxed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "capc_terraform_sandboxed",
+			Help: "1 when terraform runs are sandboxed (Landlock), 0 when they are not (see the manager's start log)."}),
 	}
 }
 
 // Collectors lists the collectors for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.RunDuration, m.InFlight, m.LockWaits, m.Skipped, m.SuspectedOrphans}
+	return []prometheus.Collector{m.RunDuration, m.InFlight, m.LockWaits, m.Skipped, m.SuspectedOrphans,
+		m.Operations, m.Sandboxed}
 }
 
 // observe runs one terraform operation, recording its duration, result and concurrency.
 func (r *Runner) observe(op string, fn func() error) error {
 	m := r.cfg.Metrics
 	m.InFlight.Inc()
+	m.Operations.WithLabelValues(strconv.FormatBool(r.sandbox.Enabled)).Inc()
 	start := time.Now()
 	err := fn()
 	m.InFlight.Dec()

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/go-logr/logr"
 	"github.com/hashicorp/terraform-exec/tfexec"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,12 +49,23 @@ type Config struct {
 	// once instead of after LockTTL: that manager has exited, and with the Shim so has everything
 	// it ran.
 	LeaderLease string
+	// Sandbox is whether terraform runs inside a Landlock sandbox (needs Shim); default
+	// SandboxBestEffort.
+	Sandbox SandboxMode
+	// AllowedProviders, when set, are the only providers terraform may install (its CLI
+	// configuration's provider_installation includes nothing else).
+	AllowedProviders []modulecheck.ProviderPattern
+	// SandboxReadPaths are more directories or files a sandboxed terraform may read (a CA
+	// bundle or provider plugins in an unusual place).
+	SandboxReadPaths []string
 }
 
 // Runner runs terraform for Kubernetes objects. It is safe for concurrent use.
 type Runner struct {
 	cfg       Config
 	cliConfig string
+	plugins   string // the plugin cache dir
+	sandbox   SandboxStatus
 	sem       chan struct{}
 	initMu    sync.Mutex
 	tfs       sync.Map       // workspace dir -> *tfexec.Terraform
@@ -98,21 +110,32 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
+	if cfg.Sandbox == "" {
+		cfg.Sandbox = SandboxBestEffort
+	}
+	if _, err := ParseSandboxMode(string(cfg.Sandbox)); err != nil {
+		return nil, fmt.Errorf("tfrunner: %w", err)
+	}
 	abs, err := filepath.Abs(cfg.WorkDir)
 	if err != nil {
 		return nil, fmt.Errorf("tfrunner: work dir: %w", err)
 	}
 	cfg.WorkDir = abs
-	for _, d := range []string{"ws", "init"} {
+	for _, d := range []string{"ws", "init", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(abs, d), 0o700); err != nil {
 			return nil, fmt.Errorf("tfrunner: creating work dir: %w", err)
 		}
 	}
-	cli, _, err := writeCLIConfig(abs, cfg.ProviderMirrors)
+	cli, plugins, err := writeCLIConfig(abs, cfg.ProviderMirrors, cfg.AllowedProviders)
 	if err != nil {
 		return nil, fmt.Errorf("tfrunner: %w", err)
 	}
-	return &Runner{cfg: cfg, cliConfig: cli, sem: make(chan struct{}, cfg.MaxConcurrentRuns)}, nil
+	r := &Runner{cfg: cfg, cliConfig: cli, plugins: plugins, sem: make(chan struct{}, cfg.MaxConcurrentRuns)}
+	r.sandbox = probeSandbox(cfg)
+	if r.sandbox.Enabled {
+		cfg.Metrics.Sandboxed.Set(1)
+	}
+	return r, nil
 }
 
 // Wait blocks until the locks of finished runs are released; a manager calls it before it exits
@@ -206,6 +229,8 @@ func (r *Runner) prepare(ctx context.Context, rn *run, st *StoredState) (release
 		release()
 		return nil, err
 	}
+	r.cfg.Logger.Info("running terraform", "object", rn.ws.Object.Namespace+"/"+rn.ws.Object.Name,
+		"kind", rn.ws.Object.Kind, "sandboxed", r.sandbox.Enabled)
 	return release, nil
 }
 
@@ -240,7 +265,7 @@ func (r *Runner) materialize(ctx context.Context, rn *run, st *StoredState) erro
 	if st != nil {
 		rn.pushed.Store(st.Serial)
 	}
-	tf, err := r.terraform(rn.dir, rn.ws.Env)
+	tf, err := r.terraform(rn.dir, rn.ws.Env, procFS{readable: []string{initDir, r.plugins}})
 	if err != nil {
 		return err
 	}

@@ -9,4 +9,3 @@ const ShimSupported = shim.Supported
 // Config.Shim calls it first thing in main and exits with code. cmd/capc-tfshim is the small one.
 func ShimMain() (code int, ok bool) { return shim.Main() }
 
-func shimEnvFor(exe string) map[string]string { return shim.Env(exe) }

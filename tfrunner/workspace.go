@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 )
 
 const (
@@ -170,13 +172,13 @@ func (r *Runner) workspaceDir(obj ObjectRef) string {
 
 // writeCLIConfig gives terraform its own CLI config (plugin cache, provider installation), never
 // the user's. Filesystem mirrors are tried first; providers not in them come from their registry.
-func writeCLIConfig(workDir string, mirrors []string) (string, string, error) {
+func writeCLIConfig(workDir string, mirrors []string, allowed []modulecheck.ProviderPattern) (string, string, error) {
 	cache := filepath.Join(workDir, "plugin-cache")
 	if err := os.MkdirAll(cache, 0o700); err != nil {
 		return "", "", fmt.Errorf("creating plugin cache: %w", err)
 	}
 	p := filepath.Join(workDir, "terraformrc")
-	if err := os.WriteFile(p, []byte(cliConfig(cache, mirrors)), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(cliConfig(cache, mirrors, allowed)), 0o600); err != nil {
 		return "", "", fmt.Errorf("writing CLI config: %w", err)
 	}
 	return p, cache, nil
@@ -184,22 +186,52 @@ func writeCLIConfig(workDir string, mirrors []string) (string, string, error) {
 
 // cliConfig writes the CLI config. Providers found in a mirror are excluded from direct
 // installation: terraform merges the versions of every matching method, so a registry lookup
-// would otherwise still happen (and fail offline) for mirrored providers.
-func cliConfig(cache string, mirrors []string) string {
+// would otherwise still happen (and fail offline) for mirrored providers. With an allow-list,
+// every installation method includes only allowed providers, so `terraform init` cannot
+// install anything else whatever a module asks for.
+func cliConfig(cache string, mirrors []string, allowed []modulecheck.ProviderPattern) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "plugin_cache_dir = %q\ndisable_checkpoint = true\n", cache)
-	if len(mirrors) == 0 {
+	if len(mirrors) == 0 && len(allowed) == 0 {
 		return b.String()
 	}
 	var all []string
 	b.WriteString("provider_installation {\n")
 	for _, m := range mirrors {
-		provs := mirroredProviders(m)
+		provs := allowedOnly(mirroredProviders(m), allowed)
+		if len(provs) == 0 {
+			continue // an empty include would match every provider
+		}
 		all = append(all, provs...)
 		fmt.Fprintf(&b, "  filesystem_mirror {\n    path    = %q\n    include = %s\n  }\n", m, hclList(provs))
 	}
-	fmt.Fprintf(&b, "  direct {\n    exclude = %s\n  }\n}\n", hclList(all))
+	b.WriteString("  direct {\n")
+	if len(allowed) > 0 {
+		pats := make([]string, len(allowed))
+		for i, p := range allowed {
+			pats[i] = p.String()
+		}
+		fmt.Fprintf(&b, "    include = %s\n", hclList(pats))
+	}
+	if len(all) > 0 {
+		fmt.Fprintf(&b, "    exclude = %s\n", hclList(all))
+	}
+	b.WriteString("  }\n}\n")
 	return b.String()
+}
+
+// allowedOnly keeps the provider addresses an allow-list permits (all without one).
+func allowedOnly(addrs []string, allowed []modulecheck.ProviderPattern) []string {
+	if len(allowed) == 0 {
+		return addrs
+	}
+	var out []string
+	for _, a := range addrs {
+		if (modulecheck.Policy{Providers: allowed}).AllowsProvider(a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // mirroredProviders lists <host>/<namespace>/<type> of a filesystem mirror's providers.

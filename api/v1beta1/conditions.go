@@ -32,7 +32,9 @@ const (
 	InvalidSpecReason             = "InvalidSpec"
 	ModuleValidReason             = "Valid"
 	ModuleInvalidReason           = "Invalid"
-	ModuleWarningsReason          = "ValidWithWarnings" // usable, but the contract check has warnings (in the message)
+	ModuleWarningsReason          = "ValidWithWarnings"  // usable, but the contract check has warnings (in the message)
+	ModuleNotAllowedReason        = "NotAllowed"         // the manager's module policy refuses a provisioner or provider
+	SandboxUnavailableReason      = "SandboxUnavailable" // --sandbox=required, but terraform cannot be sandboxed here
 	CredentialsNotFoundReason     = "CredentialsNotFound"
 	CredentialsInvalidReason      = "CredentialsInvalid" // a credentials Secret key or value that cannot reach terraform
 	AwaitingApprovalReason        = "AwaitingApproval"

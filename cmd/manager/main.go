@@ -10,6 +10,7 @@ import (
 	"os"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -25,6 +26,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -127,10 +129,15 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 
-	runner, err := newRunner(ctx, mgr.GetConfig(), o, binary, leaderLease)
+	policy, err := o.modulePolicy() // validated with the flags
 	if err != nil {
 		return err
 	}
+	runner, err := newRunner(ctx, mgr.GetConfig(), o, binary, leaderLease, policy)
+	if err != nil {
+		return err
+	}
+	logSandbox(log, runner.Sandbox())
 
 	if err := controllers.Setup(ctx, mgr, runner, controllers.Options{
 		WatchFilter:        o.WatchFilter,
@@ -140,6 +147,8 @@ func run(ctx context.Context, o *options) error {
 		DriftCheckInterval: o.DriftCheckInterval,
 		ModuleRoot:         o.ModuleRoot,
 		AllowRemoteModules: o.AllowRemoteModules,
+		ModulePolicy:       policy,
+		Sandbox:            runner.Sandbox(),
 	}); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
@@ -159,7 +168,7 @@ func run(ctx context.Context, o *options) error {
 
 // newRunner builds the terraform runner (protobuf clientset, metrics on the manager's registry)
 // and starts its state index in the background.
-func newRunner(ctx context.Context, cfg *rest.Config, o *options, binary *tfrunner.Binary, leaderLease string) (*tfrunner.Runner, error) {
+func newRunner(ctx context.Context, cfg *rest.Config, o *options, binary *tfrunner.Binary, leaderLease string, policy modulecheck.Policy) (*tfrunner.Runner, error) {
 	kube, err := tfrunner.NewKubeClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating the Kubernetes clientset for terraform state: %w", err)
@@ -183,6 +192,9 @@ func newRunner(ctx context.Context, cfg *rest.Config, o *options, binary *tfrunn
 		RunTimeout:        o.RunTimeout,
 		LockTTL:           o.StateLockTTL,
 		Logger:            ctrl.Log.WithName("tfrunner"),
+		Sandbox:           tfrunner.SandboxMode(o.Sandbox),
+		SandboxReadPaths:  o.sandboxReadPaths(),
+		AllowedProviders:  policy.Providers,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the terraform runner (--work-dir=%q): %w", o.WorkDir, err)
@@ -198,4 +210,19 @@ func newRunner(ctx context.Context, cfg *rest.Config, o *options, binary *tfrunn
 		}
 	}()
 	return runner, nil
+}
+
+// logSandbox says at start whether terraform runs are sandboxed: an error when the operator
+// required a sandbox this machine cannot give (every run will be refused), a warning-level
+// message when best-effort found none.
+func logSandbox(log logr.Logger, s tfrunner.SandboxStatus) {
+	switch {
+	case s.Enabled:
+		log.Info("terraform runs are sandboxed", "sandbox", s.Mode, "landlockABI", s.ABI)
+	case s.Mode == tfrunner.SandboxRequired:
+		log.Error(errors.New(s.Reason), "--sandbox=required, but terraform cannot be sandboxed here: every run will be refused", "landlockABI", s.ABI)
+	default:
+		log.Info("WARNING: terraform runs are NOT sandboxed; modules can read other objects' workspaces and this manager's files",
+			"sandbox", s.Mode, "reason", s.Reason, "landlockABI", s.ABI)
+	}
 }

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
+
+	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
@@ -52,6 +55,10 @@ type options struct {
 	ModuleRoot           string
 	AllowRemoteModules   bool
 	ProviderMirrors      []string
+	Sandbox              string
+	SandboxReadPaths     []string
+	AllowProvisioners    bool
+	AllowedProviders     string
 
 	Zap zap.Options
 }
@@ -124,6 +131,23 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 			return nil
 		})
 
+	fs.StringVar(&o.Sandbox, "sandbox", string(tfrunner.SandboxBestEffort),
+		"Landlock sandbox of every terraform process (its workspace, temp dir, binaries and system files only; no other workspace, token or process): "+
+			"required (refuse to run terraform without it), best-effort (sandbox where the kernel has Landlock, report where not) or off. See docs/security.md.")
+	fs.Func("sandbox-allow-read", "Directory or file a sandboxed terraform may also read (repeatable): a CA bundle or plugins in an unusual place.",
+		func(v string) error {
+			if !filepath.IsAbs(v) {
+				return fmt.Errorf("%q is not an absolute path", v)
+			}
+			o.SandboxReadPaths = append(o.SandboxReadPaths, v)
+			return nil
+		})
+	fs.BoolVar(&o.AllowProvisioners, "allow-provisioners", false,
+		"Allow provisioner blocks (local-exec, remote-exec, file) in modules the provider did not ship. They run inside the sandbox, which may then read and run the programs on the manager's PATH.")
+	fs.StringVar(&o.AllowedProviders, "allowed-providers", "",
+		"Comma-separated provider source patterns ([host/]namespace/type, * for type, namespace and type, or all three) that modules the provider did not ship may use; "+
+			"terraform's CLI configuration installs nothing else. Empty: any provider.")
+
 	// --kubeconfig (controller-runtime's flag, read by ctrl.GetConfig); KUBECONFIG works too.
 	config.RegisterFlags(fs)
 	o.Zap = zap.Options{}
@@ -191,6 +215,12 @@ func (o *options) validate() error {
 	if o.LeaderElect && o.LeaderElectionID == "" {
 		errs = append(errs, errors.New("--leader-election-id must not be empty with --leader-elect"))
 	}
+	if _, err := tfrunner.ParseSandboxMode(o.Sandbox); err != nil {
+		errs = append(errs, fmt.Errorf("--sandbox: %w", err))
+	}
+	if _, err := o.modulePolicy(); err != nil {
+		errs = append(errs, err)
+	}
 	if o.Engine != "terraform" && o.Engine != "tofu" {
 		errs = append(errs, fmt.Errorf("--engine must be terraform or tofu, got %q", o.Engine))
 	}
@@ -215,4 +245,38 @@ func holderIdentity() string {
 		return h
 	}
 	return "capc-manager"
+}
+
+// modulePolicy is what modules the provider did not ship may do (--allow-provisioners,
+// --allowed-providers); short provider patterns get the engine's default registry.
+func (o *options) modulePolicy() (modulecheck.Policy, error) {
+	pol := modulecheck.Policy{AllowProvisioners: o.AllowProvisioners, DefaultHost: "registry.terraform.io"}
+	if o.Engine == tfrunner.EngineTofu {
+		pol.DefaultHost = "registry.opentofu.org"
+	}
+	for _, s := range strings.Split(o.AllowedProviders, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		p, err := modulecheck.ParseProviderPattern(s, pol.DefaultHost)
+		if err != nil {
+			return pol, fmt.Errorf("--allowed-providers: %w", err)
+		}
+		pol.Providers = append(pol.Providers, p)
+	}
+	return pol, nil
+}
+
+// sandboxReadPaths are --sandbox-allow-read plus, with --allow-provisioners, the directories
+// of PATH: the commands provisioners run.
+func (o *options) sandboxReadPaths() []string {
+	paths := append([]string{}, o.SandboxReadPaths...)
+	if o.AllowProvisioners {
+		for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+			if _, err := os.Stat(d); err == nil && filepath.IsAbs(d) {
+				paths = append(paths, d)
+			}
+		}
+	}
+	return paths
 }

@@ -23,6 +23,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
 const (
@@ -63,12 +64,17 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	st, err := envtestutil.StartStack(ctx, envtestutil.StackOptions{WorkDir: work})
+	// terraform runs under bin/capc-tfshim (make build), sandboxed where the kernel has Landlock,
+	// as in the manager.
+	st, err := envtestutil.StartStack(ctx, envtestutil.StackOptions{WorkDir: work, Runner: func(c *tfrunner.Config) {
+		c.Shim = filepath.Join(envtestutil.RepoRoot(), "bin", "capc-tfshim")
+		c.Sandbox = tfrunner.SandboxBestEffort
+	}})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = st.Stop() }()
-	fmt.Printf("   controller logs: %s\n", logPath)
+	fmt.Printf("   controller logs: %s\n   %s\n", logPath, st.Runner.Sandbox())
 	d := &demo{c: st.Client}
 
 	step("Applying config/samples (Cluster + CustomCluster, bootstrap Secret, two Machines + CustomMachines, templates)")

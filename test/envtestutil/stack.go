@@ -47,6 +47,8 @@ type StackOptions struct {
 	ModuleRoot      string
 	ProviderMirrors []string
 	Controller      controllers.Options
+	// Runner adjusts the runner's configuration (a shim and sandbox, as the manager has).
+	Runner func(*tfrunner.Config)
 }
 
 // runnerMetrics registers one set of runner metrics per process on controller-runtime's registry,
@@ -113,11 +115,17 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 	if err != nil {
 		return err
 	}
-	st.Runner, err = tfrunner.New(tfrunner.Config{
+	rc := tfrunner.Config{
 		Binary: bin, WorkDir: o.WorkDir, Kube: kube,
 		Holder: "local-stack", MaxConcurrentRuns: 4, Logger: ctrl.Log.WithName("tfrunner"),
 		Metrics: runnerMetrics(), ProviderMirrors: o.ProviderMirrors,
-	})
+		// In-process, terraform runs without the shim that sandboxes it, unless o.Runner gives one.
+		Sandbox: tfrunner.SandboxOff,
+	}
+	if o.Runner != nil {
+		o.Runner(&rc)
+	}
+	st.Runner, err = tfrunner.New(rc)
 	if err != nil {
 		return err
 	}
@@ -133,6 +141,7 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 		opts.ApprovalMode = "auto"
 	}
 	opts.ModuleRoot = o.ModuleRoot
+	opts.Sandbox = st.Runner.Sandbox()
 	if err := controllers.Setup(ctx, mgr, st.Runner, opts); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
@@ -41,7 +42,9 @@ var _ = BeforeSuite(func() {
 	stack, err = envtestutil.StartStack(ctx, envtestutil.StackOptions{
 		WorkDir:    filepath.Join(GinkgoT().TempDir(), "work"),
 		ModuleRoot: moduleRoot,
-		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: 4, ApprovalMode: "auto"},
+		// The suite's path modules sleep, refuse or hash in local-exec provisioners.
+		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: 4, ApprovalMode: "auto",
+			ModulePolicy: modulecheck.Policy{AllowProvisioners: true}},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	k8s, runner = stack.Client, stack.Runner

@@ -29,6 +29,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 )
 
@@ -70,7 +71,9 @@ func run(m *testing.M) int {
 	stack, err = envtestutil.StartStack(ctx, envtestutil.StackOptions{
 		WorkDir:    filepath.Join(tmp, "work"),
 		ModuleRoot: moduleRoot,
-		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: 2, ApprovalMode: "auto"},
+		// The suite's path modules sleep, refuse or hash in local-exec provisioners.
+		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: 2, ApprovalMode: "auto",
+			ModulePolicy: modulecheck.Policy{AllowProvisioners: true}},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the stack:", err)

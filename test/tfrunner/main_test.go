@@ -90,6 +90,9 @@ func newRunner(t *testing.T, workDir, holder string, mut ...func(*tfrunner.Confi
 	if tfrunner.ShimSupported { // terraform runs under the shim, as in the manager
 		cfg.Shim, _ = os.Executable()
 	}
+	// Sandboxed as in the manager; the suite's modules sleep in local-exec provisioners, so the
+	// sandbox may run the shell and coreutils (the operator's --sandbox-allow-read).
+	cfg.SandboxReadPaths = shellPaths
 	for _, f := range mut {
 		f(&cfg)
 	}
@@ -99,6 +102,12 @@ func newRunner(t *testing.T, workDir, holder string, mut ...func(*tfrunner.Confi
 	}
 	return r
 }
+
+var shellPaths = []string{"/bin", "/usr/bin"}
+
+// unsandboxed is for modules that reach outside their workspace by design (markers the test
+// reads, a kill of the manager): the sandbox would stop them; test/security is its suite.
+func unsandboxed(c *tfrunner.Config) { c.Sandbox = tfrunner.SandboxOff }
 
 // writeModule writes files into a temp dir and returns it as a module file tree.
 func writeModule(t *testing.T, files map[string]string) string {

@@ -141,7 +141,7 @@ func TestAPIServerOutageMidApply(t *testing.T) {
 			r := newRunner(t, workDir, "pod-a", func(c *tfrunner.Config) {
 				c.Kube = kubernetes.NewForConfigOrDie(cfg)
 				c.LockTTL = tt.ttl
-			})
+			}, unsandboxed) // the module appends to a marker of the test
 			ws := tfrunner.Workspace{Object: objectIn(ns, "outage"), Module: os.DirFS(writeModule(t, map[string]string{"main.tf": outageModule})),
 				Variables: map[string]cty.Value{"marker": cty.StringVal(marker)}}
 			type outcome struct {

@@ -264,7 +264,7 @@ func TestScrubbedEnvironment(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "manager-own-secret")
 	ctx := context.Background()
 	ns := newNamespace(t)
-	r := newRunner(t, t.TempDir(), "pod-a")
+	r := newRunner(t, t.TempDir(), "pod-a", unsandboxed) // the module dumps its environment to a file of the test
 	out := filepath.Join(t.TempDir(), "env.txt")
 	mod := writeModule(t, map[string]string{"main.tf": `
 variable "out" {

@@ -74,6 +74,7 @@ func runKillHelper() int {
 		Holder: "manager-0", Logger: logr.Discard()}
 	if hc.Shim {
 		cfg.Shim, _ = os.Executable()
+		cfg.Sandbox = tfrunner.SandboxOff // its modules write markers of the test and kill it
 	}
 	r, err := tfrunner.New(cfg)
 	if err != nil {
@@ -250,7 +251,7 @@ func TestKilledCreateIsReported(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // terraform dies with its parent (Pdeathsig)
 	// The restarted manager (same pod name and work dir) takes its dead run's lock over at once.
 	var reports []tfrunner.SuspectedOrphans
-	r := newRunner(t, workDir, "manager-0")
+	r := newRunner(t, workDir, "manager-0", unsandboxed) // the module touches markers of the test
 	res, err := r.Reconcile(ctx, tfrunner.Workspace{Object: obj, Module: os.DirFS(mod),
 		Variables:          map[string]cty.Value{"marker": cty.StringVal(marker), "manager_pid": cty.StringVal("0")},
 		OnSuspectedOrphans: func(_ context.Context, o tfrunner.SuspectedOrphans) { reports = append(reports, o) }},

@@ -25,8 +25,9 @@ import (
 // stragglers).
 
 const (
-	execEnv   = "CAPC_TERRAFORM_SHIM_EXEC"
-	parentEnv = "CAPC_TERRAFORM_SHIM_PARENT"
+	execEnv    = "CAPC_TERRAFORM_SHIM_EXEC"
+	parentEnv  = "CAPC_TERRAFORM_SHIM_PARENT"
+	sandboxEnv = "CAPC_TERRAFORM_SHIM_SANDBOX"
 )
 
 // Supported reports whether this platform can run the shim.
@@ -40,14 +41,22 @@ func Main() (code int, ok bool) {
 		return 0, false
 	}
 	parent, _ := strconv.Atoi(os.Getenv(parentEnv))
-	_ = os.Unsetenv(execEnv)
-	_ = os.Unsetenv(parentEnv)
+	policy, sandboxed := os.LookupEnv(sandboxEnv)
+	for _, k := range []string{execEnv, parentEnv, sandboxEnv} {
+		_ = os.Unsetenv(k)
+	}
 	runtime.LockOSThread() // Pdeathsig of the child follows the thread that started it
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0); err != nil {
 		return 125, true
 	}
 	if parent != 0 && os.Getppid() != parent {
 		return 125, true // the manager died before the request took effect
+	}
+	if sandboxed {
+		if err := sandbox(policy); err != nil {
+			os.Stderr.WriteString("terraform sandbox: " + err.Error() + "\n")
+			return 125, true
+		}
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -85,7 +94,24 @@ func Main() (code int, ok bool) {
 	}
 }
 
-// Env is the environment that makes a shim binary run terraform at exe for this process.
-func Env(exe string) map[string]string {
-	return map[string]string{execEnv: exe, parentEnv: strconv.Itoa(os.Getpid())}
+func sandbox(policy string) error {
+	s, err := decodeSandbox(policy)
+	if err != nil {
+		return err
+	}
+	return restrictThread(s)
+}
+
+// Env is the environment that makes a shim binary run terraform at exe for this process, inside
+// sb when it is not nil.
+func Env(exe string, sb *Sandbox) (map[string]string, error) {
+	env := map[string]string{execEnv: exe, parentEnv: strconv.Itoa(os.Getpid())}
+	if sb != nil {
+		v, err := sb.encode()
+		if err != nil {
+			return nil, err
+		}
+		env[sandboxEnv] = v
+	}
+	return env, nil
 }

@@ -10,4 +10,7 @@ const Supported = false
 func Main() (code int, ok bool) { return 0, false }
 
 // Env is empty off Linux.
-func Env(string) map[string]string { return nil }
+func Env(string, *Sandbox) (map[string]string, error) { return nil, nil }
+
+// ABI is 0 off Linux: no Landlock.
+func ABI() int { return 0 }
