@@ -48,7 +48,7 @@ func (s Sandbox) rules() []landlock.Rule {
 }
 
 // restrictThread puts the calling OS thread (locked by the caller, never unlocked) into a new
-// Landlock domain; processes it starts inherit it. Go runs no code between fork and exec, so
+// Landlock domain without capabilities; processes it starts inherit both. Go runs no code between fork and exec, so
 // the shim restricts itself and then starts terraform from this thread.
 func restrictThread(s Sandbox) error {
 	cfg, err := handled()
@@ -68,6 +68,31 @@ func restrictThread(s Sandbox) error {
 	}
 	if err := ll.LandlockRestrictSelf(fd, flags); err != nil {
 		return fmt.Errorf("landlock_restrict_self: %w", err)
+	}
+	return dropCapabilities()
+}
+
+// dropCapabilities leaves the thread, and so terraform, without any capability. A manager run
+// as root (the image runs as 65532, but not every install does) would otherwise hand terraform
+// CAP_SYS_PTRACE, with which Landlock lets a process read /proc/<pid>/environ and mem of
+// processes outside its domain, and CAP_DAC_OVERRIDE and the like. The bounding set is emptied
+// too, or root would regain the full set at exec.
+func dropCapabilities() error {
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0)
+		if errors.Is(err, unix.EPERM) {
+			break // no CAP_SETPCAP (not root): exec grants nothing beyond what we drop below
+		}
+		if err != nil && !errors.Is(err, unix.EINVAL) { // EINVAL: a capability this kernel lacks
+			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("clearing ambient capabilities: %w", err)
+	}
+	var none [2]unix.CapUserData // pid 0: this thread only
+	if err := unix.Capset(&unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}, &none[0]); err != nil {
+		return fmt.Errorf("dropping capabilities: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,183 @@
+package security
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/utils/ptr"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+)
+
+// readModule is the attack of the issue: a cluster module whose control_plane_endpoint is
+// computed from a file it should never see (var.target, relative to its own workspace unless
+// absolute). Whatever secret it finds would land in the attacker's own status.
+const readModule = `
+variable "target" { type = string }
+locals {
+  path = startswith(var.target, "/") ? var.target : "${abspath(path.cwd)}/${var.target}"
+}
+output "control_plane_endpoint" {
+  value = { host = regex("(?:victim|manager|token|run)-[a-z0-9]{16}", file(local.path)), port = 6443 }
+}
+`
+
+// readTargets are the files an attacker goes after, and what each would leak.
+func readTargets() []struct{ name, target, marker string } {
+	return []struct{ name, target, marker string }{
+		{"another namespace's state", "../../victim/customcluster-v/terraform.tfstate", victimMarker},
+		{"another namespace's workspace", "../../victim/customcluster-v/terraform.tfvars", victimMarker},
+		{"the manager's environment", fmt.Sprintf("/proc/%d/environ", os.Getpid()), managerMarker},
+		{"a service account token", tokenPath, tokenMarker},
+	}
+}
+
+// attack creates, in a fresh namespace, a ConfigMap module with files and a CustomCluster
+// (and its Cluster) using it, with spec.variables vars and, if creds is not nil, a credentials
+// Secret.
+func attack(g *WithT, files map[string]string, vars map[string]any, creds map[string][]byte) *infrav1.CustomCluster {
+	ns := "attacker-" + rand.String(6)
+	g.Expect(k8s.Create(ctx, namespace(ns))).To(Succeed())
+	g.Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "attack"}, Data: files})).To(Succeed())
+	cluster, cc := newCluster(ns, "a", &infrav1.ModuleSource{ConfigMapRef: &infrav1.LocalObjectReference{Name: "attack"}})
+	if vars != nil {
+		b, err := json.Marshal(vars)
+		g.Expect(err).NotTo(HaveOccurred())
+		cc.Spec.Variables = &apiextensionsv1.JSON{Raw: b}
+	}
+	if creds != nil {
+		g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"}, Data: creds})).To(Succeed())
+		cc.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: "creds"}
+	}
+	g.Expect(k8s.Create(ctx, cc)).To(Succeed())
+	g.Expect(k8s.Create(ctx, cluster)).To(Succeed())
+	return cc
+}
+
+// expectRefused waits for condition typ of cc to be False with reason and a message containing
+// every want, then checks that nothing leaked.
+func expectRefused(t *testing.T, cc *infrav1.CustomCluster, typ, reason string, wants ...string) {
+	t.Helper()
+	g := NewWithT(t)
+	var msg string
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cc), cc)).To(Succeed())
+		c := meta(cc.Status.Conditions, typ)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(reason))
+		msg = strings.Join(strings.Fields(c.Message), " ") // terraform wraps its diagnostics
+		for _, w := range wants {
+			g.Expect(msg).To(ContainSubstring(w))
+		}
+	}, 2*time.Minute, 200*time.Millisecond).Should(Succeed())
+	t.Logf("%s=False/%s: %s", typ, reason, firstLine(msg))
+	g.Expect(ptr.Deref(cc.Status.Initialization.Provisioned, false)).To(BeFalse())
+	expectNothingLeaked(t, cc.Namespace)
+}
+
+// expectNothingLeaked looks for every secret of the suite in the namespace's objects (custom
+// and CAPI clusters with their status, events, Secrets: state and plans) and in the log lines
+// about it.
+func expectNothingLeaked(t *testing.T, ns string) {
+	t.Helper()
+	g := NewWithT(t)
+	var objs []any
+	for _, l := range []client.ObjectList{&infrav1.CustomClusterList{}, &clusterv1.ClusterList{}, &corev1.EventList{}, &corev1.SecretList{}} {
+		g.Expect(direct.List(ctx, l, client.InNamespace(ns))).To(Succeed())
+		objs = append(objs, l)
+	}
+	b, err := json.Marshal(objs)
+	g.Expect(err).NotTo(HaveOccurred())
+	var lines []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, ns) {
+			lines = append(lines, line)
+		}
+	}
+	g.Expect(lines).NotTo(BeEmpty(), "the logs captured this namespace's reconciles")
+	for _, m := range markers {
+		g.Expect(string(b)).NotTo(ContainSubstring(m), "a secret in namespace %s's objects", ns)
+		g.Expect(strings.Join(lines, "\n")).NotTo(ContainSubstring(m), "a secret in the logs about namespace %s", ns)
+	}
+}
+
+func meta(conds []metav1.Condition, typ string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == typ {
+			return &conds[i]
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+// TestReadsFailInsideTerraform: the module passes every check (it is valid terraform reading a
+// file), so terraform runs; inside the sandbox the read fails and the run says why.
+func TestReadsFailInsideTerraform(t *testing.T) {
+	for _, tt := range readTargets() {
+		t.Run(strings.ReplaceAll(tt.name, " ", "-"), func(t *testing.T) {
+			t.Parallel()
+			cc := attack(NewWithT(t), map[string]string{"main.tf": readModule}, map[string]any{"target": tt.target}, nil)
+			expectRefused(t, cc, infrav1.ReadyCondition, infrav1.ProvisioningFailedReason, "permission denied")
+		})
+	}
+}
+
+// TestLocalExecIsRefused: a provisioner runs any command; without --allow-provisioners the
+// module is refused before terraform starts.
+func TestLocalExecIsRefused(t *testing.T) {
+	g := NewWithT(t)
+	cc := attack(g, map[string]string{"main.tf": readModule + `
+resource "terraform_data" "steal" {
+  provisioner "local-exec" {
+    command = "cat ../../victim/customcluster-v/terraform.tfstate"
+  }
+}
+`}, map[string]any{"target": tokenPath}, nil)
+	expectRefused(t, cc, infrav1.ModuleValidCondition, infrav1.ModuleNotAllowedReason,
+		`provisioner "local-exec": in resource "terraform_data" "steal" (main.tf:11) is not allowed`)
+	// Other attackers' runs are retried meanwhile, so count this object's workspace, not processes.
+	g.Expect(filepath.Join(workDir, "ws", cc.Namespace)).NotTo(BeADirectory(), "no terraform ran for it")
+}
+
+// TestProviderOutsideTheAllowListIsRefused: the external data source runs any program.
+func TestProviderOutsideTheAllowListIsRefused(t *testing.T) {
+	cc := attack(NewWithT(t), map[string]string{"main.tf": `
+data "external" "steal" {
+  program = ["sh", "-c", "cat /proc/1/environ"]
+}
+output "control_plane_endpoint" {
+  value = { host = data.external.steal.result.x, port = 6443 }
+}
+`}, nil, nil)
+	expectRefused(t, cc, infrav1.ModuleValidCondition, infrav1.ModuleNotAllowedReason,
+		`provider "registry.terraform.io/hashicorp/external": used by data "external" "steal" (main.tf:2) is not in the manager's provider allow-list (registry.terraform.io/hashicorp/aws)`)
+}
+
+// TestCredentialsCannotSteerTerraform: a credentials key that would swap terraform's CLI
+// configuration (and with it provider installation and the plugin cache) is refused by name.
+func TestCredentialsCannotSteerTerraform(t *testing.T) {
+	cc := attack(NewWithT(t), map[string]string{"main.tf": readModule}, map[string]any{"target": tokenPath},
+		map[string][]byte{"TF_CLI_CONFIG_FILE": []byte("/tmp/evil.tfrc"), "AWS_ACCESS_KEY_ID": []byte("AKIA" + rand.String(16))})
+	expectRefused(t, cc, infrav1.ReadyCondition, infrav1.CredentialsInvalidReason,
+		`key "TF_CLI_CONFIG_FILE" would configure terraform itself`)
+}
