@@ -8,4 +8,3 @@ const ShimSupported = shim.Supported
 // ShimMain runs the shim when the process was started as one (ok): a binary that may serve as
 // Config.Shim calls it first thing in main and exits with code. cmd/capc-tfshim is the small one.
 func ShimMain() (code int, ok bool) { return shim.Main() }
-

@@ -24,7 +24,6 @@ import (
 
 var runnerNS = "attacker-runner"
 
-
 func ensureRunnerNS(t *testing.T) {
 	t.Helper()
 	if err := k8s.Create(ctx, namespace(runnerNS)); err != nil && !strings.Contains(err.Error(), "already exists") {
