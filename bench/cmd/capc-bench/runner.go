@@ -35,12 +35,16 @@ type runnerEnv struct {
 	ns   string
 }
 
-func newRunnerEnv(kube kubernetes.Interface, bin *tfrunner.Binary, workDir, ns string, mirrors []string) (*runnerEnv, error) {
+func newRunnerEnv(kube kubernetes.Interface, bin *tfrunner.Binary, workDir, ns string, mirrors []string, mut ...func(*tfrunner.Config)) (*runnerEnv, error) {
 	m := tfrunner.NewMetrics()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m.Collectors()...)
-	r, err := tfrunner.New(tfrunner.Config{Binary: bin, WorkDir: workDir, Kube: kube, Holder: "capc-bench",
-		Metrics: m, ProviderMirrors: mirrors})
+	cfg := tfrunner.Config{Binary: bin, WorkDir: workDir, Kube: kube, Holder: "capc-bench",
+		Metrics: m, ProviderMirrors: mirrors}
+	for _, f := range mut {
+		f(&cfg)
+	}
+	r, err := tfrunner.New(cfg)
 	if err != nil {
 		return nil, err
 	}
