@@ -74,7 +74,7 @@ func (b *benchmark) add(r row) {
 	fmt.Printf("%-4s %-7s ratio %-22s goal %-32s\n     ours:     %s\n     baseline: %s\n", r.ID, status, r.Ratio, r.Goal, r.Ours, r.Baseline)
 }
 
-func (b *benchmark) want(id string) bool { return len(b.only) == 0 || b.only[id] }
+func (b *benchmark) want(id string) bool { return len(b.only) == 0 || b.only[strings.ToUpper(id)] }
 
 func main() {
 	b := &benchmark{root: envtestutil.RepoRoot()}

@@ -57,9 +57,11 @@ func (b *benchmark) p2s(ctx context.Context, e *runnerEnv, bin *tfrunner.Binary,
 		Ratio:    fmt.Sprintf("%.2f×", float64(sb.Median)/float64(none.Median)),
 		Goal:     "sandbox adds ≤ the shim's own start", Met: sandboxCost <= shimCost || sandboxCost <= 5*time.Millisecond})
 	b.sections = append(b.sections, section{Title: "The sandbox's cost per run (P2s)", Body: fmt.Sprintf(
-		"Medians of %d first applies each, interleaved: no shim %s, shim %s (+%s), shim + sandbox %s (+%s over the shim). "+
+		"Medians of %d first applies each, interleaved: no shim %s, shim %s (%+.1f ms), shim + sandbox %s (%+.1f ms over the shim). "+
 			"The sandbox is set up once per terraform process by the shim (one Landlock ruleset of about 20 rules, "+
 			"no_new_privs, capabilities dropped) before it starts terraform; nothing runs per file access in user space.",
-		none.N, bench.Ms(none.Median), bench.Ms(sh.Median), bench.Ms(shimCost), bench.Ms(sb.Median), bench.Ms(sandboxCost))})
+		none.N, bench.Ms(none.Median), bench.Ms(sh.Median), msf(shimCost), bench.Ms(sb.Median), msf(sandboxCost))})
 	return nil
 }
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
