@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -82,8 +83,20 @@ func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, 
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, reason, "%v", err)
 		return tfrunner.Workspace{}, false
 	}
-	return tfrunner.Workspace{Object: in.ref, Module: mod.fs, Variables: mod.vars, Sensitive: in.sensitive, Env: env,
-		OnRun: b.blockMove(in.obj), OnSuspectedOrphans: b.reportOrphans(in.obj)}, true
+	ws := tfrunner.Workspace{Object: in.ref, Module: mod.fs, Variables: mod.vars, Sensitive: in.sensitive, Env: env,
+		OnRun: b.blockMove(in.obj), OnSuspectedOrphans: b.reportOrphans(in.obj)}
+	if in.spec.Module != nil && in.spec.Module.Source != "" {
+		ws.CheckInstalled = b.checkInstalled // a remote module's files exist only after init
+	}
+	return ws, true
+}
+
+// checkInstalled applies the module policy to the modules terraform init downloaded.
+func (b *base) checkInstalled(installed fs.FS) error {
+	if problems := b.Options.ModulePolicy.Check(installed); len(problems) > 0 {
+		return &PolicyError{Problems: problems}
+	}
+	return nil
 }
 
 // moduleValid sets ModuleValid=True, naming the contract check's warnings (a spec.variables key
@@ -183,7 +196,13 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, token string, drifted bool, err error) (tfrunner.Result, bool, ctrl.Result, error) {
 	var locked *tfrunner.LockedError
 	var stale *tfrunner.StalePlanError
+	var policy *PolicyError
 	switch {
+	case errors.As(err, &policy): // a downloaded (remote) module the policy refuses
+		setCondition(in.obj, infrav1.ModuleValidCondition, false, infrav1.ModuleNotAllowedReason, "%v", policy)
+		setNotReady(in.obj, infrav1.ModuleNotAllowedReason, "module: %v", policy)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.ModuleNotAllowedReason, "module: %v", policy)
+		return res, false, ctrl.Result{}, nil
 	case errors.As(err, &locked):
 		ctrl.LoggerFrom(ctx).Info("State is locked, retrying later", "holder", locked.Holder)
 		setCondition(in.obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.LockedReason, "%v", err)

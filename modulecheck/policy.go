@@ -1,6 +1,7 @@
 package modulecheck
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -105,6 +106,9 @@ func (pol Policy) Check(fsys fs.FS) []Problem {
 	dirs := map[string]*moduleDir{}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			if p == "." && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll // nothing installed (no remote module)
+			}
 			return err
 		}
 		if d.IsDir() && d.Name() == ".terraform" {

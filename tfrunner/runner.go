@@ -241,6 +241,11 @@ func (r *Runner) materialize(ctx context.Context, rn *run, st *StoredState) erro
 	if err != nil {
 		return err
 	}
+	if rn.ws.CheckInstalled != nil {
+		if err := rn.ws.CheckInstalled(os.DirFS(filepath.Join(initDir, dotTerraform, "modules"))); err != nil {
+			return err
+		}
+	}
 	if err := resetWorkspace(rn.dir); err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func probeSandbox(cfg Config) SandboxStatus {
 	case cfg.Shim == "":
 		st.Reason = "terraform runs without the capc-tfshim, which sets the sandbox up (Linux only)"
 	case st.ABI == 0:
-		st.Reason = "this kernel has no Landlock (it needs Linux 5.13 or later with landlock in the LSM list)"
+		st.Reason = "Landlock is not available (it needs Linux 5.13 or later with landlock in the LSM list, and a seccomp profile that allows its system calls)"
 	default:
 		st.Enabled = true
 	}
@@ -94,7 +94,7 @@ func (r *Runner) tmpDir(dir string) string {
 // are often dynamically linked), CA bundles, the resolver and time zones. None is a secret.
 var (
 	systemDirs  = []string{"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/usr/share/ca-certificates", "/usr/share/zoneinfo"}
-	systemFiles = []string{"/etc/ld.so.cache", "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/localtime", "/etc/services", "/etc/protocols", "/dev/urandom", "/dev/random"}
+	systemFiles = []string{"/etc/ld.so.cache", "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/localtime", "/etc/services", "/etc/protocols", "/etc/gitconfig", "/dev/urandom", "/dev/random"}
 )
 
 // sandboxFor is the Landlock policy of a terraform process working in dir (nil: unsandboxed).

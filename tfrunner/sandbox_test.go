@@ -25,8 +25,8 @@ func TestSandboxModes(t *testing.T) {
 		{SandboxOff, "/bin/true", false, "--sandbox=off", false},
 		{SandboxBestEffort, "", false, "without the capc-tfshim", false},
 		{SandboxRequired, "", false, "without the capc-tfshim", true},
-		{SandboxBestEffort, "/bin/true", landlock, "no Landlock", false},
-		{SandboxRequired, "/bin/true", landlock, "no Landlock", !landlock},
+		{SandboxBestEffort, "/bin/true", landlock, "Landlock is not available", false},
+		{SandboxRequired, "/bin/true", landlock, "Landlock is not available", !landlock},
 	}
 	for _, tt := range tests {
 		r, err := New(Config{Binary: &Binary{Path: "/bin/false", Version: version.Must(version.NewVersion("1.5.7"))},

@@ -42,6 +42,10 @@ type Workspace struct {
 	// OnSuspectedOrphans, when set, is told what a dead run that held this object's lock was
 	// creating and never recorded in state (reported once, by the run that takes the lock over).
 	OnSuspectedOrphans func(ctx context.Context, o SuspectedOrphans)
+	// CheckInstalled, when set, checks the modules `terraform init` downloaded (remote
+	// sources, known only then; the tree under .terraform/modules) before any plan or apply;
+	// its error fails the run.
+	CheckInstalled func(installed fs.FS) error
 }
 
 // Policy says what a Reconcile may do after planning.

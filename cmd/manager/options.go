@@ -120,7 +120,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.ModuleRoot, "module-root", "/modules",
 		"Root directory that spec.module.path is confined to.")
 	fs.BoolVar(&o.AllowRemoteModules, "allow-remote-modules", false,
-		"Allow spec.module.source: remote (registry or git) modules that terraform init downloads, wrapped in a generated root module.")
+		"Allow spec.module.source: remote (registry or git) modules that terraform init downloads, wrapped in a generated root module; the module policy checks what init downloaded before any plan.")
 
 	fs.Func("provider-mirror", "Filesystem mirror directory terraform installs providers from (repeatable); mirrored providers are never downloaded.",
 		func(v string) error {
@@ -267,11 +267,12 @@ func (o *options) modulePolicy() (modulecheck.Policy, error) {
 	return pol, nil
 }
 
-// sandboxReadPaths are --sandbox-allow-read plus, with --allow-provisioners, the directories
-// of PATH: the commands provisioners run.
+// sandboxReadPaths are --sandbox-allow-read plus, with --allow-provisioners or
+// --allow-remote-modules, the directories of PATH: the commands provisioners run, and git,
+// which terraform init runs for git module sources.
 func (o *options) sandboxReadPaths() []string {
 	paths := append([]string{}, o.SandboxReadPaths...)
-	if o.AllowProvisioners {
+	if o.AllowProvisioners || o.AllowRemoteModules {
 		for _, d := range filepath.SplitList(os.Getenv("PATH")) {
 			if _, err := os.Stat(d); err == nil && filepath.IsAbs(d) {
 				paths = append(paths, d)

@@ -82,7 +82,7 @@ func expectRefused(t *testing.T, cc *infrav1.CustomCluster, typ, reason string, 
 		for _, w := range wants {
 			g.Expect(msg).To(ContainSubstring(w))
 		}
-	}, 2*time.Minute, 200*time.Millisecond).Should(Succeed())
+	}, 2*time.Minute, 200*time.Millisecond).Should(Succeed(), func() string { return debugState(cc) })
 	t.Logf("%s=False/%s: %s", typ, reason, firstLine(msg))
 	g.Expect(ptr.Deref(cc.Status.Initialization.Provisioned, false)).To(BeFalse())
 	expectNothingLeaked(t, cc.Namespace)
@@ -180,4 +180,33 @@ func TestCredentialsCannotSteerTerraform(t *testing.T) {
 		map[string][]byte{"TF_CLI_CONFIG_FILE": []byte("/tmp/evil.tfrc"), "AWS_ACCESS_KEY_ID": []byte("AKIA" + rand.String(16))})
 	expectRefused(t, cc, infrav1.ReadyCondition, infrav1.CredentialsInvalidReason,
 		`key "TF_CLI_CONFIG_FILE" would configure terraform itself`)
+}
+
+// TestRemoteModuleProvisionerIsRefused: a remote module's files exist only after terraform init
+// downloads them; the policy is applied to them then, before any plan.
+func TestRemoteModuleProvisionerIsRefused(t *testing.T) {
+	g := NewWithT(t)
+	ns := "attacker-" + rand.String(6)
+	g.Expect(k8s.Create(ctx, namespace(ns))).To(Succeed())
+	cluster, cc := newCluster(ns, "remote", &infrav1.ModuleSource{Source: remoteRepo})
+	g.Expect(k8s.Create(ctx, cc)).To(Succeed())
+	g.Expect(k8s.Create(ctx, cluster)).To(Succeed())
+	expectRefused(t, cc, infrav1.ModuleValidCondition, infrav1.ModuleNotAllowedReason,
+		`provisioner "local-exec": in resource "terraform_data" "steal" (this/steal.tf:2) is not allowed`)
+	g.Expect(filepath.Join(workDir, "ws", ns, "customcluster-remote", "terraform.tfstate")).NotTo(BeAnExistingFile(), "nothing was applied")
+}
+
+// debugState is what a failed wait shows: the object's conditions and the log lines about it.
+func debugState(cc *infrav1.CustomCluster) string {
+	b, _ := json.MarshalIndent(cc.Status.Conditions, "", "  ")
+	var lines []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, cc.Namespace) {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) > 30 {
+		lines = lines[len(lines)-30:]
+	}
+	return string(b) + "\n" + strings.Join(lines, "\n")
 }

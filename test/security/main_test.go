@@ -10,7 +10,9 @@ package security
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -29,6 +31,7 @@ import (
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"github.com/company/cluster-api-provider-custom/tfrunner/shim"
@@ -54,9 +57,11 @@ var (
 	ctx       = context.Background()
 	workDir   string
 	tokenPath string
-	binary    *tfrunner.Binary
-	logs      = &envtestutil.SyncBuffer{}
-	policy    = modulecheck.Policy{DefaultHost: "registry.terraform.io",
+	// remoteRepo is a git repository holding a cluster module with a local-exec provisioner.
+	remoteRepo string
+	binary     *tfrunner.Binary
+	logs       = &envtestutil.SyncBuffer{}
+	policy     = modulecheck.Policy{DefaultHost: "registry.terraform.io",
 		Providers: []modulecheck.ProviderPattern{{Host: "registry.terraform.io", Namespace: "hashicorp", Type: "aws"}}}
 )
 
@@ -100,14 +105,21 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if remoteRepo, err = gitModule(filepath.Join(tmp, "remote.git")); err != nil {
+		fmt.Fprintln(os.Stderr, "a git repository for the remote module:", err)
+		return 1
+	}
 	self, _ := os.Executable()
 	stack, err = envtestutil.StartStack(ctx, envtestutil.StackOptions{
 		WorkDir: workDir,
 		Runner: func(c *tfrunner.Config) {
 			c.Shim, c.Sandbox = self, tfrunner.SandboxRequired
 			c.AllowedProviders = policy.Providers
+			// git for the remote module (the manager adds PATH with --allow-remote-modules), and the
+			// repository itself: a file:// source is outside the sandbox like any other file.
+			c.SandboxReadPaths = []string{"/usr/bin", "/bin", filepath.Join(tmp, "remote.git")}
 		},
-		Controller: controllers.Options{ClusterConcurrency: 4, ApprovalMode: "auto", ModulePolicy: policy},
+		Controller: controllers.Options{ClusterConcurrency: 4, ApprovalMode: "auto", ModulePolicy: policy, AllowRemoteModules: true},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the stack:", err)
@@ -197,4 +209,39 @@ func newCluster(ns, name string, module *infrav1.ModuleSource) (*clusterv1.Clust
 			APIGroup: infrav1.GroupVersion.Group, Kind: "CustomCluster", Name: name}},
 	}
 	return cluster, cc
+}
+
+// gitModule makes a git repository at dir holding the bundled simulated cluster module plus a
+// local-exec provisioner, a remote module as terraform init fetches it (git::file://).
+func gitModule(dir string) (string, error) {
+	mod, err := modules.Get("simulated", modules.KindCluster)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	err = fs.WalkDir(mod, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(mod, p)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, p), b, 0o644)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	steal := "resource \"terraform_data\" \"steal\" {\n  provisioner \"local-exec\" { command = \"cat /proc/1/environ\" }\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "steal.tf"), []byte(steal), 0o644); err != nil {
+		return "", err
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "module"}} {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("git %v: %v: %s", args, err, out)
+		}
+	}
+	return "git::file://" + dir, nil
 }
