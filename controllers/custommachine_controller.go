@@ -102,7 +102,7 @@ func (r *CustomMachineReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			return r.reconcileDelete(ctx, cm, nil)
 		}
 		setNotReady(cm, infrav1.WaitingForOwnerReason, "waiting for the Machine's Cluster: %v", err)
-		return ctrl.Result{}, nil
+		return r.waitRequeue(cm), nil
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("Cluster", cluster.Name, "Machine", machine.Name))
 	if isPaused, requeue, err := paused.EnsurePausedCondition(ctx, r.Client, cluster, cm); err != nil || isPaused || requeue {
@@ -125,11 +125,14 @@ func (r *CustomMachineReconciler) reconcileNormal(ctx context.Context, cm *infra
 	cc, err := r.customCluster(ctx, cluster)
 	if err != nil {
 		setNotReady(cm, infrav1.WaitingForClusterInfraReason, "%v", err)
-		return ctrl.Result{}, nil
+		return r.waitRequeue(cm), nil
 	}
 	userData, ok, err := r.userData(ctx, cm, machine)
-	if err != nil || !ok {
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if !ok {
+		return r.waitRequeue(cm), nil
 	}
 	fd := machine.Spec.FailureDomain
 	vars, err := machineVariables(machineInput{

@@ -135,8 +135,8 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 		return res, false, ctrl.Result{}, nil
 	}
 	ws, valid := b.workspace(ctx, in)
-	if !valid {
-		return res, false, ctrl.Result{}, nil
+	if !valid { // a module or credentials Secret that may be fixed without touching the object
+		return res, false, b.waitRequeue(in.obj), nil
 	}
 	// A block-move annotation seen here was left by a run that never finished (a crash): no run
 	// is in flight for this object now, so the patch helper drops it.
@@ -202,7 +202,7 @@ func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, 
 		setCondition(in.obj, infrav1.ModuleValidCondition, false, infrav1.ModuleNotAllowedReason, "%v", policy)
 		setNotReady(in.obj, infrav1.ModuleNotAllowedReason, "module: %v", policy)
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.ModuleNotAllowedReason, "module: %v", policy)
-		return res, false, ctrl.Result{}, nil
+		return res, false, b.waitRequeue(in.obj), nil
 	case errors.As(err, &locked):
 		ctrl.LoggerFrom(ctx).Info("State is locked, retrying later", "holder", locked.Holder)
 		setCondition(in.obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.LockedReason, "%v", err)
