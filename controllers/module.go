@@ -111,7 +111,7 @@ func (b *base) resolve(ctx context.Context, in runInput) (fs.FS, map[string]cty.
 	var mod fs.FS
 	switch {
 	case src != nil && src.ConfigMapRef != nil:
-		mod, err = configMapModule(ctx, b.APIReader, in.obj.GetNamespace(), src.ConfigMapRef.Name)
+		mod, err = configMapModule(ctx, movableReader{b.APIReader, b}, in.obj.GetNamespace(), src.ConfigMapRef.Name)
 	case src != nil && src.Source != "":
 		if !b.Options.AllowRemoteModules {
 			return nil, nil, fmt.Errorf("spec.module.source %q: remote modules are disabled; start the manager with --allow-remote-modules", src.Source)

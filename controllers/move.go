@@ -37,3 +37,27 @@ func (b *base) blockMove(obj client.Object) func(context.Context) (func(), error
 func (b *base) patchMeta(ctx context.Context, obj client.Object, patch []byte) error {
 	return client.IgnoreNotFound(b.Client.Patch(ctx, obj.DeepCopyObject().(client.Object), client.RawPatch(types.MergePatchType, patch)))
 }
+
+var moveLabelOn = []byte(`{"metadata":{"labels":{"` + clusterctlv1.ClusterctlMoveLabel + `":""}}}`)
+
+// movableReader reads the Secrets and ConfigMaps an object needs (credentials, its module) and
+// labels each for clusterctl move the first time: `clusterctl move` carries only what it finds
+// through owner references, cluster-name conventions or that label, and an object moved
+// without its credentials or module could not run terraform on the new management cluster.
+// A label that cannot be set is logged, not fatal: the run needs only the read.
+type movableReader struct {
+	client.Reader
+	b *base
+}
+
+func (m movableReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := m.Reader.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	if _, ok := obj.GetLabels()[clusterctlv1.ClusterctlMoveLabel]; !ok {
+		if err := m.b.patchMeta(ctx, obj, moveLabelOn); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Labelling for clusterctl move failed; the next reconcile retries", "name", key.Name)
+		}
+	}
+	return nil
+}

@@ -73,7 +73,7 @@ func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, 
 		return tfrunner.Workspace{}, false
 	}
 	b.moduleValid(in.obj, mod.warnings)
-	env, err := credentialsEnv(ctx, b.APIReader, in.obj.GetNamespace(), in.spec.CredentialsRef)
+	env, err := credentialsEnv(ctx, movableReader{b.APIReader, b}, in.obj.GetNamespace(), in.spec.CredentialsRef)
 	if err != nil {
 		reason := infrav1.CredentialsNotFoundReason
 		if envErr := (*tfrunner.EnvError)(nil); errors.As(err, &envErr) {

@@ -6,6 +6,8 @@ set -euo pipefail
 name=$1 version=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${CAPC_TOOLS_CACHE:-$HOME/.cache/capc-tools}/$name-$version
+# A build whose flags change gets a new cache key, so that cached binaries are rebuilt.
+case $name in kube-apiserver) cache=$cache-versioned ;; esac
 bin=$root/bin
 mkdir -p "$bin" "$(dirname "$cache")"
 if [ ! -x "$cache/$name" ]; then
@@ -15,7 +17,13 @@ if [ ! -x "$cache/$name" ]; then
   case $name in
     terraform)
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/hashicorp/terraform@$version" ;;
-    kube-apiserver|etcd)
+    kube-apiserver)
+      # The version clients see (/version): clusterctl refuses a server reporting v0.0.0-master.
+      minor=$(echo "$version" | cut -d. -f2)
+      ld="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1"
+      ld="$ld -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+      (cd "$root/hack/tools/envtest" && go build -trimpath -ldflags "$ld" -o "$tmp/$name" "./$name") ;;
+    etcd) # reports its module's version (3.6.x) by itself
       (cd "$root/hack/tools/envtest" && go build -trimpath -o "$tmp/$name" "./$name") ;;
     clusterctl)
       ld="-X sigs.k8s.io/cluster-api/version.gitVersion=$version -X sigs.k8s.io/cluster-api/version.gitMajor=1 -X sigs.k8s.io/cluster-api/version.gitMinor=$(echo "$version" | cut -d. -f2)"

@@ -136,10 +136,12 @@ func (r *Runner) finalPush(ctx context.Context, rn *run, w stateWrite) (int64, e
 
 // pushState writes the run's state, starting from the primary Secret it last saw.
 func (r *Runner) pushState(ctx context.Context, rn *run, w stateWrite) (int64, error) {
+	w.inRun, w.noBackup = true, rn.backedUp.Load()
 	serial, written, err := r.putStateHinted(ctx, rn.ws.Object, w, rn.prim)
 	rn.prim = nil
 	if err == nil {
 		rn.prim = &primaryHint{sec: written}
+		rn.backedUp.Store(true)
 	}
 	return serial, err
 }

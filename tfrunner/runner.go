@@ -74,6 +74,7 @@ type Runner struct {
 	releases  sync.WaitGroup // those deletions in flight
 	memo      sync.Map       // primary state Secret name -> *noopMemo
 	configs   sync.Map       // module digest -> journal patterns of its configuration
+	gcDue     sync.Map       // primary state Secret name -> old backups/chunks to collect at the next run
 	index     atomic.Pointer[stateIndex]
 	processes atomic.Int64
 }
@@ -165,6 +166,7 @@ type run struct {
 	lease    *lease       // the run's lock, which also holds its journal
 	prim     *primaryHint // the primary state Secret as last read or written (nil: unknown)
 	pushed   atomic.Int64 // highest serial pushed to the store in this run
+	backedUp atomic.Bool  // the state the run started from has been backed up
 	saved    *savedPlan   // the plan Secret's plan as read at the start of the run (nil: none)
 	// orphanPatterns are a dead run's journal patterns this run has yet to resolve.
 	orphanPatterns *SuspectedOrphans
@@ -224,6 +226,11 @@ func (r *Runner) prepare(ctx context.Context, rn *run, st *StoredState) (release
 	release, err = r.startRun(ctx, rn)
 	if err != nil {
 		return nil, err
+	}
+	if _, due := r.gcDue.LoadAndDelete(primaryName(rn.ws.Object)); due {
+		if err := r.gcState(ctx, rn.ws.Object); err != nil {
+			r.cfg.Logger.Error(err, "garbage-collecting old state secrets", "object", rn.ws.Object.Name)
+		}
 	}
 	if err := r.materialize(ctx, rn, st); err != nil {
 		release()

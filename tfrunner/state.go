@@ -146,6 +146,14 @@ type stateWrite struct {
 	Raw         []byte
 	InputsHash  string
 	AppliedPlan string
+	// inRun marks a run's write. Such a write never deletes Secrets: old backups and chunks are
+	// collected when the object's next run starts (Runner.gcDue). clusterctl move lists the
+	// Secrets to move, then waits for the block-move annotation of a run in flight to go, then
+	// copies what it listed: a Secret the finishing run deleted meanwhile would stall the move.
+	inRun bool
+	// noBackup skips the backup of the previous primary: a run backs up the state it started
+	// from once, not every intermediate serial it pushes.
+	noBackup bool
 }
 
 // PutState stores raw (a terraform state file) as the object's state, not marked as converged
@@ -198,7 +206,7 @@ func (r *Runner) putStateHinted(ctx context.Context, obj ObjectRef, w stateWrite
 				return 0, nil, err
 			}
 		}
-		backedUp := exists && sec.Annotations[AnnSerial] != strconv.FormatInt(meta.Serial, 10)
+		backedUp := !w.noBackup && exists && sec.Annotations[AnnSerial] != strconv.FormatInt(meta.Serial, 10)
 		if backedUp {
 			if err := r.writeBackup(ctx, obj, sec); err != nil {
 				return 0, nil, err
@@ -220,7 +228,9 @@ func (r *Runner) putStateHinted(ctx context.Context, obj ObjectRef, w stateWrite
 		}
 		// Only a new backup or chunks (now or before) can leave something to collect.
 		if backedUp || len(chunks) > 1 || exists && sec.Annotations[AnnChunks] != "1" {
-			if err := r.gcState(ctx, obj); err != nil {
+			if w.inRun {
+				r.gcDue.Store(primaryName(obj), true)
+			} else if err := r.gcState(ctx, obj); err != nil {
 				r.cfg.Logger.Error(err, "garbage-collecting old state secrets", "object", obj.Name)
 			}
 		}

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	clustercontroller "sigs.k8s.io/cluster-api/core/reconcilers/cluster"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/cluster-api/util/index"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -94,8 +97,10 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  setup.ManagerCacheOptions(scheme, "capc-local", "", 10*time.Minute),
+		Cache:                  setup.ManagerCacheOptions(scheme, managerName(), "", 10*time.Minute),
 		Client:                 setup.ManagerClientOptions(),
+		// A test may run two stacks (two management clusters) in one process.
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -160,6 +165,17 @@ func (st *Stack) Stop() error {
 		return err
 	}
 	return st.Env.Stop()
+}
+
+var managers atomic.Int64
+
+// managerName names a manager's informers (CAPI's metrics panic on a name used twice in one
+// process): capc-local, then capc-local-2, … for further managers of the same test binary.
+func managerName() string {
+	if n := managers.Add(1); n > 1 {
+		return fmt.Sprintf("capc-local-%d", n)
+	}
+	return "capc-local"
 }
 
 // setupCAPI runs CAPI's own core Cluster and Machine reconcilers in-process, as CAPI's tests do.

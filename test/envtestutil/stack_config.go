@@ -25,7 +25,7 @@ func StartCAPIManager(ctx context.Context, cfg *rest.Config) (stop func() error,
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  setup.ManagerCacheOptions(scheme, "capc-local", "", 10*time.Minute),
+		Cache:                  setup.ManagerCacheOptions(scheme, managerName(), "", 10*time.Minute),
 		Client:                 setup.ManagerClientOptions(),
 	})
 	if err != nil {

@@ -1,0 +1,281 @@
+// Package move runs the real clusterctl (bin/clusterctl, v1.14.2) `move` between two management
+// clusters: two kube-apiservers, each with CAPI's core reconcilers and this provider in-process,
+// their CRDs and provider inventory set up the way `clusterctl init` leaves them (taken from the
+// release's infrastructure-components.yaml), and clusters on the fakecloud module (bin/fakecloud,
+// its real Terraform provider from bin/tf-mirror).
+package move
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+)
+
+const (
+	releaseTag  = "v0.1.0"
+	capiVersion = "v1.14.2" // sigs.k8s.io/cluster-api in go.mod: the core provider both sides run
+)
+
+// mgmt is one management cluster: its stack, a direct client and a kubeconfig file.
+type mgmt struct {
+	name       string
+	stack      *envtestutil.Stack
+	c          client.Client
+	kubeconfig string
+}
+
+var (
+	ctx            = context.Background()
+	src, dst       *mgmt
+	tmp            string
+	fakecloudURL   string
+	fakecloudToken = "move-token"
+	logs           = &envtestutil.SyncBuffer{}
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.Level(zapcore.InfoLevel)))
+	var err error
+	if tmp, err = os.MkdirTemp("", "capc-move-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	stopCloud, err := startFakeCloud()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fakecloud:", err)
+		return 1
+	}
+	defer stopCloud()
+	components, err := releaseComponents()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "release components:", err)
+		return 1
+	}
+	for _, p := range []**mgmt{&src, &dst} {
+		name := "source"
+		if p == &dst {
+			name = "target"
+		}
+		if *p, err = startMgmt(name, components); err != nil {
+			fmt.Fprintf(os.Stderr, "%s management cluster: %v\n", name, err)
+			return 1
+		}
+		defer func(mc *mgmt) { _ = mc.stack.Stop() }(*p)
+	}
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintln(os.Stderr, "---- manager logs (last 200 lines) ----")
+		lines := strings.Split(logs.String(), "\n")
+		fmt.Fprintln(os.Stderr, strings.Join(lines[max(0, len(lines)-200):], "\n"))
+	}
+	return code
+}
+
+// startMgmt starts one management cluster and sets it up as `clusterctl init` would have.
+func startMgmt(name string, components []*unstructured.Unstructured) (*mgmt, error) {
+	st, err := envtestutil.StartStack(ctx, envtestutil.StackOptions{
+		WorkDir:         filepath.Join(tmp, name),
+		ProviderMirrors: []string{filepath.Join(envtestutil.RepoRoot(), "bin", "tf-mirror")},
+		Controller:      controllers.Options{ClusterConcurrency: 2, MachineConcurrency: 4, ApprovalMode: "auto"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	mc := &mgmt{name: name, stack: st, kubeconfig: filepath.Join(tmp, name+".kubeconfig")}
+	if err := apiextensionsv1.AddToScheme(st.Scheme); err != nil {
+		return nil, err
+	}
+	if mc.c, err = client.New(st.Env.Config, client.Options{Scheme: st.Scheme}); err != nil {
+		return nil, err
+	}
+	if err := writeKubeconfig(st.Env.Config, mc.kubeconfig); err != nil {
+		return nil, err
+	}
+	if err := initLikeClusterctl(mc, st.Env.Config, components); err != nil {
+		_ = st.Stop()
+		return nil, err
+	}
+	return mc, nil
+}
+
+// releaseComponents builds the release (`make release-manifests`) and returns the objects of
+// its infrastructure-components.yaml.
+func releaseComponents() ([]*unstructured.Unstructured, error) {
+	out := filepath.Join(tmp, "release")
+	cmd := exec.Command("make", "-C", envtestutil.RepoRoot(), "release-manifests", "RELEASE_TAG="+releaseTag, "RELEASE_DIR="+out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("make release-manifests: %w\n%s", err, b)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "infrastructure-components.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objs, nil
+			}
+			return nil, err
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+}
+
+// initLikeClusterctl does to an envtest API server (whose CRDs envtest installed) what
+// `clusterctl init` leaves behind: every provider object labelled clusterctl.cluster.x-k8s.io and
+// cluster.x-k8s.io/provider, and an inventory Provider per provider in its namespace. Ours come
+// from the release's components (their labels, namespace and version); the core provider's
+// from CAPI's own naming.
+func initLikeClusterctl(mc *mgmt, cfg *rest.Config, components []*unstructured.Unstructured) error {
+	dir, err := envtestutil.CAPICRDDir()
+	if err != nil {
+		return err
+	}
+	inventory := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(dir)))), "cmd", "clusterctl", "config", "manifest", "clusterctl-api.yaml")
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{inventory}, ErrorIfPathMissing: true}); err != nil {
+		return fmt.Errorf("installing the clusterctl inventory CRD: %w", err)
+	}
+	ours := map[string]map[string]string{} // CRD name -> labels from the components
+	namespace := ""
+	for _, o := range components {
+		switch o.GetKind() {
+		case "CustomResourceDefinition":
+			ours[o.GetName()] = o.GetLabels()
+		case "Namespace":
+			namespace = o.GetName()
+		}
+	}
+	if len(ours) == 0 || namespace == "" {
+		return fmt.Errorf("the components have no CRDs or no Namespace")
+	}
+	crds := &apiextensionsv1.CustomResourceDefinitionList{}
+	if err := mc.c.List(ctx, crds); err != nil {
+		return err
+	}
+	for i := range crds.Items {
+		crd := &crds.Items[i]
+		labels := map[string]string{"clusterctl.cluster.x-k8s.io": ""}
+		if l, ok := ours[crd.Name]; ok {
+			for k, v := range l {
+				labels[k] = v
+			}
+		} else if strings.HasSuffix(crd.Spec.Group, "cluster.x-k8s.io") && crd.Spec.Group != "clusterctl.cluster.x-k8s.io" {
+			labels["cluster.x-k8s.io/provider"] = "cluster-api"
+		} else {
+			continue
+		}
+		patch := client.MergeFrom(crd.DeepCopy())
+		if crd.Labels == nil {
+			crd.Labels = map[string]string{}
+		}
+		for k, v := range labels {
+			crd.Labels[k] = v
+		}
+		if err := mc.c.Patch(ctx, crd, patch); err != nil {
+			return fmt.Errorf("labelling CRD %s: %w", crd.Name, err)
+		}
+	}
+	for _, p := range []struct{ ns, name, providerName, typ, version string }{
+		{"capi-system", "cluster-api", "cluster-api", "CoreProvider", capiVersion},
+		{namespace, "infrastructure-custom", "custom", "InfrastructureProvider", releaseTag},
+	} {
+		if err := mc.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.ns}}); err != nil && !strings.Contains(err.Error(), "already exists") {
+			return err
+		}
+		prov := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "clusterctl.cluster.x-k8s.io/v1alpha3", "kind": "Provider",
+			"metadata": map[string]any{"namespace": p.ns, "name": p.name,
+				"labels": map[string]any{"clusterctl.cluster.x-k8s.io": "", "cluster.x-k8s.io/provider": p.name}},
+			"providerName": p.providerName, "type": p.typ, "version": p.version,
+		}}
+		if err := mc.c.Create(ctx, prov); err != nil {
+			return fmt.Errorf("inventory Provider %s: %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+// writeKubeconfig writes a kubeconfig for the envtest API server's admin user.
+func writeKubeconfig(cfg *rest.Config, path string) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	kc.CurrentContext = "envtest"
+	return clientcmd.WriteToFile(*kc, path)
+}
+
+// startFakeCloud runs bin/fakecloud on a free local port.
+func startFakeCloud() (func(), error) {
+	cmd := exec.Command(filepath.Join(envtestutil.RepoRoot(), "bin", "fakecloud"), "-listen", "127.0.0.1:0", "-token", fakecloudToken)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				found <- u
+			}
+		}
+	}()
+	select {
+	case fakecloudURL = <-found:
+		return stop, nil
+	case <-time.After(20 * time.Second):
+		stop()
+		return nil, fmt.Errorf("fakecloud did not report its address")
+	}
+}
+
+// clusterctlMove runs `clusterctl move` from src to dst for namespace ns.
+func clusterctlMove(ns string) (string, error) {
+	home := filepath.Join(tmp, "home")
+	_ = os.MkdirAll(home, 0o700)
+	cmd := exec.Command(filepath.Join(envtestutil.RepoRoot(), "bin", "clusterctl"), "move",
+		"--kubeconfig", src.kubeconfig, "--to-kubeconfig", dst.kubeconfig, "--namespace", ns, "-v", "3")
+	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	b, err := cmd.CombinedOutput()
+	return string(b), err
+}
+
