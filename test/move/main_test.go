@@ -278,4 +278,3 @@ func clusterctlMove(ns string) (string, error) {
 	b, err := cmd.CombinedOutput()
 	return string(b), err
 }
-

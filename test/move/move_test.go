@@ -145,7 +145,7 @@ func TestMoveIdle(t *testing.T) {
 		g.Expect(err).To(HaveOccurred())
 	}, time.Minute, 250*time.Millisecond).Should(Succeed())
 	g.Consistently(func() int64 { return dst.stack.Runner.Processes() - dstProcs }, 5*time.Second, 250*time.Millisecond).Should(BeZero(), "no terraform on the target")
-	g.Expect(src.stack.Runner.Processes() - srcProcs).To(BeZero(), "no terraform (no destroy) on the source")
+	g.Expect(src.stack.Runner.Processes()-srcProcs).To(BeZero(), "no terraform (no destroy) on the source")
 	created, deleted := cloudStats(g)
 	g.Expect([]int{created - created0, deleted - deleted0}).To(Equal([]int{0, 0}), "the move created and deleted nothing in the cloud")
 
@@ -171,7 +171,7 @@ func TestMoveIdle(t *testing.T) {
 		g.Expect(err).To(HaveOccurred())
 	}, 3*time.Minute, 500*time.Millisecond).Should(Succeed())
 	created, deleted = cloudStats(g)
-	g.Expect(deleted - deleted0).To(BeNumerically(">", 0), "the target destroyed the infrastructure")
+	g.Expect(deleted-deleted0).To(BeNumerically(">", 0), "the target destroyed the infrastructure")
 	t.Logf("figures: move %s; terraform processes during the move: source %d, target 0; cloud objects created/deleted by the move 0/0; destroyed by the target after: %d",
 		took.Round(time.Millisecond), src.stack.Runner.Processes()-srcProcs, deleted-deleted0)
 }
