@@ -54,7 +54,7 @@ func (m movableReader) Get(ctx context.Context, key client.ObjectKey, obj client
 	if err := m.Reader.Get(ctx, key, obj, opts...); err != nil {
 		return err
 	}
-	if _, ok := obj.GetLabels()[clusterctlv1.ClusterctlMoveLabel]; !ok {
+	if _, ok := obj.GetLabels()[clusterctlv1.ClusterctlMoveLabel]; !ok && m.b.Client != nil {
 		if err := m.b.patchMeta(ctx, obj, moveLabelOn); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Labelling for clusterctl move failed; the next reconcile retries", "name", key.Name)
 		}

@@ -110,13 +110,7 @@ func (m *Module) parseFile(p *hclparse.Parser, fsys fs.FS, name string, override
 		m.problem(fmt.Sprintf("file %q", name), "cannot be read: %v", err)
 		return
 	}
-	var f *hcl.File
-	var diags hcl.Diagnostics
-	if path.Ext(name) == ".json" {
-		f, diags = p.ParseJSON(src, name)
-	} else {
-		f, diags = p.ParseHCL(src, name)
-	}
+	f, diags := parseSource(p, name, src)
 	if diags.HasErrors() {
 		m.problem(fmt.Sprintf("file %q", name), "does not parse: %s", firstError(diags))
 		return
@@ -231,4 +225,12 @@ func firstError(diags hcl.Diagnostics) string {
 		}
 	}
 	return diags.Error()
+}
+
+// parseSource parses a .tf or .tf.json file.
+func parseSource(p *hclparse.Parser, name string, src []byte) (*hcl.File, hcl.Diagnostics) {
+	if path.Ext(name) == ".json" {
+		return p.ParseJSON(src, name)
+	}
+	return p.ParseHCL(src, name)
 }

@@ -139,13 +139,7 @@ func (pol Policy) checkFile(fsys fs.FS, name string, md *moduleDir) []Problem {
 		return []Problem{{Item: fmt.Sprintf("file %q", name), Message: fmt.Sprintf("cannot be read: %v", err)}}
 	}
 	p := hclparse.NewParser()
-	var f *hcl.File
-	var diags hcl.Diagnostics
-	if path.Ext(name) == ".json" {
-		f, diags = p.ParseJSON(src, name)
-	} else {
-		f, diags = p.ParseHCL(src, name)
-	}
+	f, diags := parseSource(p, name, src)
 	if diags.HasErrors() {
 		return nil // the contract check (root) or terraform (called modules) reports syntax
 	}

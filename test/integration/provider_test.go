@@ -173,8 +173,11 @@ var _ = Describe("CustomCluster and CustomMachine with the CAPI core controllers
 			g.Expect(readyMessage(cm.Status.Conditions)).To(ContainSubstring("ALLOW_DESTROY unset"))
 		}).Should(Succeed())
 
+		// A patch, not an update of the test's copy: the controller has labelled the Secret for
+		// clusterctl move since.
+		credsPatch := client.MergeFrom(creds.DeepCopy())
 		creds.Data["ALLOW_DESTROY"] = []byte("1")
-		Expect(k8s.Update(ctx, creds)).To(Succeed())
+		Expect(k8s.Patch(ctx, creds, credsPatch)).To(Succeed())
 		// Credentials Secrets are not watched; a touch skips the remaining backoff delay.
 		patch := client.MergeFrom(get(cm).DeepCopy())
 		cm.Annotations = map[string]string{"test/touch": "1"}

@@ -150,30 +150,9 @@ func TestMoveIdle(t *testing.T) {
 	g.Expect([]int{created - created0, deleted - deleted0}).To(Equal([]int{0, 0}), "the move created and deleted nothing in the cloud")
 
 	By("the target handles a spec change and a deletion normally")
-	got := &infrav1.CustomCluster{}
-	g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cc), got)).To(Succeed())
-	p := client.MergeFrom(got.DeepCopy())
-	got.Spec.AdditionalTags = map[string]string{"moved": "yes"}
-	g.Expect(dst.c.Patch(ctx, got, p)).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cc), got)).To(Succeed())
-		g.Expect(got.Status.Terraform).NotTo(BeNil())
-		g.Expect(got.Status.Terraform.StateSerial).To(BeNumerically(">", 0))
-		g.Expect(got.Status.Terraform.LastRunResult).To(Equal(infrav1.RunSucceeded))
-		g.Expect(dst.stack.Runner.Processes()).To(BeNumerically(">", dstProcs))
-	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed())
-	cluster := &clusterv1.Cluster{}
-	g.Expect(dst.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "wl"}, cluster)).To(Succeed())
-	g.Expect(dst.c.Delete(ctx, cluster)).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		err := dst.c.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)
-		g.Expect(client.IgnoreNotFound(err)).To(Succeed())
-		g.Expect(err).To(HaveOccurred())
-	}, 3*time.Minute, 500*time.Millisecond).Should(Succeed())
-	created, deleted = cloudStats(g)
-	g.Expect(deleted-deleted0).To(BeNumerically(">", 0), "the target destroyed the infrastructure")
+	destroyed := targetHandlesChangeAndDeletion(t, cc, dstProcs, deleted0)
 	t.Logf("figures: move %s; terraform processes during the move: source %d, target 0; cloud objects created/deleted by the move 0/0; destroyed by the target after: %d",
-		took.Round(time.Millisecond), src.stack.Runner.Processes()-srcProcs, deleted-deleted0)
+		took.Round(time.Millisecond), src.stack.Runner.Processes()-srcProcs, destroyed)
 }
 
 // describe shows the conditions of a namespace's custom objects on one side (for a failed wait).
@@ -260,6 +239,37 @@ func TestMoveMidRun(t *testing.T) {
 	}, time.Minute, 250*time.Millisecond).Should(Succeed())
 	created, deleted := cloudStats(g)
 	g.Expect([]int{created - created0, deleted - deleted0}).To(Equal([]int{0, 0}), "the move created and deleted nothing in the cloud")
-	t.Logf("figures: move %s; terraform processes on the source %d (the in-flight apply), on the target 0; cloud creates/deletes 0/0",
-		took.Round(time.Millisecond), src.stack.Runner.Processes()-srcProcs)
+	destroyed := targetHandlesChangeAndDeletion(t, cc, dstProcs, deleted0)
+	t.Logf("figures: move %s; terraform processes on the source %d (the in-flight apply), on the target 0; cloud creates/deletes 0/0; destroyed by the target after: %d",
+		took.Round(time.Millisecond), src.stack.Runner.Processes()-srcProcs, destroyed)
+}
+
+// targetHandlesChangeAndDeletion changes the moved CustomCluster's tags on the target (an apply
+// there) and deletes the Cluster (a destroy there); it returns the cloud objects destroyed.
+func targetHandlesChangeAndDeletion(t *testing.T, cc *infrav1.CustomCluster, dstProcs int64, deleted0 int) int {
+	g := NewWithT(t)
+	got := &infrav1.CustomCluster{}
+	g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cc), got)).To(Succeed())
+	serial := got.Status.Terraform.StateSerial
+	p := client.MergeFrom(got.DeepCopy())
+	got.Spec.AdditionalTags = map[string]string{"moved": "yes"}
+	g.Expect(dst.c.Patch(ctx, got, p)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cc), got)).To(Succeed())
+		g.Expect(got.Status.Terraform).NotTo(BeNil())
+		g.Expect(got.Status.Terraform.StateSerial).To(BeNumerically(">", serial), "the change was applied on the target")
+		g.Expect(got.Status.Terraform.LastRunResult).To(Equal(infrav1.RunSucceeded))
+		g.Expect(dst.stack.Runner.Processes()).To(BeNumerically(">", dstProcs))
+	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed())
+	cluster := &clusterv1.Cluster{}
+	g.Expect(dst.c.Get(ctx, client.ObjectKey{Namespace: cc.Namespace, Name: "wl"}, cluster)).To(Succeed())
+	g.Expect(dst.c.Delete(ctx, cluster)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		err := dst.c.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)
+		g.Expect(client.IgnoreNotFound(err)).To(Succeed())
+		g.Expect(err).To(HaveOccurred())
+	}, 3*time.Minute, 500*time.Millisecond).Should(Succeed())
+	_, deleted := cloudStats(g)
+	g.Expect(deleted-deleted0).To(BeNumerically(">", 0), "the target destroyed the infrastructure")
+	return deleted - deleted0
 }
