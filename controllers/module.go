@@ -35,11 +35,7 @@ type ContractError struct {
 }
 
 func (e *ContractError) Error() string {
-	s := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		s[i] = p.String()
-	}
-	return fmt.Sprintf("module fails the contract check (%d problem(s)): %s", len(e.Problems), strings.Join(s, "; "))
+	return fmt.Sprintf("module fails the contract check (%d problem(s)): %s", len(e.Problems), modulecheck.Join(e.Problems))
 }
 
 // PolicyError lists what a module does that the manager's module policy does not allow
@@ -49,11 +45,7 @@ type PolicyError struct {
 }
 
 func (e *PolicyError) Error() string {
-	s := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		s[i] = p.String()
-	}
-	return fmt.Sprintf("module is not allowed by the manager's module policy (%d problem(s)): %s", len(e.Problems), strings.Join(s, "; "))
+	return fmt.Sprintf("module is not allowed by the manager's module policy (%d problem(s)): %s", len(e.Problems), modulecheck.Join(e.Problems))
 }
 
 // bundled reports whether the module is one the provider ships (embedded in the binary): the
@@ -83,8 +75,8 @@ func (b *base) module(ctx context.Context, in runInput) (checkedModule, error) {
 		return checkedModule{}, fmt.Errorf("reading module: %w", err)
 	}
 	if !bundled(in.spec.Module) {
-		if problems := b.Options.ModulePolicy.Check(mod); len(problems) > 0 {
-			return checkedModule{}, &PolicyError{Problems: problems}
+		if err := b.checkPolicy(digest, mod); err != nil {
+			return checkedModule{}, err
 		}
 	}
 	res := contractChecks.Check(digest, mod, in.kind, extras)

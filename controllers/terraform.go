@@ -63,13 +63,7 @@ type runInput struct {
 func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, bool) {
 	mod, err := b.module(ctx, in) // resolution, the module policy and the contract check
 	if err != nil {
-		reason := infrav1.ModuleInvalidReason
-		if pe := (*PolicyError)(nil); errors.As(err, &pe) {
-			reason = infrav1.ModuleNotAllowedReason
-		}
-		setCondition(in.obj, infrav1.ModuleValidCondition, false, reason, "%v", err)
-		setNotReady(in.obj, reason, "module: %v", err)
-		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, reason, "module: %v", err)
+		b.moduleRefused(in.obj, err)
 		return tfrunner.Workspace{}, false
 	}
 	b.moduleValid(in.obj, mod.warnings)
@@ -91,12 +85,34 @@ func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, 
 	return ws, true
 }
 
-// checkInstalled applies the module policy to the modules terraform init downloaded.
-func (b *base) checkInstalled(installed fs.FS) error {
-	if problems := b.Options.ModulePolicy.Check(installed); len(problems) > 0 {
+// checkPolicy applies the module policy to a module tree; digest, when known, lets a reconcile
+// of an unchanged module skip the walk.
+func (b *base) checkPolicy(digest string, fsys fs.FS) error {
+	var problems []modulecheck.Problem
+	if digest == "" {
+		problems = b.Options.ModulePolicy.Check(fsys)
+	} else {
+		problems = contractChecks.CheckPolicy(digest, fsys, b.Options.ModulePolicy)
+	}
+	if len(problems) > 0 {
 		return &PolicyError{Problems: problems}
 	}
 	return nil
+}
+
+// checkInstalled applies the module policy to the modules terraform init downloaded.
+func (b *base) checkInstalled(installed fs.FS) error { return b.checkPolicy("", installed) }
+
+// moduleRefused says why a module cannot run: ModuleValid=False and Ready=False, with reason
+// NotAllowed for the module policy and Invalid otherwise, and a Warning event.
+func (b *base) moduleRefused(obj object, err error) {
+	reason := infrav1.ModuleInvalidReason
+	if pe := (*PolicyError)(nil); errors.As(err, &pe) {
+		reason = infrav1.ModuleNotAllowedReason
+	}
+	setCondition(obj, infrav1.ModuleValidCondition, false, reason, "%v", err)
+	setNotReady(obj, reason, "module: %v", err)
+	b.Recorder.Eventf(obj, corev1.EventTypeWarning, reason, "module: %v", err)
 }
 
 // moduleValid sets ModuleValid=True, naming the contract check's warnings (a spec.variables key
@@ -199,9 +215,7 @@ func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, 
 	var policy *PolicyError
 	switch {
 	case errors.As(err, &policy): // a downloaded (remote) module the policy refuses
-		setCondition(in.obj, infrav1.ModuleValidCondition, false, infrav1.ModuleNotAllowedReason, "%v", policy)
-		setNotReady(in.obj, infrav1.ModuleNotAllowedReason, "module: %v", policy)
-		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.ModuleNotAllowedReason, "module: %v", policy)
+		b.moduleRefused(in.obj, policy)
 		return res, false, b.waitRequeue(in.obj), nil
 	case errors.As(err, &locked):
 		ctrl.LoggerFrom(ctx).Info("State is locked, retrying later", "holder", locked.Holder)

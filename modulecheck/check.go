@@ -43,9 +43,12 @@ type Result struct {
 func (r Result) OK() bool { return len(r.Problems) == 0 }
 
 // Error joins the problems, one per item, or returns "" when there are none.
-func (r Result) Error() string {
-	s := make([]string, len(r.Problems))
-	for i, p := range r.Problems {
+func (r Result) Error() string { return Join(r.Problems) }
+
+// Join joins problems with "; ", one per item.
+func Join(problems []Problem) string {
+	s := make([]string, len(problems))
+	for i, p := range problems {
 		s[i] = p.String()
 	}
 	return strings.Join(s, "; ")
@@ -246,32 +249,46 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// Cache keeps parsed modules by key (a module digest) so a reconcile only re-parses a module
-// whose files changed. It is safe for concurrent use; when full, it is emptied.
+// Cache keeps parsed modules and policy verdicts by key (a module digest) so a reconcile only
+// re-reads a module whose files changed. It is safe for concurrent use; when a map is full, it
+// is emptied.
 type Cache struct {
-	mu      sync.Mutex
-	max     int
-	modules map[string]*Module
+	mu       sync.Mutex
+	max      int
+	modules  map[string]*Module
+	policies map[string][]Problem // key + policy -> its problems
 }
 
-// NewCache returns a cache of at most max parsed modules.
+// NewCache returns a cache of at most max parsed modules (and as many policy verdicts).
 func NewCache(max int) *Cache {
-	return &Cache{max: max, modules: map[string]*Module{}}
+	return &Cache{max: max, modules: map[string]*Module{}, policies: map[string][]Problem{}}
 }
 
 // Check checks the module in fsys, whose digest is key, against the contract of kind.
 func (c *Cache) Check(key string, fsys fs.FS, kind string, extraVars map[string]cty.Value) Result {
-	c.mu.Lock()
-	m, ok := c.modules[key]
-	c.mu.Unlock()
-	if !ok {
-		m = Parse(fsys)
-		c.mu.Lock()
-		if len(c.modules) >= c.max {
-			c.modules = map[string]*Module{}
-		}
-		c.modules[key] = m
-		c.mu.Unlock()
-	}
+	m := remember(c, &c.modules, key, func() *Module { return Parse(fsys) })
 	return m.Check(kind, extraVars)
+}
+
+// CheckPolicy is pol.Check(fsys) for the module whose digest is key.
+func (c *Cache) CheckPolicy(key string, fsys fs.FS, pol Policy) []Problem {
+	return remember(c, &c.policies, fmt.Sprintf("%s\x00%v", key, pol), func() []Problem { return pol.Check(fsys) })
+}
+
+// remember returns (*m)[key], computing and storing it when absent.
+func remember[V any](c *Cache, m *map[string]V, key string, compute func() V) V {
+	c.mu.Lock()
+	v, ok := (*m)[key]
+	c.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = compute()
+	c.mu.Lock()
+	if len(*m) >= c.max {
+		*m = map[string]V{}
+	}
+	(*m)[key] = v
+	c.mu.Unlock()
+	return v
 }

@@ -102,3 +102,20 @@ func TestParseProviderPattern(t *testing.T) {
 		}
 	}
 }
+
+// The cache answers a module it has seen by its digest, per policy.
+func TestCachedPolicy(t *testing.T) {
+	c := NewCache(2)
+	exec := fstest.MapFS{"main.tf": &fstest.MapFile{Data: []byte(`resource "terraform_data" "x" {
+  provisioner "local-exec" { command = "id" }
+}`)}}
+	if got := c.CheckPolicy("d1", exec, Policy{}); len(got) != 1 {
+		t.Fatalf("first check: %v", got)
+	}
+	if got := c.CheckPolicy("d1", fstest.MapFS{}, Policy{}); len(got) != 1 {
+		t.Errorf("same digest and policy: want the cached verdict, got %v", got)
+	}
+	if got := c.CheckPolicy("d1", exec, Policy{AllowProvisioners: true}); len(got) != 0 {
+		t.Errorf("another policy is another verdict: %v", got)
+	}
+}
