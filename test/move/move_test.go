@@ -122,28 +122,11 @@ func TestMoveIdle(t *testing.T) {
 
 	By := func(s string) { t.Log(s) }
 	By("the target reconciles everything to Provisioned with the moved state")
-	g.Eventually(func(g Gomega) {
-		got := &infrav1.CustomCluster{}
-		g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cc), got)).To(Succeed())
-		g.Expect(conditions.IsTrue(got, infrav1.ReadyCondition)).To(BeTrue())
-		for _, cm := range cms {
-			m := &infrav1.CustomMachine{}
-			g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cm), m)).To(Succeed())
-			g.Expect(conditions.IsTrue(m, infrav1.ReadyCondition)).To(BeTrue())
-			g.Expect(m.Spec.ProviderID).NotTo(BeEmpty())
-		}
-	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed(), func() string { return describe(dst, ns) })
+	targetProvisioned(g, cc, cms)
 	g.Expect(stateSecrets(g, dst.c, ns)).To(Equal(before), "state Secrets travelled unchanged")
 
 	By("the source deleted its objects without a destroy")
-	g.Eventually(func(g Gomega) {
-		l := &infrav1.CustomMachineList{}
-		g.Expect(src.c.List(ctx, l, client.InNamespace(ns))).To(Succeed())
-		g.Expect(l.Items).To(BeEmpty())
-		err := src.c.Get(ctx, client.ObjectKeyFromObject(cc), &infrav1.CustomCluster{})
-		g.Expect(client.IgnoreNotFound(err)).To(Succeed())
-		g.Expect(err).To(HaveOccurred())
-	}, time.Minute, 250*time.Millisecond).Should(Succeed())
+	sourceEmptied(g, cc)
 	g.Consistently(func() int64 { return dst.stack.Runner.Processes() - dstProcs }, 5*time.Second, 250*time.Millisecond).Should(BeZero(), "no terraform on the target")
 	g.Expect(src.stack.Runner.Processes()-srcProcs).To(BeZero(), "no terraform (no destroy) on the source")
 	created, deleted := cloudStats(g)
@@ -204,11 +187,7 @@ func TestMoveMidRun(t *testing.T) {
 	t.Log("a tags change applied through a slow cloud (every update takes 4 s)")
 	setFaults(g, map[string]any{"op": "update:*", "latency_ms": 4000})
 	defer setFaults(g)
-	g.Expect(src.c.Get(ctx, client.ObjectKeyFromObject(cc), cc)).To(Succeed())
-	serial := cc.Status.Terraform.StateSerial
-	p := client.MergeFrom(cc.DeepCopy())
-	cc.Spec.AdditionalTags = map[string]string{"during": "move"}
-	g.Expect(src.c.Patch(ctx, cc, p)).To(Succeed())
+	serial := setTags(g, src, cc, map[string]string{"during": "move"})
 	g.Eventually(func(g Gomega) {
 		g.Expect(src.c.Get(ctx, client.ObjectKeyFromObject(cc), cc)).To(Succeed())
 		g.Expect(cc.Annotations).To(HaveKey(clusterctlv1.BlockMoveAnnotation))
@@ -221,22 +200,11 @@ func TestMoveMidRun(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred(), "clusterctl move:\n%s", out)
 	t.Logf("clusterctl move took %s (it waited for the run)", took.Round(time.Millisecond))
 
-	got := &infrav1.CustomCluster{}
-	g.Eventually(func(g Gomega) {
-		g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cc), got)).To(Succeed())
-		g.Expect(conditions.IsTrue(got, infrav1.ReadyCondition)).To(BeTrue())
-		m := &infrav1.CustomMachine{}
-		g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cms[0]), m)).To(Succeed())
-		g.Expect(conditions.IsTrue(m, infrav1.ReadyCondition)).To(BeTrue())
-	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed(), func() string { return describe(dst, ns) })
+	got := targetProvisioned(g, cc, cms)
 	g.Expect(got.Status.Terraform.StateSerial).To(BeNumerically(">", serial), "the moved state is the one the run wrote")
 	g.Expect(got.Annotations).NotTo(HaveKey(clusterctlv1.BlockMoveAnnotation))
 	g.Consistently(func() int64 { return dst.stack.Runner.Processes() - dstProcs }, 5*time.Second, 250*time.Millisecond).Should(BeZero(), "no terraform on the target")
-	g.Eventually(func(g Gomega) {
-		l := &infrav1.CustomMachineList{}
-		g.Expect(src.c.List(ctx, l, client.InNamespace(ns))).To(Succeed())
-		g.Expect(l.Items).To(BeEmpty())
-	}, time.Minute, 250*time.Millisecond).Should(Succeed())
+	sourceEmptied(g, cc)
 	created, deleted := cloudStats(g)
 	g.Expect([]int{created - created0, deleted - deleted0}).To(Equal([]int{0, 0}), "the move created and deleted nothing in the cloud")
 	destroyed := targetHandlesChangeAndDeletion(t, cc, dstProcs, deleted0)
@@ -248,12 +216,8 @@ func TestMoveMidRun(t *testing.T) {
 // there) and deletes the Cluster (a destroy there); it returns the cloud objects destroyed.
 func targetHandlesChangeAndDeletion(t *testing.T, cc *infrav1.CustomCluster, dstProcs int64, deleted0 int) int {
 	g := NewWithT(t)
-	got := &infrav1.CustomCluster{}
-	g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cc), got)).To(Succeed())
-	serial := got.Status.Terraform.StateSerial
-	p := client.MergeFrom(got.DeepCopy())
-	got.Spec.AdditionalTags = map[string]string{"moved": "yes"}
-	g.Expect(dst.c.Patch(ctx, got, p)).To(Succeed())
+	got := cc.DeepCopy()
+	serial := setTags(g, dst, got, map[string]string{"moved": "yes"})
 	g.Eventually(func(g Gomega) {
 		g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cc), got)).To(Succeed())
 		g.Expect(got.Status.Terraform).NotTo(BeNil())
@@ -272,4 +236,44 @@ func targetHandlesChangeAndDeletion(t *testing.T, cc *infrav1.CustomCluster, dst
 	_, deleted := cloudStats(g)
 	g.Expect(deleted-deleted0).To(BeNumerically(">", 0), "the target destroyed the infrastructure")
 	return deleted - deleted0
+}
+
+// targetProvisioned waits until the moved CustomCluster and CustomMachines are Ready (with their
+// providerIDs) on the target, and returns the target's CustomCluster.
+func targetProvisioned(g *WithT, cc *infrav1.CustomCluster, cms []*infrav1.CustomMachine) *infrav1.CustomCluster {
+	got := &infrav1.CustomCluster{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cc), got)).To(Succeed())
+		g.Expect(conditions.IsTrue(got, infrav1.ReadyCondition)).To(BeTrue())
+		for _, cm := range cms {
+			m := &infrav1.CustomMachine{}
+			g.Expect(dst.c.Get(ctx, client.ObjectKeyFromObject(cm), m)).To(Succeed())
+			g.Expect(conditions.IsTrue(m, infrav1.ReadyCondition)).To(BeTrue())
+			g.Expect(m.Spec.ProviderID).NotTo(BeEmpty())
+		}
+	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed(), func() string { return describe(dst, cc.Namespace) })
+	return got
+}
+
+// sourceEmptied waits until the source has no CustomMachine and no CustomCluster of cc's namespace.
+func sourceEmptied(g *WithT, cc *infrav1.CustomCluster) {
+	g.Eventually(func(g Gomega) {
+		l := &infrav1.CustomMachineList{}
+		g.Expect(src.c.List(ctx, l, client.InNamespace(cc.Namespace))).To(Succeed())
+		g.Expect(l.Items).To(BeEmpty())
+		err := src.c.Get(ctx, client.ObjectKeyFromObject(cc), &infrav1.CustomCluster{})
+		g.Expect(client.IgnoreNotFound(err)).To(Succeed())
+		g.Expect(err).To(HaveOccurred())
+	}, time.Minute, 250*time.Millisecond).Should(Succeed())
+}
+
+// setTags sets cc's additional tags on mc (cc is refreshed first) and returns the state serial
+// it had before.
+func setTags(g *WithT, mc *mgmt, cc *infrav1.CustomCluster, tags map[string]string) int64 {
+	g.Expect(mc.c.Get(ctx, client.ObjectKeyFromObject(cc), cc)).To(Succeed())
+	serial := cc.Status.Terraform.StateSerial
+	p := client.MergeFrom(cc.DeepCopy())
+	cc.Spec.AdditionalTags = tags
+	g.Expect(mc.c.Patch(ctx, cc, p)).To(Succeed())
+	return serial
 }
