@@ -8,6 +8,7 @@ KUBE_VERSION           ?= v1.36.3
 CLUSTERCTL_VERSION     ?= v1.14.2
 CONTROLLER_GEN_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION      ?= v5.8.2
+SOURCE_CONTROLLER_VERSION ?= v1.9.6
 RELEASE_TAG            ?= v0.1.0
 IMG                    ?= ghcr.io/company/cluster-api-provider-custom:$(RELEASE_TAG)
 CONTAINER_TOOL         ?= docker
@@ -29,7 +30,7 @@ help: ## Show this help.
 ##@ Tools (built from the Go module proxy into bin/, cached in ~/.cache/capc-tools)
 
 .PHONY: tools
-tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl fakecloud ## Build every tool tests need.
+tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller fakecloud ## Build every tool tests need.
 
 $(BIN)/terraform:
 	hack/ensure-tool.sh terraform $(TERRAFORM_VERSION)
@@ -45,6 +46,8 @@ $(BIN)/clusterctl:
 	hack/ensure-tool.sh clusterctl $(CLUSTERCTL_VERSION)
 $(BIN)/kustomize:
 	hack/ensure-tool.sh kustomize $(KUSTOMIZE_VERSION)
+$(BIN)/source-controller:
+	hack/ensure-tool.sh source-controller $(SOURCE_CONTROLLER_VERSION)
 
 .PHONY: clusterctl
 clusterctl: $(BIN)/clusterctl ## Build clusterctl.

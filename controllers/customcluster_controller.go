@@ -43,17 +43,21 @@ type CustomClusterReconciler struct{ base }
 // SetupWithManager registers the reconciler; Cluster changes (e.g. unpause) map to their CustomCluster.
 func (r *CustomClusterReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
 	log := ctrl.LoggerFrom(ctx)
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&infrav1.CustomCluster{}).
+	bld := ctrl.NewControllerManagedBy(mgr).
+		For(&infrav1.CustomCluster{}, builder.WithPredicates(predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter))).
 		WithOptions(opts).
-		WithEventFilter(predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter)).
 		Watches(&clusterv1.Cluster{},
 			handler.EnqueueRequestsFromMapFunc(util.ClusterToInfrastructureMapFunc(ctx,
 				infrav1.GroupVersion.WithKind("CustomCluster"), mgr.GetClient(), &infrav1.CustomCluster{})),
-			builder.WithPredicates(predicates.ClusterPausedTransitions(mgr.GetScheme(), log)),
+			builder.WithPredicates(predicates.ClusterPausedTransitions(mgr.GetScheme(), log),
+				predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter)),
 		).
-		Named("customcluster").
-		Complete(r)
+		Named("customcluster")
+	if err := watchSources(ctx, mgr, bld, &infrav1.CustomCluster{}, r.Options.WatchFilter,
+		func() client.ObjectList { return &infrav1.CustomClusterList{} }); err != nil {
+		return err
+	}
+	return bld.Complete(r)
 }
 
 // Reconcile follows CAPD's skeleton: fetch, owner, paused, finalizer, patch, normal/delete.

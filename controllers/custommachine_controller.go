@@ -35,17 +35,24 @@ func (r *CustomMachineReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	if err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&infrav1.CustomMachine{}).
+	// The watch filter applies to each watch, not to the builder: Flux sources are not labelled
+	// for a shard (watchSources filters the objects they map to instead).
+	filter := builder.WithPredicates(predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter))
+	bld := ctrl.NewControllerManagedBy(mgr).
+		For(&infrav1.CustomMachine{}, filter).
 		WithOptions(opts).
-		WithEventFilter(predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter)).
 		Watches(&clusterv1.Machine{},
-			handler.EnqueueRequestsFromMapFunc(util.MachineToInfrastructureMapFunc(infrav1.GroupVersion.WithKind("CustomMachine")))).
-		Watches(&infrav1.CustomCluster{}, handler.EnqueueRequestsFromMapFunc(r.customClusterToMachines)).
+			handler.EnqueueRequestsFromMapFunc(util.MachineToInfrastructureMapFunc(infrav1.GroupVersion.WithKind("CustomMachine"))), filter).
+		Watches(&infrav1.CustomCluster{}, handler.EnqueueRequestsFromMapFunc(r.customClusterToMachines), filter).
 		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(clusterToMachines),
-			builder.WithPredicates(predicates.ClusterPausedTransitionsOrInfrastructureProvisioned(mgr.GetScheme(), log))).
-		Named("custommachine").
-		Complete(r)
+			builder.WithPredicates(predicates.ClusterPausedTransitionsOrInfrastructureProvisioned(mgr.GetScheme(), log),
+				predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter))).
+		Named("custommachine")
+	if err := watchSources(ctx, mgr, bld, &infrav1.CustomMachine{}, r.Options.WatchFilter,
+		func() client.ObjectList { return &infrav1.CustomMachineList{} }); err != nil {
+		return err
+	}
+	return bld.Complete(r)
 }
 
 // customClusterToMachines requeues a cluster's machines when its outputs (status) change.

@@ -278,14 +278,14 @@ func TestPolicyFor(t *testing.T) {
 	}
 }
 
-func TestConfinedPath(t *testing.T) {
+func TestPathModuleNeedsRelativePathAndRoot(t *testing.T) {
 	root := t.TempDir()
 	for _, p := range []string{"../etc", "/etc", "a/../../b"} {
-		if _, err := confinedPath(root, p); err == nil {
-			t.Errorf("confinedPath(%q) accepted an escape", p)
+		if _, err := pathModule(root, p, "machine"); err == nil || !strings.Contains(err.Error(), "must be relative") {
+			t.Errorf("pathModule(%q) = %v, want a refusal", p, err)
 		}
 	}
-	if _, err := confinedPath("", "x"); err == nil {
+	if _, err := pathModule("", "x", "machine"); err == nil {
 		t.Error("a path without --module-root was accepted")
 	}
 }

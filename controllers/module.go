@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -20,6 +21,7 @@ import (
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modules"
+	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -32,10 +34,16 @@ var contractChecks = modulecheck.NewCache(256)
 // ContractError lists every contract problem of a module; nothing runs until they are fixed.
 type ContractError struct {
 	Problems []modulecheck.Problem
+	// Root is the root module's directory in its tree ("." for the top).
+	Root string
 }
 
 func (e *ContractError) Error() string {
-	return fmt.Sprintf("module fails the contract check (%d problem(s)): %s", len(e.Problems), modulecheck.Join(e.Problems))
+	what := "module"
+	if e.Root != "" && e.Root != "." {
+		what = "root module " + e.Root + "/"
+	}
+	return fmt.Sprintf("%s fails the contract check (%d problem(s)): %s", what, len(e.Problems), modulecheck.Join(e.Problems))
 }
 
 // PolicyError lists what a module does that the manager's module policy does not allow
@@ -51,37 +59,59 @@ func (e *PolicyError) Error() string {
 // bundled reports whether the module is one the provider ships (embedded in the binary): the
 // module policy is for modules it did not ship.
 func bundled(src *infrav1.ModuleSource) bool {
-	return src == nil || (src.Path == "" && src.ConfigMapRef == nil && src.Source == "")
+	return src == nil || (src.Path == "" && src.ConfigMapRef == nil && src.SourceRef == nil && src.Source == "")
 }
 
 // checkedModule is a resolved module that passed the contract check.
 type checkedModule struct {
-	fs   fs.FS
+	tree modulesrc.Tree
 	vars map[string]cty.Value
+	// revision names the module in status: a Flux artifact's revision or <what>@sha256:<digest>.
+	revision string
 	// warnings do not block a run; they are shown in ModuleValid and a Warning event.
 	warnings []modulecheck.Problem
 }
 
-// module resolves the object's root module (bundled, path, ConfigMap or remote), checks it
-// against the contract and returns it with the variables to run it with: in.vars with the
-// spec.variables values converted to the module's declared types.
+// resolvedModule is an object's module tree and what it is called.
+type resolvedModule struct {
+	tree modulesrc.Tree
+	// revision is a Flux artifact's revision or a remote source; label names other modules,
+	// whose revision is their digest.
+	revision, label string
+}
+
+// module resolves the object's module tree (bundled, path, ConfigMap, Flux source or remote),
+// checks it against the module policy and its root module against the contract, and returns
+// it with the variables to run it with: in.vars with the spec.variables values converted to
+// the module's declared types.
 func (b *base) module(ctx context.Context, in runInput) (checkedModule, error) {
 	mod, extras, err := b.resolve(ctx, in)
 	if err != nil {
 		return checkedModule{}, err
 	}
-	digest, err := tfrunner.ModuleDigest(mod)
+	digest, err := tfrunner.TreeDigest(mod.tree.FS, mod.tree.Root)
 	if err != nil {
 		return checkedModule{}, fmt.Errorf("reading module: %w", err)
 	}
 	if !bundled(in.spec.Module) {
-		if err := b.checkPolicy(digest, mod); err != nil {
+		if len(mod.tree.Remote) > 0 && !b.Options.AllowRemoteModules {
+			problems := make([]modulecheck.Problem, len(mod.tree.Remote))
+			for i, p := range mod.tree.Remote {
+				problems[i] = modulecheck.Problem{Item: p.Item, Message: p.Message + ": terraform init would download it, and this manager runs without --allow-remote-modules"}
+			}
+			return checkedModule{}, &PolicyError{Problems: problems}
+		}
+		if err := b.checkPolicy(digest, mod.tree.FS); err != nil {
 			return checkedModule{}, err
 		}
 	}
-	res := contractChecks.Check(digest, mod, in.kind, extras)
+	root, err := fs.Sub(mod.tree.FS, mod.tree.Root)
+	if err != nil {
+		return checkedModule{}, fmt.Errorf("reading root module %s: %w", mod.tree.Root, err)
+	}
+	res := contractChecks.Check(digest, root, in.kind, extras)
 	if !res.OK() {
-		return checkedModule{}, &ContractError{Problems: res.Problems}
+		return checkedModule{}, &ContractError{Problems: res.Problems, Root: mod.tree.Root}
 	}
 	vars := make(map[string]cty.Value, len(in.vars))
 	for k, v := range in.vars {
@@ -90,80 +120,129 @@ func (b *base) module(ctx context.Context, in runInput) (checkedModule, error) {
 	for k, v := range res.Variables { // never a contract variable: those take precedence
 		vars[k] = v
 	}
-	return checkedModule{fs: mod, vars: vars, warnings: res.Warnings}, nil
+	if mod.revision == "" {
+		mod.revision = mod.label + "@sha256:" + digest[:12]
+	}
+	return checkedModule{tree: mod.tree, vars: vars, revision: mod.revision, warnings: res.Warnings}, nil
 }
 
-// resolve finds the object's module file tree and its spec.variables.
-func (b *base) resolve(ctx context.Context, in runInput) (fs.FS, map[string]cty.Value, error) {
+// resolve finds the object's module tree and its spec.variables.
+func (b *base) resolve(ctx context.Context, in runInput) (resolvedModule, map[string]cty.Value, error) {
 	extras, err := extraVariables(in.spec.Variables)
 	if err != nil {
-		return nil, nil, err
+		return resolvedModule{}, nil, err
 	}
 	src := in.spec.Module
-	var mod fs.FS
+	ns := in.obj.GetNamespace()
+	var mod resolvedModule
 	switch {
+	case src != nil && src.SourceRef != nil:
+		mod, err = b.fluxModule(ctx, ns, src, in.kind)
 	case src != nil && src.ConfigMapRef != nil:
-		mod, err = configMapModule(ctx, movableReader{b.APIReader, b}, in.obj.GetNamespace(), src.ConfigMapRef.Name)
+		mod.label = "configmap/" + src.ConfigMapRef.Name
+		mod.tree, err = configMapModule(ctx, movableReader{b.APIReader, b}, b.Options.Sources, ns, src, in.kind)
 	case src != nil && src.Source != "":
 		if !b.Options.AllowRemoteModules {
-			return nil, nil, fmt.Errorf("spec.module.source %q: remote modules are disabled; start the manager with --allow-remote-modules", src.Source)
+			return mod, nil, fmt.Errorf("spec.module.source %q: remote modules are disabled; start the manager with --allow-remote-modules", src.Source)
 		}
-		mod, err = remoteModule(src.Source, src.Version, in.kind, sortedNames(extras))
+		mod.revision = src.Source
+		if src.Version != "" {
+			mod.revision += "@" + src.Version
+		}
+		mod.tree.Root = "."
+		mod.tree.FS, err = remoteModule(src.Source, src.Version, in.kind, sortedNames(extras))
 	default:
-		mod, err = resolveModule(src, in.kind, b.Options.ModuleRoot)
+		mod.tree, err = resolveModule(src, in.kind, b.Options.ModuleRoot)
+		mod.label = defaultFamily
+		if src != nil && src.Name != "" {
+			mod.label = src.Name
+		} else if src != nil && src.Path != "" {
+			mod.label = src.Path
+		}
 	}
 	return mod, extras, err
 }
 
-// resolveModule returns a bundled or path module's file tree for kind ("cluster" or "machine").
-// ConfigMap and remote modules need the API server and the manager's options: see base.module.
-func resolveModule(src *infrav1.ModuleSource, kind, moduleRoot string) (fs.FS, error) {
-	switch {
-	case src == nil || (src.Name == "" && src.Path == "" && src.ConfigMapRef == nil && src.Source == ""):
-		return modules.Get(defaultFamily, kind)
-	case src.Name != "":
-		return modules.Get(src.Name, kind)
-	case src.Path != "":
-		// Confine <path>/<kind>, not just <path>: the kind directory may itself be a symlink.
-		dir, err := confinedPath(moduleRoot, filepath.Join(src.Path, kind))
-		if err != nil {
-			return nil, err
+// fluxModule reads the module tree from a Flux source's artifact, fetched once per digest.
+func (b *base) fluxModule(ctx context.Context, ns string, src *infrav1.ModuleSource, kind string) (resolvedModule, error) {
+	a, err := b.sourceArtifact(ctx, src.SourceRef, ns)
+	if err != nil {
+		return resolvedModule{}, err
+	}
+	dir, err := b.Options.Sources.Artifact(ctx, a.url, a.digest)
+	if err != nil {
+		var ae *modulesrc.ArchiveError
+		var de *modulesrc.DigestError
+		if !errors.As(err, &ae) && !errors.As(err, &de) { // the source's server, not its content
+			err = &SourceNotReadyError{Message: fmt.Sprintf("fetching the artifact of %s %s (%s): %v", src.SourceRef.Kind, src.SourceRef.Name, a.revision, err)}
 		}
-		return os.DirFS(dir), nil
+		return resolvedModule{}, err
+	}
+	tree, err := b.Options.Sources.Tree(dir, src.Path, kind)
+	return resolvedModule{tree: tree, revision: a.revision}, err
+}
+
+// resolveModule returns a bundled or path module's tree for kind ("cluster" or "machine").
+// ConfigMap, Flux and remote modules need the API server and the manager's options: see base.module.
+func resolveModule(src *infrav1.ModuleSource, kind, moduleRoot string) (modulesrc.Tree, error) {
+	switch {
+	case src == nil || (src.Name == "" && src.Path == "" && src.ConfigMapRef == nil && src.SourceRef == nil && src.Source == ""):
+		m, err := modules.Get(defaultFamily, kind)
+		return modulesrc.Tree{FS: m, Root: "."}, err
+	case src.Name != "":
+		m, err := modules.Get(src.Name, kind)
+		return modulesrc.Tree{FS: m, Root: "."}, err
+	case src.Path != "" && src.ConfigMapRef == nil && src.SourceRef == nil:
+		return pathModule(moduleRoot, src.Path, kind)
 	default:
-		return nil, fmt.Errorf("spec.module.configMapRef and spec.module.source need the manager (a ConfigMap read, --allow-remote-modules)")
+		return modulesrc.Tree{}, fmt.Errorf("spec.module.configMapRef, sourceRef and source need the manager (a ConfigMap or Flux source read, --allow-remote-modules)")
 	}
 }
 
-// confinedPath resolves p under root, refusing `..` and symlinks that escape root.
-func confinedPath(root, p string) (string, error) {
-	if root == "" {
-		return "", fmt.Errorf("spec.module.path needs the manager's --module-root")
+// pathModule reads the module tree at p under moduleRoot: the root module and the local
+// modules it calls, which must stay under moduleRoot (symlinks included: os.Root confines
+// every read).
+func pathModule(moduleRoot, p, kind string) (modulesrc.Tree, error) {
+	if moduleRoot == "" {
+		return modulesrc.Tree{}, fmt.Errorf("spec.module.path needs the manager's --module-root")
 	}
 	if filepath.IsAbs(p) || strings.Contains(filepath.ToSlash(p), "..") {
-		return "", fmt.Errorf("spec.module.path %q must be relative to --module-root and must not contain '..'", p)
+		return modulesrc.Tree{}, fmt.Errorf("spec.module.path %q must be relative to --module-root and must not contain '..'", p)
 	}
-	realRoot, err := filepath.EvalSymlinks(root)
+	r, err := os.OpenRoot(moduleRoot)
 	if err != nil {
-		return "", fmt.Errorf("module root %q: %w", root, err)
+		return modulesrc.Tree{}, fmt.Errorf("module root %q: %w", moduleRoot, err)
 	}
-	real, err := filepath.EvalSymlinks(filepath.Join(realRoot, p))
-	if err != nil {
-		return "", fmt.Errorf("spec.module.path %q: %w", p, err)
-	}
-	if real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
-		return "", fmt.Errorf("spec.module.path %q escapes --module-root", p)
-	}
-	return real, nil
+	defer r.Close()
+	fsys := r.FS()
+	return modulesrc.Select(fsys, modulesrc.RootFor(fsys, filepath.ToSlash(p), kind), modulesrc.DefaultLimits)
 }
 
-// configMapModule reads a module from a ConfigMap in namespace: every key (data and binaryData)
-// is a file of the module's top-level directory. One ConfigMap holds one root module, so a
-// CustomCluster and its CustomMachines reference two ConfigMaps (ConfigMap keys cannot hold '/').
-func configMapModule(ctx context.Context, c client.Reader, namespace, name string) (fs.FS, error) {
+// configMapModule reads a module from a ConfigMap in namespace. A ConfigMap with one
+// binaryData key ending in .tar.gz or .tgz holds a module tree (path selects its directory);
+// otherwise every key (data and binaryData) is a file of one flat root module, so a
+// CustomCluster and its CustomMachines reference two ConfigMaps (keys cannot hold '/').
+func configMapModule(ctx context.Context, c client.Reader, store *modulesrc.Store, namespace string, src *infrav1.ModuleSource, kind string) (modulesrc.Tree, error) {
+	name := src.ConfigMapRef.Name
 	cm := &corev1.ConfigMap{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cm); err != nil {
-		return nil, fmt.Errorf("reading module ConfigMap %s/%s: %w", namespace, name, err)
+		return modulesrc.Tree{}, fmt.Errorf("reading module ConfigMap %s/%s: %w", namespace, name, err)
+	}
+	for k, v := range cm.BinaryData {
+		if !strings.HasSuffix(k, ".tar.gz") && !strings.HasSuffix(k, ".tgz") {
+			continue
+		}
+		if len(cm.Data)+len(cm.BinaryData) > 1 {
+			return modulesrc.Tree{}, fmt.Errorf("module ConfigMap %s/%s holds the archive %s and other keys: put every file in the archive", namespace, name, k)
+		}
+		dir, err := store.Archive(v)
+		if err != nil {
+			return modulesrc.Tree{}, fmt.Errorf("module ConfigMap %s/%s, %s: %w", namespace, name, k, err)
+		}
+		return store.Tree(dir, src.Path, kind)
+	}
+	if src.Path != "" {
+		return modulesrc.Tree{}, fmt.Errorf("spec.module.path selects a directory of an archive, but module ConfigMap %s/%s holds no .tar.gz key", namespace, name)
 	}
 	files := fstest.MapFS{}
 	add := func(key string, data []byte) error {
@@ -175,18 +254,18 @@ func configMapModule(ctx context.Context, c client.Reader, namespace, name strin
 	}
 	for k, v := range cm.Data {
 		if err := add(k, []byte(v)); err != nil {
-			return nil, err
+			return modulesrc.Tree{}, err
 		}
 	}
 	for k, v := range cm.BinaryData {
 		if err := add(k, v); err != nil {
-			return nil, err
+			return modulesrc.Tree{}, err
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("module ConfigMap %s/%s is empty", namespace, name)
+		return modulesrc.Tree{}, fmt.Errorf("module ConfigMap %s/%s is empty", namespace, name)
 	}
-	return files, nil
+	return modulesrc.Tree{FS: files, Root: "."}, nil
 }
 
 // remoteModule generates the root module that wraps a remote module (registry or git source):

@@ -23,6 +23,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/modulesrc"
 )
 
 // The contract types modulecheck checks against must be exactly what the controllers render.
@@ -95,8 +96,21 @@ output "provider_id" { value = "custom://t/${var.machine_name}" }
 `
 
 func testBase(objs ...runtime.Object) *base {
-	return &base{APIReader: fake.NewClientBuilder().WithRuntimeObjects(objs...).Build()}
+	return &base{APIReader: fake.NewClientBuilder().WithRuntimeObjects(objs...).Build(), Options: Options{Sources: testStore}}
 }
+
+// testStore unpacks the archives of the unit tests.
+var testStore = func() *modulesrc.Store {
+	dir, err := os.MkdirTemp("", "capc-controllers-test-")
+	if err != nil {
+		panic(err)
+	}
+	s, err := modulesrc.NewStore(dir, modulesrc.StoreOptions{})
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
 
 func machineRun(module *infrav1.ModuleSource, variables string) runInput {
 	cm := &infrav1.CustomMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "m"}}
@@ -121,7 +135,7 @@ func TestConfigMapModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod, vars := cm.fs, cm.vars
+	mod, vars := cm.tree.FS, cm.vars
 	for _, f := range []string{"main.tf", "README.md", "script.sh"} {
 		if _, err := fs.Stat(mod, f); err != nil {
 			t.Errorf("file %s: %v", f, err)
@@ -226,7 +240,7 @@ func TestRemoteModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod, vars := cm.fs, cm.vars
+	mod, vars := cm.tree.FS, cm.vars
 	if !vars["disk_gb"].RawEquals(cty.NumberIntVal(5)) {
 		t.Errorf("disk_gb = %#v", vars["disk_gb"])
 	}

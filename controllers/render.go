@@ -19,7 +19,7 @@ func ClusterWorkspace(cc *infrav1.CustomCluster, clusterName, moduleRoot string)
 	if err != nil {
 		return tfrunner.Workspace{}, fmt.Errorf("variables of CustomCluster %s: %w", cc.Name, err)
 	}
-	return tfrunner.Workspace{Object: objectRef(cc, "CustomCluster", clusterName), Module: mod, Variables: vars}, nil
+	return tfrunner.Workspace{Object: objectRef(cc, "CustomCluster", clusterName), Module: mod.FS, ModuleDir: mod.Root, Variables: vars}, nil
 }
 
 // MachineWorkspace is the module and variables the provider runs for a CustomMachine of the
@@ -33,6 +33,6 @@ func MachineWorkspace(cm *infrav1.CustomMachine, cc *infrav1.CustomCluster, clus
 	if err != nil {
 		return tfrunner.Workspace{}, fmt.Errorf("variables of CustomMachine %s: %w", cm.Name, err)
 	}
-	return tfrunner.Workspace{Object: objectRef(cm, "CustomMachine", clusterName), Module: mod, Variables: vars,
+	return tfrunner.Workspace{Object: objectRef(cm, "CustomMachine", clusterName), Module: mod.FS, ModuleDir: mod.Root, Variables: vars,
 		Sensitive: sensitiveMachineVariables}, nil
 }

@@ -8,6 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 )
@@ -29,6 +30,11 @@ type Options struct {
 	AllowRemoteModules bool
 	// ModulePolicy is what modules the provider did not ship may do (provisioners, providers).
 	ModulePolicy modulecheck.Policy
+	// Sources unpacks ConfigMap archives and Flux artifacts (a cache under the work dir).
+	Sources *modulesrc.Store
+	// AllowCrossNamespaceSources lets spec.module.sourceRef name a Flux source in another
+	// namespace (whose content then runs with this object's credentials); off by default.
+	AllowCrossNamespaceSources bool
 	// Sandbox is whether terraform runs are sandboxed; a run that is not, in best-effort mode,
 	// says so in the Ready condition.
 	Sandbox tfrunner.SandboxStatus
@@ -39,8 +45,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, runner Runner, opts Options) e
 	if opts.ApprovalMode != "auto" && opts.ApprovalMode != "manual" {
 		return fmt.Errorf("approval mode %q: must be auto or manual", opts.ApprovalMode)
 	}
+	if opts.Sources == nil {
+		return fmt.Errorf("no module source cache (Options.Sources)")
+	}
 	b := base{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Runner: runner, Options: opts,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sources: mgr.GetCache(), Runner: runner, Options: opts,
 		Recorder: mgr.GetEventRecorderFor("custom-infrastructure-controller"), //nolint:staticcheck // CAPI's reconcilers use the same recorder API
 	}
 	if err := (&CustomClusterReconciler{base: b}).SetupWithManager(ctx, mgr,

@@ -29,6 +29,7 @@ const lockedRequeue = 15 * time.Second
 type base struct {
 	Client    client.Client
 	APIReader client.Reader // uncached reads of Secrets, so the manager does not cache every Secret
+	Sources   client.Reader // the informer cache: Flux sources, read as unstructured objects
 	Recorder  record.EventRecorder
 	Runner    Runner
 	Options   Options
@@ -59,12 +60,13 @@ type runInput struct {
 	sensitive []string
 }
 
-// workspace resolves the module and credentials; failures set ModuleValid or Ready with a reason.
-func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, bool) {
+// workspace resolves the module and credentials; failures set ModuleValid or Ready with a
+// reason. revision names the module (status.terraform.moduleRevision).
+func (b *base) workspace(ctx context.Context, in runInput) (ws tfrunner.Workspace, revision string, ok bool) {
 	mod, err := b.module(ctx, in) // resolution, the module policy and the contract check
 	if err != nil {
 		b.moduleRefused(in.obj, err)
-		return tfrunner.Workspace{}, false
+		return tfrunner.Workspace{}, "", false
 	}
 	b.moduleValid(in.obj, mod.warnings)
 	env, err := credentialsEnv(ctx, movableReader{b.APIReader, b}, in.obj.GetNamespace(), in.spec.CredentialsRef)
@@ -75,14 +77,14 @@ func (b *base) workspace(ctx context.Context, in runInput) (tfrunner.Workspace, 
 		}
 		setNotReady(in.obj, reason, "%v", err)
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, reason, "%v", err)
-		return tfrunner.Workspace{}, false
+		return tfrunner.Workspace{}, "", false
 	}
-	ws := tfrunner.Workspace{Object: in.ref, Module: mod.fs, Variables: mod.vars, Sensitive: in.sensitive, Env: env,
+	ws = tfrunner.Workspace{Object: in.ref, Module: mod.tree.FS, ModuleDir: mod.tree.Root, Variables: mod.vars, Sensitive: in.sensitive, Env: env,
 		OnRun: b.blockMove(in.obj), OnSuspectedOrphans: b.reportOrphans(in.obj)}
-	if in.spec.Module != nil && in.spec.Module.Source != "" {
-		ws.CheckInstalled = b.checkInstalled // a remote module's files exist only after init
+	if !bundled(in.spec.Module) {
+		ws.CheckInstalled = b.checkInstalled // remote modules' files exist only after init
 	}
-	return ws, true
+	return ws, mod.revision, true
 }
 
 // checkPolicy applies the module policy to a module tree; digest, when known, lets a reconcile
@@ -109,6 +111,9 @@ func (b *base) moduleRefused(obj object, err error) {
 	reason := infrav1.ModuleInvalidReason
 	if pe := (*PolicyError)(nil); errors.As(err, &pe) {
 		reason = infrav1.ModuleNotAllowedReason
+	}
+	if se := (*SourceNotReadyError)(nil); errors.As(err, &se) {
+		reason = infrav1.SourceNotReadyReason
 	}
 	setCondition(obj, infrav1.ModuleValidCondition, false, reason, "%v", err)
 	setNotReady(obj, reason, "module: %v", err)
@@ -150,7 +155,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.InvalidSpecReason, "%v", err)
 		return res, false, ctrl.Result{}, nil
 	}
-	ws, valid := b.workspace(ctx, in)
+	ws, revision, valid := b.workspace(ctx, in)
 	if !valid { // a module or credentials Secret that may be fixed without touching the object
 		return res, false, b.waitRequeue(in.obj), nil
 	}
@@ -205,6 +210,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	}
 	setCondition(in.obj, infrav1.InSyncCondition, true, infrav1.InSyncReason, "")
 	driftedObjects.mark(in.ref, false)
+	ts.ModuleRevision = revision // the module now in use
 	return res, true, ctrl.Result{RequeueAfter: b.driftRequeue()}, nil
 }
 
@@ -315,7 +321,7 @@ func (b *base) release(ctx context.Context, obj object, ref tfrunner.ObjectRef, 
 
 // destroy runs terraform destroy; a failure keeps the finalizer and says why.
 func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
-	ws, valid := b.workspace(ctx, in)
+	ws, _, valid := b.workspace(ctx, in)
 	if !valid {
 		return false, fmt.Errorf("cannot destroy %s %s: module or credentials unavailable", in.ref.Kind, in.ref.Name)
 	}

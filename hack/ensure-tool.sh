@@ -37,6 +37,10 @@ if [ ! -x "$cache/$name" ]; then
     kustomize)
       # The version is pinned by hack/tools/kustomize/go.mod; keep KUSTOMIZE_VERSION in the Makefile in step.
       (cd "$root/hack/tools/kustomize" && go build -trimpath -ldflags "-X sigs.k8s.io/kustomize/api/provenance.version=$version" -o "$tmp/kustomize" sigs.k8s.io/kustomize/kustomize/v5) ;;
+    source-controller)
+      # Flux's source-controller for test/sources, with the CRDs of the same version beside it.
+      (cd "$root/hack/tools/source-controller" && go build -trimpath -o "$tmp/source-controller" github.com/fluxcd/source-controller &&
+        cp -r "$(go list -m -f '{{.Dir}}' github.com/fluxcd/source-controller)/config/crd/bases" "$tmp/crds" && chmod -R u+w "$tmp/crds") ;;
     *) echo "unknown tool $name" >&2; exit 1 ;;
   esac
   rm -rf "$cache"; mv "$tmp" "$cache"

@@ -3,6 +3,7 @@ package tfrunner
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"os"
 	"path"
 	"path/filepath"
@@ -70,7 +71,7 @@ func configResources(dir string) ([]string, error) {
 				ckey = key + "." + c.name
 			}
 			cdir, ok := dirs[ckey]
-			if !ok && isLocalSource(c.source) {
+			if !ok && modulecheck.IsLocalSource(c.source) {
 				cdir, ok = path.Join(modDir, c.source), true
 			}
 			if !ok {
@@ -89,8 +90,6 @@ func configResources(dir string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
-
-func isLocalSource(s string) bool { return strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") }
 
 // installedModules reads terraform init's module manifest: module key -> directory relative to
 // the working directory.

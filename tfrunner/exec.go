@@ -108,15 +108,16 @@ func (r *Runner) ensureInit(ctx context.Context, rn *run) (string, error) {
 		return "", fmt.Errorf("creating init dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	defer os.RemoveAll(r.tmpDir(tmp))
-	if err := copyModule(rn.ws.Module, tmp); err != nil {
+	defer os.RemoveAll(r.tmpDir(filepath.Join(tmp, rn.rel)))
+	if err := copyModule(rn.ws.Module, tmp, rn.rel); err != nil {
 		return "", err
 	}
-	tf, err := r.terraform(tmp, rn.ws.Env, procFS{writable: []string{r.plugins}})
+	run := filepath.Join(tmp, rn.rel)
+	tf, err := r.terraform(run, rn.ws.Env, procFS{writable: []string{r.plugins, tmp}})
 	if err != nil {
 		return "", err
 	}
-	defer r.tfs.Delete(tmp)
+	defer r.tfs.Delete(run)
 	if err := r.observe("init", func() error { return tf.Init(ctx, tfexec.Upgrade(false)) }); err != nil {
 		return "", newTerraformError(ctx, "init", err, rn.red)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -242,7 +243,12 @@ func (r *Runner) deleteAll(ctx context.Context, obj ObjectRef, withLock bool) er
 		}
 	}
 	dir := r.workspaceDir(obj)
-	r.tfs.Delete(dir)
+	r.tfs.Range(func(k, _ any) bool { // the workspace's run dir may be a subdirectory (a module tree)
+		if p := k.(string); p == dir || strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			r.tfs.Delete(k)
+		}
+		return true
+	})
 	r.memo.Delete(primaryName(obj))
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("removing workspace: %w", err)

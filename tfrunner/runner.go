@@ -157,7 +157,9 @@ func newRunID() string {
 // run is one Reconcile/Destroy of one workspace.
 type run struct {
 	ws       Workspace
-	dir      string
+	top      string // the workspace: the module tree
+	rel      string // the root module's directory in it (OS path, "." for the top)
+	dir      string // top/rel: where terraform runs
 	digest   string
 	rendered []byte
 	hash     string
@@ -186,7 +188,11 @@ func (r *Runner) newRun(ws Workspace) (*run, error) {
 	if err := checkSensitive(ws.Variables, ws.Sensitive); err != nil {
 		return nil, fmt.Errorf("tfrunner: %w", err)
 	}
-	digest, err := ModuleDigest(ws.Module)
+	rel, err := moduleDir(ws.ModuleDir)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := TreeDigest(ws.Module, ws.ModuleDir)
 	if err != nil {
 		return nil, fmt.Errorf("tfrunner: module digest: %w", err)
 	}
@@ -194,7 +200,8 @@ func (r *Runner) newRun(ws Workspace) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tfrunner: rendering variables: %w", err)
 	}
-	rn := &run{ws: ws, dir: r.workspaceDir(o), digest: digest, rendered: rendered,
+	top := r.workspaceDir(o)
+	rn := &run{ws: ws, top: top, rel: rel, dir: filepath.Join(top, rel), digest: digest, rendered: rendered,
 		hash: InputsHash(rendered, digest, r.cfg.Binary.ID()),
 		red:  newRedactor(ws.Variables, ws.Sensitive, ws.Env)}
 	rn.pushed.Store(-1)
@@ -249,20 +256,20 @@ func (r *Runner) materialize(ctx context.Context, rn *run, st *StoredState) erro
 		return err
 	}
 	if rn.ws.CheckInstalled != nil {
-		if err := rn.ws.CheckInstalled(os.DirFS(filepath.Join(initDir, dotTerraform, "modules"))); err != nil {
+		if err := rn.ws.CheckInstalled(os.DirFS(filepath.Join(initDir, rn.rel, dotTerraform, "modules"))); err != nil {
 			return err
 		}
 	}
-	if err := resetWorkspace(rn.dir); err != nil {
+	if err := resetWorkspace(rn.top, rn.rel); err != nil {
 		return err
 	}
-	if err := copyModule(rn.ws.Module, rn.dir); err != nil {
+	if err := copyModule(rn.ws.Module, rn.top, rn.rel); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(rn.dir, varsFile), rn.rendered, 0o600); err != nil {
 		return fmt.Errorf("writing variables: %w", err)
 	}
-	if err := linkInit(initDir, rn.dir); err != nil {
+	if err := linkInit(filepath.Join(initDir, rn.rel), rn.dir); err != nil {
 		return err
 	}
 	sp := filepath.Join(rn.dir, stateFile)
@@ -277,7 +284,7 @@ func (r *Runner) materialize(ctx context.Context, rn *run, st *StoredState) erro
 	if st != nil {
 		rn.pushed.Store(st.Serial)
 	}
-	tf, err := r.terraform(rn.dir, rn.ws.Env, procFS{readable: []string{initDir, r.plugins}})
+	tf, err := r.terraform(rn.dir, rn.ws.Env, procFS{writable: []string{rn.top}, readable: []string{initDir, r.plugins}})
 	if err != nil {
 		return err
 	}

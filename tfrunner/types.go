@@ -27,8 +27,12 @@ type ObjectRef struct {
 // state reference) so a later runner mode can execute it in a Job.
 type Workspace struct {
 	Object ObjectRef
-	// Module is the root module's file tree (an fs.Sub of the embedded modules, or os.DirFS).
+	// Module is the module's file tree (an fs.Sub of the embedded modules, or a tree read from
+	// a user's source): the root module and the local modules it calls, laid out as they call
+	// each other (`source = "../label"`).
 	Module fs.FS
+	// ModuleDir is the root module's directory in Module (a slash path; "" or "." for the top).
+	ModuleDir string
 	// Variables are rendered to terraform.tfvars with hclwrite.
 	Variables map[string]cty.Value
 	// Sensitive names variables whose values must never appear in logs, errors or plan text.

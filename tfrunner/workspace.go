@@ -80,6 +80,30 @@ type immutableModule struct {
 	err    error
 }
 
+// TreeDigest is the digest of a module tree whose root module is in dir: ModuleDigest for a
+// root at the top, and otherwise also covering dir (the same files run from another directory
+// are another configuration).
+func TreeDigest(m fs.FS, dir string) (string, error) {
+	d, err := ModuleDigest(m)
+	if err != nil || dir == "" || path.Clean(dir) == "." {
+		return d, err
+	}
+	sum := sha256.Sum256([]byte(d + "\x00root:" + path.Clean(dir)))
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// moduleDir checks Workspace.ModuleDir and returns it as an OS path ("." for the top).
+func moduleDir(dir string) (string, error) {
+	if dir == "" {
+		return ".", nil
+	}
+	c := path.Clean(dir)
+	if path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") {
+		return "", fmt.Errorf("tfrunner: module dir %q must be a relative path inside the module tree", dir)
+	}
+	return filepath.FromSlash(c), nil
+}
+
 func moduleDigest(m fs.FS) (string, error) {
 	files, err := moduleFiles(m)
 	if err != nil {
@@ -100,8 +124,9 @@ func moduleDigest(m fs.FS) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// copyModule writes the module files and our backend override into dir.
-func copyModule(m fs.FS, dir string) error {
+// copyModule writes the module tree into dir and our backend override into its root module
+// directory rel.
+func copyModule(m fs.FS, dir, rel string) error {
 	files, err := moduleFiles(m)
 	if err != nil {
 		return err
@@ -119,24 +144,38 @@ func copyModule(m fs.FS, dir string) error {
 			return fmt.Errorf("writing %s: %w", dst, err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, backendFile), []byte(backendContent), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, rel, backendFile), []byte(backendContent), 0o600); err != nil {
 		return fmt.Errorf("writing backend override: %w", err)
 	}
 	return nil
 }
 
-// resetWorkspace removes everything in dir except the state file (kept for crash recovery), so
-// files of an older module version never leak into the run.
-func resetWorkspace(dir string) error {
+// resetWorkspace removes everything in dir except the state file of the root module directory
+// rel (kept for crash recovery), so files of an older module version never leak into the run.
+func resetWorkspace(dir, rel string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating workspace %s: %w", dir, err)
+	}
+	return cleanDir(dir, strings.Split(filepath.ToSlash(rel), "/"))
+}
+
+// cleanDir empties dir but for the path keep (its last element a directory holding the state).
+func cleanDir(dir string, keep []string) error {
+	if len(keep) > 0 && keep[0] == "." {
+		keep = keep[1:]
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("reading workspace %s: %w", dir, err)
 	}
 	for _, e := range entries {
-		if e.Name() == stateFile {
+		if len(keep) == 0 && e.Name() == stateFile {
+			continue
+		}
+		if len(keep) > 0 && e.Name() == keep[0] && e.IsDir() {
+			if err := cleanDir(filepath.Join(dir, e.Name()), keep[1:]); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {

@@ -34,6 +34,7 @@ const (
 	ModuleInvalidReason           = "Invalid"
 	ModuleWarningsReason          = "ValidWithWarnings"  // usable, but the contract check has warnings (in the message)
 	ModuleNotAllowedReason        = "NotAllowed"         // the manager's module policy refuses a provisioner or provider
+	SourceNotReadyReason          = "SourceNotReady"     // spec.module.sourceRef has no artifact to use (missing, not Ready, unreachable)
 	SandboxUnavailableReason      = "SandboxUnavailable" // --sandbox=required, but terraform cannot be sandboxed here
 	CredentialsNotFoundReason     = "CredentialsNotFound"
 	CredentialsInvalidReason      = "CredentialsInvalid" // a credentials Secret key or value that cannot reach terraform

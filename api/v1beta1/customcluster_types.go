@@ -243,6 +243,7 @@ type LoadBalancerStatus struct {
 // +kubebuilder:printcolumn:name="Provisioned",type="boolean",JSONPath=".status.initialization.provisioned",description="Infrastructure provisioned"
 // +kubebuilder:printcolumn:name="Endpoint",type="string",JSONPath=".spec.controlPlaneEndpoint.host",description="Control plane endpoint"
 // +kubebuilder:printcolumn:name="Plan",type="string",JSONPath=".status.terraform.lastRunResult",description="Last terraform run"
+// +kubebuilder:printcolumn:name="Module",type="string",priority=1,JSONPath=".status.terraform.moduleRevision",description="Module revision last applied"
 // +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp"
 
 // CustomCluster is the infrastructure of a CAPI Cluster, provisioned by a Terraform module.

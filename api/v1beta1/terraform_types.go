@@ -5,9 +5,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// ModuleSource selects the Terraform root module run for an object. Exactly one of name, path,
-// configMapRef or source may be set; when none is, the bundled "simulated" family is used.
-// +kubebuilder:validation:XValidation:rule="[has(self.name), has(self.path), has(self.configMapRef), has(self.source)].filter(x, x).size() <= 1",message="set at most one of name, path, configMapRef, source"
+// ModuleSource selects the Terraform root module run for an object. At most one of name,
+// configMapRef, sourceRef or source may be set, and path alone or with configMapRef (an
+// archive) or sourceRef; when none is, the bundled "simulated" family is used. The root module
+// of a tree (path, archive, sourceRef) is <path>/<kind> (kind: cluster or machine) when that
+// directory exists, else <path> itself; it may call local modules anywhere in the tree.
+// +kubebuilder:validation:XValidation:rule="[has(self.name), has(self.configMapRef), has(self.sourceRef), has(self.source)].filter(x, x).size() <= 1",message="set at most one of name, configMapRef, sourceRef, source"
+// +kubebuilder:validation:XValidation:rule="!has(self.path) || !(has(self.name) || has(self.source))",message="path is a directory under --module-root, in a configMapRef archive or in a sourceRef artifact; not valid with name or source"
 // +kubebuilder:validation:XValidation:rule="!has(self.version) || has(self.source)",message="version is only valid with source"
 type ModuleSource struct {
 	// name of a module family bundled in the provider binary (e.g. simulated, aws).
@@ -15,15 +19,23 @@ type ModuleSource struct {
 	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9-]{0,62}$`
 	Name string `json:"name,omitempty"`
 
-	// path of a module directory on the manager's filesystem, relative to --module-root.
+	// path of the module directory: on the manager's filesystem relative to --module-root, or
+	// inside the configMapRef archive or the sourceRef artifact.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:Pattern=`^[^\x00]*$`
 	Path string `json:"path,omitempty"`
 
-	// configMapRef names a ConfigMap in the object's namespace whose keys are the module's file names.
+	// configMapRef names a ConfigMap in the object's namespace holding the module: either its
+	// files, one key per file name, or one binaryData key ending in .tar.gz or .tgz holding a
+	// module tree (use path to select a directory in it).
 	// +optional
 	ConfigMapRef *LocalObjectReference `json:"configMapRef,omitempty"`
+
+	// sourceRef names a Flux source (GitRepository, OCIRepository or Bucket) whose artifact
+	// holds the module tree (use path to select a directory in it).
+	// +optional
+	SourceRef *SourceReference `json:"sourceRef,omitempty"`
 
 	// source is a remote module source (registry or git), used only with --allow-remote-modules.
 	// +optional
@@ -34,6 +46,22 @@ type ModuleSource struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	Version string `json:"version,omitempty"`
+}
+
+// SourceReference names a Flux source.toolkit.fluxcd.io object.
+type SourceReference struct {
+	// kind of the source.
+	// +kubebuilder:validation:Enum=GitRepository;OCIRepository;Bucket
+	Kind string `json:"kind"`
+	// name of the source.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// namespace of the source; defaults to the object's. Another namespace needs the
+	// manager's --allow-cross-namespace-sources.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // LocalObjectReference names an object in the same namespace.
@@ -119,6 +147,11 @@ type TerraformStatus struct {
 	// appliedInputsHash is the inputs hash (variables + module digest + terraform version) last applied.
 	// +optional
 	AppliedInputsHash string `json:"appliedInputsHash,omitempty"`
+	// moduleRevision is the module the last successful run used: a Flux source's revision
+	// (e.g. main@sha1:4f2c…) or sha256:<module digest prefix> for other user modules.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	ModuleRevision string `json:"moduleRevision,omitempty"`
 	// stateSerial is the serial of the stored state.
 	// +optional
 	StateSerial int64 `json:"stateSerial,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/go-logr/logr"
@@ -27,6 +28,7 @@ import (
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -138,17 +140,23 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	logSandbox(log, runner.Sandbox())
+	sources, err := modulesrc.NewStore(filepath.Join(o.WorkDir, "sources"), modulesrc.StoreOptions{})
+	if err != nil {
+		return err
+	}
 
 	if err := controllers.Setup(ctx, mgr, runner, controllers.Options{
-		WatchFilter:        o.WatchFilter,
-		ClusterConcurrency: o.ClusterConcurrency,
-		MachineConcurrency: o.MachineConcurrency,
-		ApprovalMode:       o.ApprovalMode,
-		DriftCheckInterval: o.DriftCheckInterval,
-		ModuleRoot:         o.ModuleRoot,
-		AllowRemoteModules: o.AllowRemoteModules,
-		ModulePolicy:       policy,
-		Sandbox:            runner.Sandbox(),
+		WatchFilter:                o.WatchFilter,
+		ClusterConcurrency:         o.ClusterConcurrency,
+		MachineConcurrency:         o.MachineConcurrency,
+		ApprovalMode:               o.ApprovalMode,
+		DriftCheckInterval:         o.DriftCheckInterval,
+		ModuleRoot:                 o.ModuleRoot,
+		AllowRemoteModules:         o.AllowRemoteModules,
+		Sources:                    sources,
+		AllowCrossNamespaceSources: o.AllowCrossNamespaceSources,
+		ModulePolicy:               policy,
+		Sandbox:                    runner.Sandbox(),
 	}); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}

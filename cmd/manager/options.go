@@ -41,24 +41,25 @@ type options struct {
 	MachineConcurrency      int
 	SyncPeriod              time.Duration
 
-	WorkDir              string
-	TerraformPath        string
-	TerraformVersion     string
-	Engine               string
-	TerraformInstallDir  string
-	TerraformReleasesURL string
-	MaxConcurrentRuns    int
-	RunTimeout           time.Duration
-	StateLockTTL         time.Duration
-	ApprovalMode         string
-	DriftCheckInterval   time.Duration
-	ModuleRoot           string
-	AllowRemoteModules   bool
-	ProviderMirrors      []string
-	Sandbox              string
-	SandboxReadPaths     []string
-	AllowProvisioners    bool
-	AllowedProviders     string
+	WorkDir                    string
+	TerraformPath              string
+	TerraformVersion           string
+	Engine                     string
+	TerraformInstallDir        string
+	TerraformReleasesURL       string
+	MaxConcurrentRuns          int
+	RunTimeout                 time.Duration
+	StateLockTTL               time.Duration
+	ApprovalMode               string
+	DriftCheckInterval         time.Duration
+	ModuleRoot                 string
+	AllowRemoteModules         bool
+	AllowCrossNamespaceSources bool
+	ProviderMirrors            []string
+	Sandbox                    string
+	SandboxReadPaths           []string
+	AllowProvisioners          bool
+	AllowedProviders           string
 
 	Zap zap.Options
 }
@@ -121,6 +122,9 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Root directory that spec.module.path is confined to.")
 	fs.BoolVar(&o.AllowRemoteModules, "allow-remote-modules", false,
 		"Allow spec.module.source: remote (registry or git) modules that terraform init downloads, wrapped in a generated root module; the module policy checks what init downloaded before any plan.")
+
+	fs.BoolVar(&o.AllowCrossNamespaceSources, "allow-cross-namespace-sources", false,
+		"Allow spec.module.sourceRef to name a Flux source in another namespace than the object's.")
 
 	fs.Func("provider-mirror", "Filesystem mirror directory terraform installs providers from (repeatable); mirrored providers are never downloaded.",
 		func(v string) error {

@@ -29,6 +29,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -146,6 +147,9 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 		opts.ApprovalMode = "auto"
 	}
 	opts.ModuleRoot = o.ModuleRoot
+	if opts.Sources, err = modulesrc.NewStore(filepath.Join(o.WorkDir, "sources"), modulesrc.StoreOptions{}); err != nil {
+		return err
+	}
 	opts.Sandbox = st.Runner.Sandbox()
 	if err := controllers.Setup(ctx, mgr, st.Runner, opts); err != nil {
 		return err
