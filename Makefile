@@ -74,7 +74,7 @@ manifests: $(BIN)/controller-gen ## Generate CRDs and RBAC into config/.
 .PHONY: verify
 verify: generate manifests $(BIN)/terraform ## Fail when generated files are stale, go.mod is untidy or code is unformatted.
 	go mod tidy
-	@test -z "$$(gofmt -l api controllers tfrunner modules cmd test)" || { gofmt -l api controllers tfrunner modules cmd test; echo "gofmt needed"; exit 1; }
+	@test -z "$$(gofmt -l api controllers tfrunner modules modulesrc modulecheck cmd test hack bench)" || { gofmt -l api controllers tfrunner modules modulesrc modulecheck cmd test hack bench; echo "gofmt needed"; exit 1; }
 	@git diff --exit-code -- api config go.mod go.sum || { echo "generated files or go.mod are stale: run make generate manifests && go mod tidy"; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard -- api config)" || { git ls-files --others --exclude-standard -- api config; echo "untracked generated files: commit them"; exit 1; }
 	$(BIN)/terraform fmt -check -recursive modules

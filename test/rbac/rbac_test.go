@@ -49,6 +49,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
@@ -437,7 +438,11 @@ func startProvider(t *testing.T, ctx context.Context, cfg *rest.Config, workDir 
 	if err := runner.WatchStates(ctx, metadata.NewForConfigOrDie(cfg), ""); err != nil { // as the manager does
 		t.Fatal(err)
 	}
-	if err := controllers.Setup(ctx, mgr, runner, controllers.Options{ApprovalMode: "auto", ModuleRoot: workDir}); err != nil {
+	sources, err := modulesrc.NewStore(filepath.Join(workDir, "sources"), modulesrc.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := controllers.Setup(ctx, mgr, runner, controllers.Options{ApprovalMode: "auto", ModuleRoot: workDir, Sources: sources}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
