@@ -49,8 +49,8 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
-	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/modules"
+	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
