@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
@@ -284,5 +285,74 @@ func TestModuleWarningsShown(t *testing.T) {
 	b.moduleValid(in.obj, nil)
 	if c := conditions.Get(in.obj, infrav1.ModuleValidCondition); c.Reason != infrav1.ModuleValidReason || c.Message != "" {
 		t.Fatalf("warnings not cleared: %+v", c)
+	}
+}
+
+// A Flux source: another namespace's needs the operator's consent; one without a Ready artifact
+// is SourceNotReady (a wait, not an error loop).
+func TestFluxSourceRefusals(t *testing.T) {
+	notReady := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+		"metadata": map[string]any{"namespace": "ns", "name": "repo"},
+		"status":   map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "False", "message": "auth failed"}}},
+	}}
+	b := testBase()
+	b.Sources = fake.NewClientBuilder().WithObjects(notReady).Build()
+	run := func(ref infrav1.SourceReference) error {
+		_, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{SourceRef: &ref}, ""))
+		return err
+	}
+	var pe *PolicyError
+	if err := run(infrav1.SourceReference{Kind: "GitRepository", Name: "repo", Namespace: "other"}); !errors.As(err, &pe) ||
+		!strings.Contains(err.Error(), "--allow-cross-namespace-sources") {
+		t.Errorf("cross-namespace source: %v", err)
+	}
+	var se *SourceNotReadyError
+	if err := run(infrav1.SourceReference{Kind: "GitRepository", Name: "repo"}); !errors.As(err, &se) ||
+		!strings.Contains(err.Error(), "GitRepository ns/repo is not Ready: auth failed") {
+		t.Errorf("not Ready source: %v", err)
+	}
+	if err := run(infrav1.SourceReference{Kind: "GitRepository", Name: "missing"}); !errors.As(err, &se) {
+		t.Errorf("missing source: %v", err)
+	}
+	b.Options.AllowCrossNamespaceSources = true
+	if err := run(infrav1.SourceReference{Kind: "GitRepository", Name: "repo", Namespace: "ns"}); !errors.As(err, &se) {
+		t.Errorf("same namespace spelled out: %v", err)
+	}
+}
+
+// A path module tree: its remote calls need --allow-remote-modules; a contract problem names
+// the root module's directory in the tree.
+func TestPathModuleTreeChecks(t *testing.T) {
+	root := t.TempDir()
+	for p, c := range map[string]string{
+		"t/machine/main.tf": testMachineModule + "module \"l\" {\n  source = \"../../shared/l\"\n}\n",
+		"shared/l/main.tf":  "module \"vpc\" {\n  source = \"terraform-aws-modules/vpc/aws\"\n}\n",
+		"bad/machine/x.tf":  "module \"l\" {\n  source = \"../../shared/ok\"\n}\n",
+		"shared/ok/main.tf": "# nothing\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := testBase()
+	b.Options.ModuleRoot = root
+	_, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "t"}, ""))
+	var pe *PolicyError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), `module "vpc" (shared/l/main.tf:1): source "terraform-aws-modules/vpc/aws" is remote`) {
+		t.Errorf("remote call in a tree: %v", err)
+	}
+	b.Options.AllowRemoteModules = true
+	cm, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "t"}, ""))
+	if err != nil || cm.tree.Root != "t/machine" || !strings.HasPrefix(cm.revision, "t@sha256:") {
+		t.Errorf("tree with --allow-remote-modules: %+v, %v", cm.tree, err)
+	}
+	_, err = b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "bad"}, ""))
+	var ce *ContractError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "root module bad/machine/ fails the contract check") {
+		t.Errorf("contract problem in a tree: %v", err)
 	}
 }

@@ -323,7 +323,17 @@ func (b *base) release(ctx context.Context, obj object, ref tfrunner.ObjectRef, 
 func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 	ws, _, valid := b.workspace(ctx, in)
 	if !valid {
-		return false, fmt.Errorf("cannot destroy %s %s: module or credentials unavailable", in.ref.Kind, in.ref.Name)
+		// Without state nothing was created: the object goes even though its module (a deleted
+		// ConfigMap or source, an invalid tree) or credentials cannot be had any more.
+		if has, err := b.Runner.HasState(ctx, in.ref); err != nil || has {
+			return false, fmt.Errorf("cannot destroy %s %s: module or credentials unavailable (restore them, or set the %s annotation to leave the resources)",
+				in.ref.Kind, in.ref.Name, infrav1.OrphanOnDeleteAnnotation)
+		}
+		if err := b.Runner.DeleteState(ctx, in.ref); err != nil {
+			return false, fmt.Errorf("cleaning up %s %s: %w", in.ref.Kind, in.ref.Name, err)
+		}
+		forget(in.ref)
+		return true, nil
 	}
 	if err := b.Runner.Destroy(ctx, ws); err != nil {
 		var locked *tfrunner.LockedError

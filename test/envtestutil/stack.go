@@ -47,8 +47,10 @@ type Stack struct {
 
 // StackOptions tune the stack; zero values are sensible.
 type StackOptions struct {
-	WorkDir         string
-	ModuleRoot      string
+	WorkDir    string
+	ModuleRoot string
+	// CRDDirs hold CRDs to install beside CAPI's and ours (e.g. Flux's).
+	CRDDirs         []string
 	ProviderMirrors []string
 	Controller      controllers.Options
 	// Runner adjusts the runner's configuration (a shim and sandbox, as the manager has).
@@ -76,7 +78,7 @@ func NewScheme() (*runtime.Scheme, error) {
 
 // StartStack starts the API server and the controllers; Stop tears both down.
 func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
-	env, cfg, err := Start()
+	env, cfg, err := Start(o.CRDDirs...)
 	if err != nil {
 		return nil, err
 	}

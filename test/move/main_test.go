@@ -26,8 +26,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -117,7 +115,7 @@ func startMgmt(name string, components []*unstructured.Unstructured) (*mgmt, err
 	if mc.c, err = client.New(st.Env.Config, client.Options{Scheme: st.Scheme}); err != nil {
 		return nil, err
 	}
-	if err := writeKubeconfig(st.Env.Config, mc.kubeconfig); err != nil {
+	if err := envtestutil.WriteKubeconfig(st.Env.Config, mc.kubeconfig); err != nil {
 		return nil, err
 	}
 	if err := initLikeClusterctl(mc, st.Env.Config, components); err != nil {
@@ -227,16 +225,6 @@ func initLikeClusterctl(mc *mgmt, cfg *rest.Config, components []*unstructured.U
 		}
 	}
 	return nil
-}
-
-// writeKubeconfig writes a kubeconfig for the envtest API server's admin user.
-func writeKubeconfig(cfg *rest.Config, path string) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	kc.CurrentContext = "envtest"
-	return clientcmd.WriteToFile(*kc, path)
 }
 
 // startFakeCloud runs bin/fakecloud on a free local port.
