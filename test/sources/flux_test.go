@@ -23,7 +23,7 @@ func gitRepository(ns, name, url, branch string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
 		"metadata": map[string]any{"namespace": ns, "name": name},
-		"spec": map[string]any{"url": url, "interval": "2s", "timeout": "30s", "ref": map[string]any{"branch": branch}},
+		"spec":     map[string]any{"url": url, "interval": "2s", "timeout": "30s", "ref": map[string]any{"branch": branch}},
 	}}
 	return u
 }
