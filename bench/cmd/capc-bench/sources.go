@@ -100,11 +100,11 @@ func (b *benchmark) p7(ctx context.Context) error {
 		return float64(b.p1Plan) / float64(b.p1Mean+extra)
 	}
 	b.add(row{ID: "P7", What: "module tree from an artifact server: download, digest verification, unpack and tree selection of a 1 MiB tree (200 files)",
-		Ours: fmt.Sprintf("%s median, %s p90 (n=%d, %.2f MiB archive)", bench.Ms(f.Median), bench.Ms(f.P90), f.N, float64(len(arc))/(1<<20)),
+		Ours:     fmt.Sprintf("%s median, %s p90 (n=%d, %.2f MiB archive)", bench.Ms(f.Median), bench.Ms(f.P90), f.N, float64(len(arc))/(1<<20)),
 		Baseline: "—", Ratio: bench.Ms(f.Median), Goal: "(figure asked for)", Info: true})
 	ok := ratio(pathSmall.Mean) >= 50 && ratio(cached.Mean) >= 50
 	b.add(row{ID: "P7n", What: "what resolving a module tree adds to a no-op reconcile (P1): an unpacked artifact or archive (tree and digest memoized), a --module-root directory (read and hashed each time)",
-		Ours: fmt.Sprintf("artifact %s mean; path, 7-file tree %s mean; path, the 1 MiB tree %s mean (n=%d)", bench.Ms(cached.Mean), bench.Ms(pathSmall.Mean), bench.Ms(pathBig.Mean), pathSmall.N),
+		Ours:     fmt.Sprintf("artifact %s mean; path, 7-file tree %s mean; path, the 1 MiB tree %s mean (n=%d)", bench.Ms(cached.Mean), bench.Ms(pathSmall.Mean), bench.Ms(pathBig.Mean), pathSmall.N),
 		Baseline: fmt.Sprintf("`terraform plan` %s (P1)", bench.Ms(b.p1Plan)),
 		Ratio:    fmt.Sprintf("P1 with artifact %.0f×, with a path tree %.0f× (1 MiB path tree %.0f×)", ratio(cached.Mean), ratio(pathSmall.Mean), ratio(pathBig.Mean)),
 		Goal:     "P1 stays ≥ 50×", Met: ok})
