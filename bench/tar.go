@@ -22,7 +22,13 @@ func TarGz(dir string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		h, err := tar.FileInfoHeader(info, "")
+		var link string
+		if d.Type()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		h, err := tar.FileInfoHeader(info, link)
 		if err != nil {
 			return err
 		}

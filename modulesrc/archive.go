@@ -110,7 +110,10 @@ func unpackEntry(root *os.Root, tr *tar.Reader, h *tar.Header, name string, budg
 		return unpackError(name, err)
 	case tar.TypeSymlink:
 		t := h.Linkname
-		if path.IsAbs(t) || t == "" {
+		if t == "" {
+			return &ArchiveError{Entry: name, Reason: "is a symlink without a target"}
+		}
+		if path.IsAbs(t) {
 			return &ArchiveError{Entry: name, Reason: fmt.Sprintf("is a symlink to an absolute path %q", t)}
 		}
 		if j := path.Join(path.Dir(name), t); j == ".." || strings.HasPrefix(j, "../") {

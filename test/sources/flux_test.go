@@ -161,27 +161,29 @@ func TestUnsafeArtifact(t *testing.T) {
 	g.Expect(unstructured.SetNestedField(src.Object, true, "spec", "suspend")).To(Succeed())
 	g.Expect(stack.Client.Create(ctx, src)).To(Succeed())
 	setArtifact := func(digest string) {
-		g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(src), src)).To(Succeed())
-		now := metav1.Now().UTC().Format(time.RFC3339)
-		src.Object["status"] = map[string]any{
-			"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "stored artifact", "lastTransitionTime": now}},
-			"artifact": map[string]any{"url": "http://" + l.Addr().String() + "/evil.tar.gz", "digest": digest,
-				"revision": "main@sha1:0123456789abcdef0123456789abcdef01234567", "path": "evil.tar.gz", "lastUpdateTime": now},
-		}
-		g.Expect(stack.Client.Status().Update(ctx, src)).To(Succeed())
+		g.Eventually(func(g Gomega) { // the client reads through the manager's cache: it may lag
+			g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(src), src)).To(Succeed())
+			now := metav1.Now().UTC().Format(time.RFC3339)
+			src.Object["status"] = map[string]any{
+				"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "stored artifact", "lastTransitionTime": now}},
+				"artifact": map[string]any{"url": "http://" + l.Addr().String() + "/evil.tar.gz", "digest": digest,
+					"revision": "main@sha1:0123456789abcdef0123456789abcdef01234567", "path": "evil.tar.gz", "lastUpdateTime": now},
+			}
+			g.Expect(stack.Client.Status().Update(ctx, src)).To(Succeed())
+		}, 30*time.Second, 250*time.Millisecond).Should(Succeed())
 	}
 	setArtifact("sha256:" + hex.EncodeToString(sum[:]))
 
 	w := newWorkload(ns, "evil", &infrav1.ModuleSource{SourceRef: &infrav1.SourceReference{Kind: "GitRepository", Name: "evil"}, Path: "teams/a"})
 	w.create(g)
-	moduleValid := func(g Gomega) string {
-		g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(w.cm), w.cm)).To(Succeed())
-		return condition(w.cm.Status.Conditions, infrav1.ModuleValidCondition)
+	moduleValid := func(g Gomega) string { // the cluster's (the machine waits for its cluster)
+		g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(w.cc), w.cc)).To(Succeed())
+		return condition(w.cc.Status.Conditions, infrav1.ModuleValidCondition)
 	}
 	g.Eventually(moduleValid, time.Minute, 250*time.Millisecond).Should(And(HavePrefix("False/Invalid"),
 		ContainSubstring(`entry "teams/a/machine/leak.tf" is a symlink to an absolute path "/etc/passwd"`)))
 	setArtifact("sha256:" + hex.EncodeToString(make([]byte, 32)))
 	g.Eventually(moduleValid, time.Minute, 250*time.Millisecond).Should(And(HavePrefix("False/Invalid"), ContainSubstring("digest mismatch")))
-	g.Expect(w.cm.Status.Terraform).To(BeNil(), "nothing ran")
+	g.Expect(w.cc.Status.Terraform).To(BeNil(), "nothing ran")
 	w.deleted(g)
 }

@@ -88,9 +88,9 @@ func TestConfigMapArchive(t *testing.T) {
 	g.Expect(stack.Client.Create(ctx, bad)).To(Succeed())
 	w2 := newWorkload(ns, "evil", &infrav1.ModuleSource{ConfigMapRef: &infrav1.LocalObjectReference{Name: bad.Name}, Path: "teams/a"})
 	w2.create(g)
-	g.Eventually(func(g Gomega) string {
-		g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(w2.cm), w2.cm)).To(Succeed())
-		return condition(w2.cm.Status.Conditions, infrav1.ModuleValidCondition)
+	g.Eventually(func(g Gomega) string { // the cluster's (the machine waits for its cluster)
+		g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(w2.cc), w2.cc)).To(Succeed())
+		return condition(w2.cc.Status.Conditions, infrav1.ModuleValidCondition)
 	}, time.Minute, 250*time.Millisecond).Should(And(HavePrefix("False/Invalid"),
 		ContainSubstring(`entry "teams/a/machine/leak.tf" is a symlink to an absolute path`)))
 	w2.deleted(g)
