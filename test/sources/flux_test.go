@@ -28,6 +28,15 @@ func gitRepository(ns, name, url, branch string) *unstructured.Unstructured {
 	return u
 }
 
+// setBranch points the source at another branch (retrying while source-controller updates it).
+func setBranch(g Gomega, src *unstructured.Unstructured, branch string) {
+	g.Eventually(func(g Gomega) {
+		g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(src), src)).To(Succeed())
+		g.Expect(unstructured.SetNestedField(src.Object, branch, "spec", "ref", "branch")).To(Succeed())
+		g.Expect(stack.Client.Update(ctx, src)).To(Succeed())
+	}, 30*time.Second, 250*time.Millisecond).Should(Succeed())
+}
+
 // artifactRevision returns the source's status.artifact.revision ("" until it has one).
 func artifactRevision(g Gomega, src *unstructured.Unstructured) string {
 	g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(src), src)).To(Succeed())
@@ -118,24 +127,18 @@ func TestGitRepository(t *testing.T) {
 
 	// The source goes un-Ready (its branch is gone): a condition, nothing lost.
 	secrets := stateSecrets(g, ns, "flux")
-	g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(src), src)).To(Succeed())
-	g.Expect(unstructured.SetNestedField(src.Object, "gone", "spec", "ref", "branch")).To(Succeed())
-	g.Expect(stack.Client.Update(ctx, src)).To(Succeed())
-	g.Eventually(func(g Gomega) string {
+	moduleValid := func(g Gomega) string {
 		g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
 		return condition(cm.Status.Conditions, infrav1.ModuleValidCondition)
-	}, time.Minute, 250*time.Millisecond).Should(And(HavePrefix("False/SourceNotReady"), ContainSubstring("GitRepository "+ns+"/infra is not Ready")))
+	}
+	setBranch(g, src, "gone")
+	g.Eventually(moduleValid, time.Minute, 250*time.Millisecond).Should(And(HavePrefix("False/SourceNotReady"), ContainSubstring("GitRepository "+ns+"/infra is not Ready")))
 	g.Expect(cm.Status.Initialization.Provisioned).To(HaveValue(BeTrue()))
 	g.Expect(cm.Spec.ProviderID).NotTo(BeEmpty())
 	g.Expect(cm.Status.Terraform.ModuleRevision).To(Equal("main@sha1:" + third))
 	g.Expect(stateSecrets(g, ns, "flux")).To(Equal(secrets))
-	g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(src), src)).To(Succeed())
-	g.Expect(unstructured.SetNestedField(src.Object, "main", "spec", "ref", "branch")).To(Succeed())
-	g.Expect(stack.Client.Update(ctx, src)).To(Succeed())
-	g.Eventually(func(g Gomega) string {
-		g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
-		return condition(cm.Status.Conditions, infrav1.ModuleValidCondition)
-	}, time.Minute, 250*time.Millisecond).Should(HavePrefix("True/"))
+	setBranch(g, src, "main")
+	g.Eventually(moduleValid, time.Minute, 250*time.Millisecond).Should(HavePrefix("True/"))
 
 	w.deleted(g)
 }
