@@ -107,8 +107,15 @@ func TestGitRepository(t *testing.T) {
 
 	// Manual approval: the next revision waits; the machine keeps the revision in use.
 	p := client.MergeFrom(cm.DeepCopy())
-	cm.Annotations = map[string]string{infrav1.ApprovalAnnotation: "manual"}
+	if cm.Annotations == nil {
+		cm.Annotations = map[string]string{}
+	}
+	cm.Annotations[infrav1.ApprovalAnnotation] = "manual"
 	g.Expect(stack.Client.Patch(ctx, cm, p)).To(Succeed())
+	g.Eventually(func(g Gomega) string { // the manager's cache has it before the next revision
+		g.Expect(stack.Client.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+		return cm.Annotations[infrav1.ApprovalAnnotation]
+	}, 10*time.Second, 50*time.Millisecond).Should(Equal("manual"))
 	g.Expect(writeFile(filepath.Join(repo.dir, "shared", "label", "main.tf"), labelModule("v3"))).To(Succeed())
 	third := repo.commit(g, "label v3")
 	g.Eventually(func(g Gomega) {
