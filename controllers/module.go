@@ -151,13 +151,14 @@ func (b *base) resolve(ctx context.Context, in runInput) (resolvedModule, map[st
 		}
 		mod.tree.Root = "."
 		mod.tree.FS, err = remoteModule(src.Source, src.Version, in.kind, sortedNames(extras))
+	case src != nil && src.Path != "":
+		mod.label = src.Path
+		mod.tree, err = b.pathModule(src.Path, in.kind)
 	default:
 		mod.tree, err = resolveModule(src, in.kind, b.Options.ModuleRoot)
 		mod.label = defaultFamily
 		if src != nil && src.Name != "" {
 			mod.label = src.Name
-		} else if src != nil && src.Path != "" {
-			mod.label = src.Path
 		}
 	}
 	return mod, extras, err
@@ -203,11 +204,8 @@ func resolveModule(src *infrav1.ModuleSource, kind, moduleRoot string) (modulesr
 // modules it calls, which must stay under moduleRoot (symlinks included: os.Root confines
 // every read).
 func pathModule(moduleRoot, p, kind string) (modulesrc.Tree, error) {
-	if moduleRoot == "" {
-		return modulesrc.Tree{}, fmt.Errorf("spec.module.path needs the manager's --module-root")
-	}
-	if filepath.IsAbs(p) || strings.Contains(filepath.ToSlash(p), "..") {
-		return modulesrc.Tree{}, fmt.Errorf("spec.module.path %q must be relative to --module-root and must not contain '..'", p)
+	if err := checkModulePath(moduleRoot, p); err != nil {
+		return modulesrc.Tree{}, err
 	}
 	r, err := os.OpenRoot(moduleRoot)
 	if err != nil {
@@ -216,6 +214,26 @@ func pathModule(moduleRoot, p, kind string) (modulesrc.Tree, error) {
 	defer r.Close()
 	fsys := r.FS()
 	return modulesrc.Select(fsys, modulesrc.RootFor(fsys, filepath.ToSlash(p), kind), modulesrc.DefaultLimits)
+}
+
+// pathModule is the tree at path under --module-root, re-read only when a file or directory
+// of it changed (Store.Dir).
+func (b *base) pathModule(p, kind string) (modulesrc.Tree, error) {
+	if err := checkModulePath(b.Options.ModuleRoot, p); err != nil {
+		return modulesrc.Tree{}, err
+	}
+	return b.Options.Sources.Dir(b.Options.ModuleRoot, p, kind)
+}
+
+// checkModulePath refuses a spec.module.path that could not be under --module-root.
+func checkModulePath(moduleRoot, p string) error {
+	if moduleRoot == "" {
+		return fmt.Errorf("spec.module.path needs the manager's --module-root")
+	}
+	if filepath.IsAbs(p) || strings.Contains(filepath.ToSlash(p), "..") {
+		return fmt.Errorf("spec.module.path %q must be relative to --module-root and must not contain '..'", p)
+	}
+	return nil
 }
 
 // configMapModule reads a module from a ConfigMap in namespace. A ConfigMap with one

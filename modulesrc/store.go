@@ -134,17 +134,22 @@ func (s *Store) Tree(dir, p, kind string) (Tree, error) {
 		return Tree{}, err
 	}
 	t.FS = tfrunner.ImmutableModule(t.FS)
+	s.remember(key, t)
+	return t, nil
+}
+
+// remember keeps a selected tree (4×Keep of them, oldest out first).
+func (s *Store) remember(key string, t Tree) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.trees[key]; !ok {
-		s.trees[key] = t
 		s.order = append(s.order, key)
 		if len(s.order) > 4*s.keep {
 			delete(s.trees, s.order[0])
 			s.order = s.order[1:]
 		}
 	}
-	return s.trees[key], nil
+	s.trees[key] = t
 }
 
 // entry returns <dir>/<key>, filling it once with fill (concurrent callers wait for the first).

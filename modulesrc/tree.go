@@ -36,6 +36,8 @@ type Tree struct {
 	Root string
 	// Remote lists the tree's module calls of remote sources (terraform init downloads them).
 	Remote []modulecheck.Problem
+	// stamps identify every directory and file read, taken before reading (Store.Dir).
+	stamps []stamp
 }
 
 // TreeError lists why a module tree cannot be used (a local source leaving the tree, a symlink
@@ -71,7 +73,7 @@ func Select(fsys fs.FS, root string, lim Limits) (Tree, error) {
 			return Tree{}, err
 		}
 	}
-	return Tree{FS: r.files, Root: rel(base, root), Remote: remote}, nil
+	return Tree{FS: r.files, Root: rel(base, root), Remote: remote, stamps: r.stamps}, nil
 }
 
 // RootFor is the root module directory of kind (cluster or machine) at p in fsys: <p>/<kind>
@@ -86,12 +88,13 @@ func RootFor(fsys fs.FS, p, kind string) string {
 
 // reader copies files of fsys under base into files, at their paths relative to base.
 type reader struct {
-	fsys  fs.FS
-	base  string
-	lim   Limits
-	files fstest.MapFS
-	count int
-	bytes int64
+	fsys   fs.FS
+	base   string
+	lim    Limits
+	files  fstest.MapFS
+	count  int
+	bytes  int64
+	stamps []stamp
 }
 
 func (r *reader) walk(dir string) error {
@@ -103,8 +106,10 @@ func (r *reader) walk(dir string) error {
 			if p != dir && skipDir(d.Name()) {
 				return fs.SkipDir
 			}
+			r.stamp(p, d.Info)
 			return nil
 		}
+		r.stamp(p, d.Info)
 		if r.count++; r.count > r.lim.MaxFiles {
 			return limitError("files", fmt.Sprint(r.lim.MaxFiles))
 		}
@@ -125,6 +130,7 @@ func (r *reader) symlink(p string) error {
 	if err != nil {
 		return r.readError(p, err)
 	}
+	r.stamps = append(r.stamps, stampFrom(p, true, fi))
 	if fi.IsDir() {
 		return r.walk(p)
 	}
@@ -144,6 +150,14 @@ func (r *reader) read(p string) error {
 	}
 	r.files[rel(r.base, p)] = &fstest.MapFile{Data: b, Mode: 0o644}
 	return nil
+}
+
+func (r *reader) stamp(p string, info func() (fs.FileInfo, error)) {
+	if fi, err := info(); err == nil {
+		r.stamps = append(r.stamps, stampFrom(p, false, fi))
+	} else {
+		r.stamps = append(r.stamps, stamp{path: p}) // never matches: the tree is read again
+	}
 }
 
 // readError reports a path the confined fsys refused (a symlink out of the tree) as a problem

@@ -188,3 +188,49 @@ func TestSelectFollowsSymlinksInsideTheTree(t *testing.T) {
 		t.Fatalf("a symlink loop: %v", err)
 	}
 }
+
+// Store.Dir reuses a --module-root tree (and its digest) until one of its files or directories
+// changes: an edit, a new file, a replaced file.
+func TestStoreDirReusesUnchangedTrees(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, repo)
+	s, err := NewStore(t.TempDir(), StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() Tree {
+		t.Helper()
+		tr, err := s.Dir(dir, "clusters/team-a", "cluster")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	first := get()
+	if again := get(); again.FS != first.FS {
+		t.Fatal("an unchanged tree was read again")
+	}
+	changes := []func(){
+		func() { writeTree(t, dir, map[string]string{"modules/vpc/subnets/main.tf": "# edited"}) },
+		func() { writeTree(t, dir, map[string]string{"modules/label/new.tf": "# new file"}) },
+		func() {
+			writeTree(t, dir, map[string]string{"x.tmp": "# replaced"})
+			if err := os.Rename(filepath.Join(dir, "x.tmp"), filepath.Join(dir, "modules/label/main.tf")); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	prev := first
+	for i, change := range changes {
+		change()
+		next := get()
+		if next.FS == prev.FS {
+			t.Fatalf("change %d: the tree was not read again", i)
+		}
+		prev = next
+	}
+	writeTree(t, dir, map[string]string{"modules/unused/main.tf": "# not in the tree"})
+	if get().FS != prev.FS {
+		t.Error("a change outside the tree read it again")
+	}
+}
