@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -320,4 +321,42 @@ func TestTemplatesRoundTrip(t *testing.T) {
 	badCT.Name = "bad"
 	badCT.Spec.Template.Spec.NetworkSpec.VPC.CIDRBlock = "10.0.0.300/16"
 	expectRejected(t, k8s.Create(ctx, badCT), "cidrBlock must be a valid CIDR")
+}
+
+// spec.module: one source of the module at most, path alone or inside an archive or Flux source.
+func TestModuleSourceValidation(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	sourceRef := map[string]any{"kind": "GitRepository", "name": "infra"}
+	cases := []struct {
+		name   string
+		module map[string]any
+		want   []string // nil: accepted
+	}{
+		{name: "path with sourceRef", module: map[string]any{"path": "teams/a", "sourceRef": sourceRef}},
+		{name: "path with configMapRef", module: map[string]any{"path": "teams/a", "configMapRef": map[string]any{"name": "m"}}},
+		{name: "sourceRef in another namespace", module: map[string]any{"sourceRef": map[string]any{"kind": "Bucket", "name": "b", "namespace": "flux-system"}}},
+		{name: "name and sourceRef", module: map[string]any{"name": "simulated", "sourceRef": sourceRef},
+			want: []string{"set at most one of name, configMapRef, sourceRef, source"}},
+		{name: "path with name", module: map[string]any{"name": "simulated", "path": "x"}, want: []string{"path is a directory under --module-root"}},
+		{name: "path with source", module: map[string]any{"source": "git::https://x", "path": "x"}, want: []string{"path is a directory under --module-root"}},
+		{name: "unknown source kind", module: map[string]any{"sourceRef": map[string]any{"kind": "HelmChart", "name": "x"}},
+			want: []string{"spec.module.sourceRef.kind", "Unsupported value"}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			u := sample(t, "cluster.yaml", "CustomCluster", "demo")
+			u.SetNamespace(ns)
+			u.SetName(fmt.Sprintf("module-%d", i))
+			_ = unstructured.SetNestedField(u.Object, c.module, "spec", "module")
+			err := k8s.Create(ctx, u)
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			expectRejected(t, err, c.want...)
+		})
+	}
 }
