@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
@@ -67,8 +68,11 @@ func (s *Store) Dir(dir, p, kind string) (Tree, error) {
 	top := path.Clean("./" + p)
 	fi, err := fs.Stat(fsys, top) // before RootFor: a kind directory created later changes it
 	if err != nil {
-		return Tree{}, &TreeError{Problems: []modulecheck.Problem{{Item: fmt.Sprintf("spec.module.path %q", p),
-			Message: fmt.Sprintf("is not a directory inside --module-root: %v", err)}}}
+		msg := fmt.Sprintf("is not a directory inside --module-root: %v", err)
+		if strings.Contains(err.Error(), "escapes") {
+			msg = "escapes --module-root (a symlink out of it)"
+		}
+		return Tree{}, &TreeError{Problems: []modulecheck.Problem{{Item: fmt.Sprintf("spec.module.path %q", p), Message: msg}}}
 	}
 	t, err = Select(fsys, RootFor(fsys, p, kind), s.lim)
 	if err != nil {

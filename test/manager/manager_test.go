@@ -144,10 +144,17 @@ func TestManagerServesProbesAndMetrics(t *testing.T) {
 	if body := waitFor200(t, "http://"+healthAddr+"/readyz", exited, logs); body != "ok" {
 		t.Errorf("/readyz body = %q, want ok", body)
 	}
-	metrics := waitFor200(t, "http://"+metricsAddr+"/metrics", exited, logs)
+	// The controllers (and their metrics) start once the manager's caches have synced, a moment
+	// after the probes answer.
+	var metrics string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if metrics = waitFor200(t, "http://"+metricsAddr+"/metrics", exited, logs); strings.Contains(metrics, "controller_runtime_max_concurrent_reconciles{") {
+			break
+		}
+	}
 	for _, want := range []string{"# TYPE controller_runtime_", "controller_runtime_reconcile_total", "go_goroutines"} {
 		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q", want)
+			t.Errorf("/metrics lacks %q; manager logs:\n%s", want, logs.String())
 		}
 	}
 	// The per-kind concurrency flags reach the two controllers.

@@ -149,7 +149,7 @@ func badCases(ns string) []badCase {
 		cl("module name path traversal", func(c *infrav1.CustomCluster) { c.Spec.Module = &infrav1.ModuleSource{Name: "../../etc"} }, "spec.module.name in body should match"),
 		cl("module name and path", func(c *infrav1.CustomCluster) {
 			c.Spec.Module = &infrav1.ModuleSource{Name: "simulated", Path: "x"}
-		}, "set at most one of name, path, configMapRef, source"),
+		}, "path is a directory under --module-root, in a configMapRef archive or in a sourceRef artifact; not valid with name or source"),
 		cl("module version without source", func(c *infrav1.CustomCluster) {
 			c.Spec.Module = &infrav1.ModuleSource{Name: "simulated", Version: "1.0.0"}
 		}, "version is only valid with source"),
@@ -187,7 +187,7 @@ func badCases(ns string) []badCase {
 		invalid("cluster", "module path with ..", path("../outside"), "", "must not contain '..'"),
 		invalid("cluster", "absolute module path", path("/etc"), "", "must be relative to --module-root"),
 		invalid("cluster", "module path symlink escaping the root", path("escape"), "", "escapes --module-root"),
-		invalid("cluster", "module path that does not exist", path("doesnotexist"), "", `spec.module.path "doesnotexist/cluster": lstat`),
+		invalid("cluster", "module path that does not exist", path("doesnotexist"), "", `spec.module.path "doesnotexist": is not a directory inside --module-root`),
 		invalid("cluster", "broken module HCL", path("broken"), "", "does not parse"),
 		invalid("cluster", "module without contract outputs", path("nooutputs"), "", `module fails the contract check (1 problem(s)): output "control_plane_endpoint": is missing; the cluster contract requires it`),
 		invalid("cluster", "missing required module variable", path("required-var"), "", `variable "must_set": is required (no default) but neither the cluster contract nor spec.variables provides it`),
