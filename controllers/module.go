@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -200,20 +199,12 @@ func resolveModule(src *infrav1.ModuleSource, kind, moduleRoot string) (modulesr
 	}
 }
 
-// pathModule reads the module tree at p under moduleRoot: the root module and the local
-// modules it calls, which must stay under moduleRoot (symlinks included: os.Root confines
-// every read).
+// pathModule reads the module tree at p under moduleRoot (modulesrc.ReadDir), uncached.
 func pathModule(moduleRoot, p, kind string) (modulesrc.Tree, error) {
 	if err := checkModulePath(moduleRoot, p); err != nil {
 		return modulesrc.Tree{}, err
 	}
-	r, err := os.OpenRoot(moduleRoot)
-	if err != nil {
-		return modulesrc.Tree{}, fmt.Errorf("module root %q: %w", moduleRoot, err)
-	}
-	defer r.Close()
-	fsys := r.FS()
-	return modulesrc.Select(fsys, modulesrc.RootFor(fsys, filepath.ToSlash(p), kind), modulesrc.DefaultLimits)
+	return modulesrc.ReadDir(moduleRoot, p, kind, modulesrc.DefaultLimits)
 }
 
 // pathModule is the tree at path under --module-root, re-read only when a file or directory

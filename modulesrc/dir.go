@@ -48,9 +48,9 @@ func fresh(dir string, stamps []stamp) bool {
 	return len(stamps) > 0
 }
 
-// Dir returns the module tree of kind at p (see RootFor) in the directory dir (--module-root).
-// A reconcile of an unchanged tree costs a stat per file and directory: the tree and its digest
-// are reused until a stamp changes. Reads go through an os.Root, so nothing outside dir is read.
+// Dir returns the module tree of kind at p (see RootFor) in the directory dir (--module-root),
+// as ReadDir does. A reconcile of an unchanged tree costs a stat per file and directory: the
+// tree and its digest are reused until a stamp changes.
 func (s *Store) Dir(dir, p, kind string) (Tree, error) {
 	key := "dir\x00" + dir + "\x00" + p + "\x00" + kind
 	s.mu.Lock()
@@ -59,6 +59,18 @@ func (s *Store) Dir(dir, p, kind string) (Tree, error) {
 	if ok && fresh(dir, t.stamps) {
 		return t, nil
 	}
+	t, err := ReadDir(dir, p, kind, s.lim)
+	if err != nil {
+		return Tree{}, err
+	}
+	t.FS = tfrunner.ImmutableModule(t.FS)
+	s.remember(key, t)
+	return t, nil
+}
+
+// ReadDir reads the module tree of kind at p (see RootFor) in the directory dir through an
+// os.Root, so nothing outside dir is read.
+func ReadDir(dir, p, kind string, lim Limits) (Tree, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return Tree{}, fmt.Errorf("module root %q: %w", dir, err)
@@ -74,12 +86,10 @@ func (s *Store) Dir(dir, p, kind string) (Tree, error) {
 		}
 		return Tree{}, &TreeError{Problems: []modulecheck.Problem{{Item: fmt.Sprintf("spec.module.path %q", p), Message: msg}}}
 	}
-	t, err = Select(fsys, RootFor(fsys, p, kind), s.lim)
+	t, err := Select(fsys, RootFor(fsys, p, kind), lim)
 	if err != nil {
 		return Tree{}, err
 	}
 	t.stamps = append(t.stamps, stampFrom(top, true, fi))
-	t.FS = tfrunner.ImmutableModule(t.FS)
-	s.remember(key, t)
 	return t, nil
 }
