@@ -22,6 +22,12 @@ func IsLocalSource(src string) bool {
 	return strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../") || src == "." || src == ".."
 }
 
+// EscapesRoot reports whether err is an os.Root refusing a path that leaves its directory (a
+// symlink out of the module tree); Go does not export that error, only its text.
+func EscapesRoot(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "path escapes from parent")
+}
+
 // LocalModules returns the directory of the root module (root, a slash path in fsys) and of
 // every module it calls through a local source, transitively, sorted; remote lists the calls
 // of a remote source (downloaded by terraform init), as problems would name them. A local source that
@@ -100,7 +106,7 @@ func moduleCalls(fsys fs.FS, dir string) ([]moduleCall, []Problem) {
 		src, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			msg := fmt.Sprintf("cannot be read: %v", err)
-			if strings.Contains(err.Error(), "escapes") { // os.Root refused it
+			if EscapesRoot(err) {
 				msg = "is a symlink that leaves the module tree"
 			}
 			return nil, []Problem{{Item: fmt.Sprintf("file %q", name), Message: msg}}

@@ -135,7 +135,7 @@ func unpackError(name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if strings.Contains(err.Error(), "escapes") || errors.Is(err, os.ErrExist) {
+	if modulecheck.EscapesRoot(err) || errors.Is(err, os.ErrExist) {
 		return &ArchiveError{Entry: name, Reason: "is written through a symlink leaving the tree or over another entry"}
 	}
 	return fmt.Errorf("unpacking %s: %w", name, err)

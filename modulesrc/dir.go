@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
@@ -81,7 +80,7 @@ func ReadDir(dir, p, kind string, lim Limits) (Tree, error) {
 	fi, err := fs.Stat(fsys, top) // before RootFor: a kind directory created later changes it
 	if err != nil {
 		msg := fmt.Sprintf("is not a directory inside --module-root: %v", err)
-		if strings.Contains(err.Error(), "escapes") {
+		if modulecheck.EscapesRoot(err) {
 			msg = "escapes --module-root (a symlink out of it)"
 		}
 		return Tree{}, &TreeError{Problems: []modulecheck.Problem{{Item: fmt.Sprintf("spec.module.path %q", p), Message: msg}}}
