@@ -244,7 +244,7 @@ func configMapModule(ctx context.Context, c client.Reader, store *modulesrc.Stor
 		if len(cm.Data)+len(cm.BinaryData) > 1 {
 			return modulesrc.Tree{}, fmt.Errorf("module ConfigMap %s/%s holds the archive %s and other keys: put every file in the archive", namespace, name, k)
 		}
-		dir, err := store.Archive(v)
+		dir, err := store.Archive(string(cm.UID)+"/"+cm.ResourceVersion, v)
 		if err != nil {
 			return modulesrc.Tree{}, fmt.Errorf("module ConfigMap %s/%s, %s: %w", namespace, name, k, err)
 		}

@@ -201,12 +201,32 @@ func TestStoreKeepsRecentEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, body := range []string{"a", "b", "c"} {
-		if _, err := s.Archive(tarGz(t, entry{name: "main.tf", body: body})); err != nil {
+		if _, err := s.Archive("", tarGz(t, entry{name: "main.tf", body: body})); err != nil {
 			t.Fatal(err)
 		}
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 {
 		t.Fatalf("%d entries kept, want 2", len(entries))
+	}
+}
+
+// An archive's version (a ConfigMap's UID and resourceVersion) stands for its content: the same
+// version is not hashed again; another version is.
+func TestStoreArchiveVersion(t *testing.T) {
+	s, err := NewStore(t.TempDir(), StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := tarGz(t, entry{name: "main.tf", body: "a"}), tarGz(t, entry{name: "main.tf", body: "b"})
+	first, err := s.Archive("uid/1", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.Archive("uid/1", b); again != first {
+		t.Errorf("the same version was hashed again: %s, %s", first, again)
+	}
+	if next, _ := s.Archive("uid/2", b); next == first {
+		t.Error("a new version reused the old content")
 	}
 }

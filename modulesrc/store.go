@@ -35,6 +35,7 @@ type Store struct {
 	inflight map[string]*sync.WaitGroup
 	trees    map[string]Tree
 	order    []string
+	versions map[string]string // archive version -> entry key
 }
 
 // StoreOptions configure a Store; zero values take defaults.
@@ -55,7 +56,7 @@ func NewStore(dir string, o StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("creating module source cache: %w", err)
 	}
 	s := &Store{dir: dir, http: o.HTTP, lim: o.Limits, maxArc: o.MaxArchiveBytes, keep: o.Keep,
-		inflight: map[string]*sync.WaitGroup{}, trees: map[string]Tree{}}
+		inflight: map[string]*sync.WaitGroup{}, trees: map[string]Tree{}, versions: map[string]string{}}
 	if s.http == nil {
 		s.http = &http.Client{Timeout: 5 * time.Minute}
 	}
@@ -106,10 +107,26 @@ func (s *Store) Artifact(ctx context.Context, url, digest string) (string, error
 	})
 }
 
-// Archive returns the directory holding the unpacked .tar.gz data (a ConfigMap's).
-func (s *Store) Archive(data []byte) (string, error) {
-	sum := sha256.Sum256(data)
-	return s.entry("sha256-"+hex.EncodeToString(sum[:]), func(dst string) error {
+// Archive returns the directory holding the unpacked .tar.gz data (a ConfigMap's). version
+// names that exact data (a ConfigMap's UID and resourceVersion; "" for none): a reconcile of
+// an unchanged ConfigMap then skips hashing up to 1 MiB again.
+func (s *Store) Archive(version string, data []byte) (string, error) {
+	s.mu.Lock()
+	key, ok := s.versions[version]
+	s.mu.Unlock()
+	if !ok || version == "" {
+		sum := sha256.Sum256(data)
+		key = "sha256-" + hex.EncodeToString(sum[:])
+		if version != "" {
+			s.mu.Lock()
+			if len(s.versions) >= 4*s.keep {
+				clear(s.versions)
+			}
+			s.versions[version] = key
+			s.mu.Unlock()
+		}
+	}
+	return s.entry(key, func(dst string) error {
 		return Unpack(bytes.NewReader(data), dst, s.lim)
 	})
 }
@@ -156,9 +173,12 @@ func (s *Store) remember(key string, t Tree) {
 func (s *Store) entry(key string, fill func(dst string) error) (string, error) {
 	final := filepath.Join(s.dir, key)
 	for {
-		if _, err := os.Stat(final); err == nil {
-			now := time.Now()
-			_ = os.Chtimes(final, now, now) // recently used: kept by gc
+		if fi, err := os.Stat(final); err == nil {
+			// Recently used entries are kept by gc; an hourly touch is enough for that, and
+			// keeps reconciles from writing to the filesystem.
+			if now := time.Now(); now.Sub(fi.ModTime()) > time.Hour {
+				_ = os.Chtimes(final, now, now)
+			}
 			return final, nil
 		}
 		s.mu.Lock()
