@@ -108,11 +108,11 @@ func (r *Runner) ensureInit(ctx context.Context, rn *run) (string, error) {
 		return "", fmt.Errorf("creating init dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	defer os.RemoveAll(r.tmpDir(filepath.Join(tmp, rn.rel)))
+	run := filepath.Join(tmp, rn.rel) // the root module's directory in the tree
+	defer os.RemoveAll(r.tmpDir(run))
 	if err := copyModule(rn.ws.Module, tmp, rn.rel); err != nil {
 		return "", err
 	}
-	run := filepath.Join(tmp, rn.rel)
 	tf, err := r.terraform(run, rn.ws.Env, procFS{writable: []string{r.plugins, tmp}})
 	if err != nil {
 		return "", err

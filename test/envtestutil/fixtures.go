@@ -2,6 +2,7 @@ package envtestutil
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +63,12 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Tail returns the last n lines written (a suite prints them when it fails).
+func (b *SyncBuffer) Tail(n int) string {
+	lines := strings.Split(b.String(), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // NewCluster returns a CAPI Cluster whose infrastructure is the CustomCluster of the same name.

@@ -92,8 +92,7 @@ func run(m *testing.M) int {
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintln(os.Stderr, "---- manager logs (last 200 lines) ----")
-		lines := strings.Split(logs.String(), "\n")
-		fmt.Fprintln(os.Stderr, strings.Join(lines[max(0, len(lines)-200):], "\n"))
+		fmt.Fprintln(os.Stderr, logs.Tail(200))
 	}
 	return code
 }

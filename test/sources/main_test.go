@@ -57,8 +57,7 @@ func run(m *testing.M) int {
 	code := m.Run()
 	if code != 0 {
 		for name, b := range map[string]*envtestutil.SyncBuffer{"manager": logs, "source-controller": scLogs} {
-			lines := strings.Split(b.String(), "\n")
-			fmt.Fprintf(os.Stderr, "---- %s logs (last 150 lines) ----\n%s\n", name, strings.Join(lines[max(0, len(lines)-150):], "\n"))
+			fmt.Fprintf(os.Stderr, "---- %s logs (last 150 lines) ----\n%s\n", name, b.Tail(150))
 		}
 	}
 	return code
