@@ -5,14 +5,12 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
 	"sigs.k8s.io/cluster-api/util"
 	"sigs.k8s.io/cluster-api/util/annotations"
-	"sigs.k8s.io/cluster-api/util/finalizers"
-	"sigs.k8s.io/cluster-api/util/patch"
-	"sigs.k8s.io/cluster-api/util/paused"
 	"sigs.k8s.io/cluster-api/util/predicates"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -60,58 +58,62 @@ func (r *CustomClusterReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	return bld.Complete(r)
 }
 
-// Reconcile follows CAPD's skeleton: fetch, owner, paused, finalizer, patch, normal/delete.
+// Reconcile follows CAPD's skeleton: fetch, owner, paused, finalizer, patch, normal/delete. Each
+// step changes the object in memory; one deferred patch writes the outcome (see patcher).
 func (r *CustomClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
 	cc := &infrav1.CustomCluster{}
 	if err := r.Client.Get(ctx, req.NamespacedName, cc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.stale.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if annotations.IsExternallyManaged(cc) {
+	if annotations.IsExternallyManaged(cc) || r.stale.stale(cc) {
 		return ctrl.Result{}, nil
 	}
 	cluster, err := util.GetOwnerCluster(ctx, r.Client, cc.ObjectMeta)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("getting owner Cluster of CustomCluster %s: %w", cc.Name, err)
 	}
-	patchHelper, err := patch.NewHelper(cc, r.Client)
-	if err != nil {
-		return ctrl.Result{}, err
+	if cluster == nil && cc.DeletionTimestamp.IsZero() {
+		if wait, ok := r.ownerGrace(cc); ok {
+			return wait, nil
+		}
 	}
+	p := r.newPatcher(cc)
 	defer func() {
-		cc.Status.ObservedGeneration = cc.Generation
-		if err := patchHelper.Patch(ctx, cc, patch.WithOwnedConditions{Conditions: ownedConditions}); err != nil {
+		if err := p.Patch(ctx, cc, &cc.Status.ObservedGeneration); err != nil {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
 	}()
 	if cluster == nil {
 		if !cc.DeletionTimestamp.IsZero() {
-			return r.reconcileDelete(ctx, cc, cc.Labels[clusterv1.ClusterNameLabel])
+			return r.reconcileDelete(ctx, p, cc, cc.Labels[clusterv1.ClusterNameLabel])
 		}
 		setNotReady(cc, infrav1.WaitingForOwnerReason, "waiting for the Cluster controller to set an owner reference")
 		return ctrl.Result{}, nil
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("Cluster", cluster.Name))
-	if isPaused, requeue, err := paused.EnsurePausedCondition(ctx, r.Client, cluster, cc); err != nil || isPaused || requeue {
-		return ctrl.Result{}, err
+	if r.paused(ctx, cluster, cc) {
+		return ctrl.Result{}, nil
 	}
 	if !cc.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, cc, cluster.Name)
+		return r.reconcileDelete(ctx, p, cc, cluster.Name)
 	}
-	if added, err := finalizers.EnsureFinalizer(ctx, r.Client, cc, infrav1.ClusterFinalizer); err != nil || added {
-		return ctrl.Result{}, err
-	}
-	return r.reconcileNormal(ctx, cc, cluster.Name)
+	// Written with the reconcile's outcome, or before terraform runs (blockMove), whichever is first.
+	controllerutil.AddFinalizer(cc, infrav1.ClusterFinalizer)
+	return r.reconcileNormal(ctx, p, cc, cluster.Name)
 }
 
-func (r *CustomClusterReconciler) runInput(cc *infrav1.CustomCluster, clusterName string) runInput {
+func (r *CustomClusterReconciler) runInput(p *patcher, cc *infrav1.CustomCluster, clusterName string) runInput {
 	return runInput{
-		obj: cc, ref: objectRef(cc, "CustomCluster", clusterName), kind: modules.KindCluster,
+		obj: cc, patch: p, ref: objectRef(cc, "CustomCluster", clusterName), kind: modules.KindCluster,
 		spec: cc.Spec.TerraformSpec, status: &cc.Status.Terraform,
 	}
 }
 
-func (r *CustomClusterReconciler) reconcileNormal(ctx context.Context, cc *infrav1.CustomCluster, clusterName string) (ctrl.Result, error) {
-	in := r.runInput(cc, clusterName)
+func (r *CustomClusterReconciler) reconcileNormal(ctx context.Context, p *patcher, cc *infrav1.CustomCluster, clusterName string) (ctrl.Result, error) {
+	in := r.runInput(p, cc, clusterName)
 	vars, err := clusterVariables(clusterName, cc)
 	if err != nil {
 		setNotReady(cc, infrav1.InvalidSpecReason, "%v", err)
@@ -132,11 +134,11 @@ func (r *CustomClusterReconciler) reconcileNormal(ctx context.Context, cc *infra
 	return result, nil
 }
 
-func (r *CustomClusterReconciler) reconcileDelete(ctx context.Context, cc *infrav1.CustomCluster, clusterName string) (ctrl.Result, error) {
+func (r *CustomClusterReconciler) reconcileDelete(ctx context.Context, p *patcher, cc *infrav1.CustomCluster, clusterName string) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(cc, infrav1.ClusterFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	in := r.runInput(cc, clusterName)
+	in := r.runInput(p, cc, clusterName)
 	if why := releaseReason(cc); why != "" {
 		if err := r.release(ctx, cc, in.ref, why); err != nil {
 			return ctrl.Result{}, err

@@ -10,9 +10,6 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/cluster-api/util"
 	"sigs.k8s.io/cluster-api/util/annotations"
-	"sigs.k8s.io/cluster-api/util/finalizers"
-	"sigs.k8s.io/cluster-api/util/patch"
-	"sigs.k8s.io/cluster-api/util/paused"
 	"sigs.k8s.io/cluster-api/util/predicates"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -73,32 +70,37 @@ func (r *CustomMachineReconciler) customClusterToMachines(ctx context.Context, o
 	return reqs
 }
 
-// Reconcile follows CAPD's skeleton: fetch, owners, paused, finalizer, patch, normal/delete.
+// Reconcile follows CAPD's skeleton: fetch, owners, paused, finalizer, patch, normal/delete. Each
+// step changes the object in memory; one deferred patch writes the outcome (see patcher).
 func (r *CustomMachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
 	cm := &infrav1.CustomMachine{}
 	if err := r.Client.Get(ctx, req.NamespacedName, cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.stale.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if annotations.IsExternallyManaged(cm) {
+	if annotations.IsExternallyManaged(cm) || r.stale.stale(cm) {
 		return ctrl.Result{}, nil
 	}
 	machine, err := util.GetOwnerMachine(ctx, r.Client, cm.ObjectMeta)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("getting owner Machine of CustomMachine %s: %w", cm.Name, err)
 	}
-	patchHelper, err := patch.NewHelper(cm, r.Client)
-	if err != nil {
-		return ctrl.Result{}, err
+	if machine == nil && cm.DeletionTimestamp.IsZero() {
+		if wait, ok := r.ownerGrace(cm); ok {
+			return wait, nil
+		}
 	}
+	p := r.newPatcher(cm)
 	defer func() {
-		cm.Status.ObservedGeneration = cm.Generation
-		if err := patchHelper.Patch(ctx, cm, patch.WithOwnedConditions{Conditions: ownedConditions}); err != nil {
+		if err := p.Patch(ctx, cm, &cm.Status.ObservedGeneration); err != nil {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
 	}()
 	if machine == nil {
 		if !cm.DeletionTimestamp.IsZero() {
-			return r.reconcileDelete(ctx, cm, nil)
+			return r.reconcileDelete(ctx, p, cm, nil)
 		}
 		setNotReady(cm, infrav1.WaitingForOwnerReason, "waiting for the Machine controller to set an owner reference")
 		return ctrl.Result{}, nil
@@ -106,25 +108,24 @@ func (r *CustomMachineReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	cluster, err := util.GetClusterFromMetadata(ctx, r.Client, machine.ObjectMeta)
 	if err != nil {
 		if !cm.DeletionTimestamp.IsZero() && apierrors.IsNotFound(err) {
-			return r.reconcileDelete(ctx, cm, nil)
+			return r.reconcileDelete(ctx, p, cm, nil)
 		}
 		setNotReady(cm, infrav1.WaitingForOwnerReason, "waiting for the Machine's Cluster: %v", err)
 		return r.waitRequeue(cm), nil
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("Cluster", cluster.Name, "Machine", machine.Name))
-	if isPaused, requeue, err := paused.EnsurePausedCondition(ctx, r.Client, cluster, cm); err != nil || isPaused || requeue {
-		return ctrl.Result{}, err
+	if r.paused(ctx, cluster, cm) {
+		return ctrl.Result{}, nil
 	}
 	if !cm.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, cm, cluster)
+		return r.reconcileDelete(ctx, p, cm, cluster)
 	}
-	if added, err := finalizers.EnsureFinalizer(ctx, r.Client, cm, infrav1.MachineFinalizer); err != nil || added {
-		return ctrl.Result{}, err
-	}
-	return r.reconcileNormal(ctx, cm, machine, cluster)
+	// Written with the reconcile's outcome, or before terraform runs (blockMove), whichever is first.
+	controllerutil.AddFinalizer(cm, infrav1.MachineFinalizer)
+	return r.reconcileNormal(ctx, p, cm, machine, cluster)
 }
 
-func (r *CustomMachineReconciler) reconcileNormal(ctx context.Context, cm *infrav1.CustomMachine, machine *clusterv1.Machine, cluster *clusterv1.Cluster) (ctrl.Result, error) {
+func (r *CustomMachineReconciler) reconcileNormal(ctx context.Context, p *patcher, cm *infrav1.CustomMachine, machine *clusterv1.Machine, cluster *clusterv1.Cluster) (ctrl.Result, error) {
 	if !ptrTrue(cluster.Status.Initialization.InfrastructureProvisioned) {
 		setNotReady(cm, infrav1.WaitingForClusterInfraReason, "waiting for Cluster %s infrastructure to be provisioned", cluster.Name)
 		return ctrl.Result{}, nil
@@ -151,7 +152,7 @@ func (r *CustomMachineReconciler) reconcileNormal(ctx context.Context, cm *infra
 		r.Recorder.Eventf(cm, corev1.EventTypeWarning, infrav1.InvalidSpecReason, "%v", err)
 		return ctrl.Result{}, nil
 	}
-	in := r.runInput(cm, cluster.Name)
+	in := r.runInput(p, cm, cluster.Name)
 	in.vars = vars
 	res, ok, result, err := r.run(ctx, in)
 	if err != nil || !ok {
@@ -204,19 +205,19 @@ func (r *CustomMachineReconciler) customCluster(ctx context.Context, cluster *cl
 	return cc, nil
 }
 
-func (r *CustomMachineReconciler) runInput(cm *infrav1.CustomMachine, clusterName string) runInput {
+func (r *CustomMachineReconciler) runInput(p *patcher, cm *infrav1.CustomMachine, clusterName string) runInput {
 	return runInput{
-		obj: cm, ref: objectRef(cm, "CustomMachine", clusterName), kind: modules.KindMachine,
+		obj: cm, patch: p, ref: objectRef(cm, "CustomMachine", clusterName), kind: modules.KindMachine,
 		spec: cm.Spec.TerraformSpec, status: &cm.Status.Terraform, sensitive: sensitiveMachineVariables,
 	}
 }
 
-func (r *CustomMachineReconciler) reconcileDelete(ctx context.Context, cm *infrav1.CustomMachine, cluster *clusterv1.Cluster) (ctrl.Result, error) {
+func (r *CustomMachineReconciler) reconcileDelete(ctx context.Context, p *patcher, cm *infrav1.CustomMachine, cluster *clusterv1.Cluster) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(cm, infrav1.MachineFinalizer) {
 		return ctrl.Result{}, nil
 	}
 	clusterName := cm.Labels[clusterv1.ClusterNameLabel]
-	in := r.runInput(cm, clusterName)
+	in := r.runInput(p, cm, clusterName)
 	if why := releaseReason(cm); why != "" {
 		if err := r.release(ctx, cm, in.ref, why); err != nil {
 			return ctrl.Result{}, err

@@ -10,25 +10,27 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-var (
-	blockMoveOn  = []byte(`{"metadata":{"annotations":{"` + clusterctlv1.BlockMoveAnnotation + `":"terraform run in flight"}}}`)
-	blockMoveOff = []byte(`{"metadata":{"annotations":{"` + clusterctlv1.BlockMoveAnnotation + `":null}}}`)
-)
-
 // blockMove returns the tfrunner OnRun hook that keeps clusterctl move from copying an object
-// while terraform changes its state: the annotation is set right before terraform runs and
-// removed when it is done, whatever the outcome.
-func (b *base) blockMove(obj client.Object) func(context.Context) (func(), error) {
+// while terraform changes its state. Right before terraform runs, one metadata patch sets the
+// annotation and the object's finalizer (added in memory by the reconcile, so an object is never
+// without it once terraform may have created something). The reconcile's final patch removes
+// the annotation again, whatever the run's outcome, with the rest of what the run changed; if
+// that patch fails, the next reconcile drops the stale annotation (see run).
+func (b *base) blockMove(obj client.Object, p *patcher) func(context.Context) (func(), error) {
 	return func(ctx context.Context) (func(), error) {
-		if err := b.patchMeta(ctx, obj, blockMoveOn); err != nil {
+		err := p.writeMeta(ctx, func(o client.Object) {
+			a := o.GetAnnotations()
+			if a == nil {
+				a = map[string]string{}
+			}
+			a[clusterctlv1.BlockMoveAnnotation] = "terraform run in flight"
+			o.SetAnnotations(a)
+			o.SetFinalizers(obj.GetFinalizers())
+		})
+		if err != nil {
 			return nil, fmt.Errorf("setting %s: %w", clusterctlv1.BlockMoveAnnotation, err)
 		}
-		return func() {
-			// The run's context may be cancelled already; the annotation must still go.
-			if err := b.patchMeta(context.WithoutCancel(ctx), obj, blockMoveOff); err != nil {
-				ctrl.LoggerFrom(ctx).Error(err, "Removing the block-move annotation failed; the next reconcile retries")
-			}
-		}, nil
+		return func() {}, nil
 	}
 }
 

@@ -52,11 +52,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, runner Runner, opts Options) e
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sources: mgr.GetCache(), Runner: runner, Options: opts,
 		Recorder: mgr.GetEventRecorderFor("custom-infrastructure-controller"), //nolint:staticcheck // CAPI's reconcilers use the same recorder API
 	}
-	if err := (&CustomClusterReconciler{base: b}).SetupWithManager(ctx, mgr,
+	cb, mb := b, b
+	cb.stale, mb.stale = newStaleGuard(), newStaleGuard() // one per kind: names may repeat across kinds
+	if err := (&CustomClusterReconciler{base: cb}).SetupWithManager(ctx, mgr,
 		controller.Options{MaxConcurrentReconciles: max(1, opts.ClusterConcurrency)}); err != nil {
 		return fmt.Errorf("setting up CustomCluster reconciler: %w", err)
 	}
-	if err := (&CustomMachineReconciler{base: b}).SetupWithManager(ctx, mgr,
+	if err := (&CustomMachineReconciler{base: mb}).SetupWithManager(ctx, mgr,
 		controller.Options{MaxConcurrentReconciles: max(1, opts.MachineConcurrency)}); err != nil {
 		return fmt.Errorf("setting up CustomMachine reconciler: %w", err)
 	}

@@ -34,6 +34,7 @@ type base struct {
 	Runner    Runner
 	Options   Options
 	now       func() time.Time
+	stale     *staleGuard // versions of objects this reconciler wrote over (see patcher)
 }
 
 func (b *base) clock() time.Time {
@@ -52,6 +53,7 @@ type object interface {
 // runInput is one object's terraform run, already rendered from its spec.
 type runInput struct {
 	obj       object
+	patch     *patcher // the reconcile's writer: the run-start metadata goes through it
 	ref       tfrunner.ObjectRef
 	kind      string // module kind: cluster or machine
 	spec      infrav1.TerraformSpec
@@ -80,7 +82,7 @@ func (b *base) workspace(ctx context.Context, in runInput) (ws tfrunner.Workspac
 		return tfrunner.Workspace{}, "", false
 	}
 	ws = tfrunner.Workspace{Object: in.ref, Module: mod.tree.FS, ModuleDir: mod.tree.Root, Variables: mod.vars, Sensitive: in.sensitive, Env: env,
-		OnRun: b.blockMove(in.obj), OnSuspectedOrphans: b.reportOrphans(in.obj)}
+		OnRun: b.blockMove(in.obj, in.patch), OnSuspectedOrphans: b.reportOrphans(in.obj)}
 	if !bundled(in.spec.Module) {
 		ws.CheckInstalled = b.checkInstalled // remote modules' files exist only after init
 	}

@@ -1,10 +1,17 @@
 package controllers
 
 import (
+	"context"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/annotations"
+	"sigs.k8s.io/cluster-api/util/conditions"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
 
 // Waiting states and what wakes each one up:
@@ -31,4 +38,41 @@ const (
 func (b *base) waitRequeue(obj metav1.Object) ctrl.Result {
 	d := b.clock().Sub(obj.GetCreationTimestamp().Time) / 10
 	return ctrl.Result{RequeueAfter: min(max(d, waitMin), waitMax)}
+}
+
+// ownerGrace is how long a new object without an owner reference waits before it says so: the
+// Cluster or Machine controller sets the reference within moments of both being created, and a
+// WaitingForOwner condition written in between would be two writes nobody reads.
+const ownerGrace = 5 * time.Second
+
+// ownerGrace returns the requeue of a new object still in its owner grace period.
+func (b *base) ownerGrace(obj metav1.Object) (ctrl.Result, bool) {
+	left := ownerGrace - b.clock().Sub(obj.GetCreationTimestamp().Time)
+	if left <= 0 {
+		return ctrl.Result{}, false
+	}
+	return ctrl.Result{RequeueAfter: left}, true
+}
+
+// paused sets the Paused condition in memory (written with the reconcile's outcome, not in a
+// request of its own as paused.EnsurePausedCondition does) and reports whether to stop here.
+func (b *base) paused(ctx context.Context, cluster *clusterv1.Cluster, obj object) bool {
+	c := metav1.Condition{Type: clusterv1.PausedCondition, Status: metav1.ConditionFalse, Reason: clusterv1.NotPausedReason}
+	var why []string
+	if ptr.Deref(cluster.Spec.Paused, false) {
+		why = append(why, "Cluster spec.paused is set to true")
+	}
+	if annotations.HasPaused(obj) {
+		kind := "Object"
+		if gvk, err := apiutil.GVKForObject(obj, b.Client.Scheme()); err == nil {
+			kind = gvk.Kind
+		}
+		why = append(why, kind+" has the "+clusterv1.PausedAnnotation+" annotation")
+	}
+	if len(why) > 0 {
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, clusterv1.PausedReason, strings.Join(why, ", ")
+		ctrl.LoggerFrom(ctx).V(4).Info("Reconciliation is paused for this object", "reason", c.Message)
+	}
+	conditions.Set(obj, c)
+	return len(why) > 0
 }

@@ -48,7 +48,10 @@ func leaseName(obj ObjectRef) string { return BaseName(obj) + "-lock" }
 // acquire takes the object's Lease, or fails fast with *LockedError. A lease held by a dead run
 // (expired, or held by this holder under a run id this process does not know) is taken over with
 // a compare-and-swap update, so two runners can never both win.
-func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string) (*lease, error) {
+//
+// journal, when given, is written into a lease this call creates (not one it takes over: that
+// one keeps the dead run's journal), saving the run its first journal update.
+func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string, journal ...string) (*lease, error) {
 	c := r.cfg.Kube.CoordinationV1().Leases(obj.Namespace)
 	now := r.now()
 	for try := 0; try < maxCASTries; try++ {
@@ -60,6 +63,10 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string) (*lea
 		}
 		if apierrors.IsNotFound(err) {
 			l := r.newLease(obj, runID, now)
+			if len(journal) > 0 {
+				b, _ := json.Marshal(journal)
+				l.Annotations[AnnCreating] = string(b)
+			}
 			created, err := c.Create(ctx, l, metav1.CreateOptions{})
 			if apierrors.IsAlreadyExists(err) {
 				continue
@@ -212,10 +219,10 @@ func (r *Runner) release(ctx context.Context, l *lease) error {
 
 // hold acquires the lock and keeps it renewed until the returned stop func is called. The returned
 // context is cancelled if the lock is lost, so terraform is interrupted rather than racing another run.
-func (r *Runner) hold(ctx context.Context, obj ObjectRef) (context.Context, *lease, func(), error) {
+func (r *Runner) hold(ctx context.Context, obj ObjectRef, journal ...string) (context.Context, *lease, func(), error) {
 	runID := newRunID()
 	r.runs.Store(runID, struct{}{})
-	l, err := r.acquire(ctx, obj, runID)
+	l, err := r.acquire(ctx, obj, runID, journal...)
 	if err != nil {
 		r.runs.Delete(runID)
 		var locked *LockedError

@@ -223,3 +223,30 @@ func TestLockOfLostLeaderTakenOver(t *testing.T) {
 		})
 	}
 }
+
+// A journal handed to acquire is written with the lease it creates, so the run's journal call
+// for the same addresses sends no update; a lease taken over keeps the dead run's journal.
+func TestAcquireWritesFirstJournal(t *testing.T) {
+	ctx := context.Background()
+	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
+	cs := newCASClientset()
+	r := newFakeRunner(t, "pod-a", cs, &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)})
+	l, err := r.acquire(ctx, obj, "run-a", "a.x", "b.y[*]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.cur.Annotations[AnnCreating]; got != `["a.x","b.y[*]"]` {
+		t.Fatalf("journal on the created lease = %q", got)
+	}
+	updates := 0
+	cs.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		updates++
+		return false, nil, nil
+	})
+	if err := r.journal(ctx, l, "b.y[*]", "a.x"); err != nil || updates != 0 {
+		t.Fatalf("journal of what the lease holds: err %v, %d updates, want none", err, updates)
+	}
+	if err := r.journal(ctx, l, "c.z"); err != nil || updates != 1 {
+		t.Fatalf("journal of a new address: err %v, %d updates, want 1", err, updates)
+	}
+}

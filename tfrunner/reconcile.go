@@ -27,7 +27,7 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		r.cfg.Metrics.Skipped.Inc()
 		return res, nil
 	}
-	runCtx, l, unlock, err := r.hold(ctx, ws.Object)
+	runCtx, l, unlock, err := r.hold(ctx, ws.Object, r.firstJournal(rn, p)...)
 	if err != nil {
 		return res, err
 	}
@@ -101,6 +101,25 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 	}
 	defer release()
 	return r.planAndMaybeApply(runCtx, rn, st, p, res, stale)
+}
+
+// firstJournal is what an object's first apply will journal (every resource of its module), when
+// the state index says it has no state and policy will apply without a plan: written with the
+// lease's creation, it saves that apply a lease update. A module not seen before (its resources
+// are listed after init) or an object with state journals before its apply as usual. A run that
+// ends without applying drops its lease, journal included; one killed before it starts terraform
+// reports these resources as suspected orphans, as a kill just after the journal update would.
+func (r *Runner) firstJournal(rn *run, p Policy) []string {
+	if !p.AutoApply || p.Force || p.ApproveDigest != "" {
+		return nil
+	}
+	if _, found, indexed := r.indexed(rn.ws.Object); !indexed || found {
+		return nil
+	}
+	if v, ok := r.configs.Load(rn.digest); ok {
+		return v.([]string)
+	}
+	return nil
 }
 
 func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState, p Policy, res Result, stale error) (Result, error) {

@@ -1,0 +1,222 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// patcher writes what a reconcile changed in an object in at most two requests: metadata and
+// spec in one merge patch, the whole status (conditions included) in another. CAPI's patch
+// helper sends conditions as a third request, read-modify-written with a conflict retry loop
+// against the cache, which cost a CustomMachine about eight status writes on its way to
+// Provisioned. The conditions here are the reconciler's own (no other controller writes
+// conditions on CustomClusters or CustomMachines), so the status is written as computed from the
+// object read at the start of the reconcile, like spec and metadata are by the helper.
+type patcher struct {
+	c      client.Client
+	before client.Object // what the API server holds, as far as this reconcile knows
+	guard  *staleGuard
+}
+
+func (b *base) newPatcher(obj client.Object) *patcher {
+	return &patcher{c: b.Client, before: obj.DeepCopyObject().(client.Object), guard: b.stale}
+}
+
+// Patch writes obj's changes since the reconcile read it (or since the last writeMeta), with
+// status.observedGeneration (*observed) and the conditions' at the generation written.
+func (p *patcher) Patch(ctx context.Context, obj object, observed *int64) error {
+	*observed = obj.GetGeneration()
+	main, _, err := mergePatches(p.before, obj)
+	if err != nil {
+		return fmt.Errorf("computing patches of %s: %w", obj.GetName(), err)
+	}
+	if main != nil {
+		gen, err := p.send(ctx, obj, main, false)
+		if err != nil {
+			return fmt.Errorf("patching %s: %w", obj.GetName(), err)
+		}
+		// A spec write of the reconcile's own (spec.providerID) bumps the generation; what it
+		// observed is that new generation, so status says so now instead of in another write.
+		observeGeneration(obj, gen, observed)
+	}
+	_, status, err := mergePatches(p.before, obj)
+	if err != nil {
+		return fmt.Errorf("computing the status patch of %s: %w", obj.GetName(), err)
+	}
+	if status != nil {
+		_, err := p.send(ctx, obj, status, true)
+		gone := apierrors.IsNotFound(err) && !obj.GetDeletionTimestamp().IsZero() && len(obj.GetFinalizers()) == 0
+		if err != nil && !gone {
+			return fmt.Errorf("patching status of %s: %w", obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// writeMeta writes a metadata change now, ahead of the reconcile's final Patch (which then does
+// not repeat it, and reverts it if the reconcile's object does not carry it).
+func (p *patcher) writeMeta(ctx context.Context, change func(client.Object)) error {
+	next := p.before.DeepCopyObject().(client.Object)
+	change(next)
+	main, _, err := mergePatches(p.before, next)
+	if err != nil || main == nil {
+		return err
+	}
+	if _, err := p.send(ctx, next, main, false); err != nil {
+		return err
+	}
+	p.before = next
+	return nil
+}
+
+// send issues one merge patch against a copy of obj and remembers the version it replaced; it
+// returns the object's generation after the patch.
+func (p *patcher) send(ctx context.Context, obj client.Object, data []byte, status bool) (int64, error) {
+	cp := obj.DeepCopyObject().(client.Object)
+	var err error
+	if status {
+		err = p.c.Status().Patch(ctx, cp, client.RawPatch(types.MergePatchType, data))
+	} else {
+		err = p.c.Patch(ctx, cp, client.RawPatch(types.MergePatchType, data))
+	}
+	if err == nil && p.guard != nil {
+		p.guard.wrote(client.ObjectKeyFromObject(obj), obj.GetResourceVersion(), cp.GetResourceVersion())
+	}
+	return cp.GetGeneration(), err
+}
+
+// observeGeneration moves obj, its observedGeneration and the conditions observed at its old
+// generation to gen.
+func observeGeneration(obj object, gen int64, observed *int64) {
+	old := obj.GetGeneration()
+	if gen <= old {
+		return
+	}
+	obj.SetGeneration(gen)
+	if *observed == old {
+		*observed = gen
+	}
+	conds := obj.GetConditions()
+	for i := range conds {
+		if conds[i].ObservedGeneration == old {
+			conds[i].ObservedGeneration = gen
+		}
+	}
+	obj.SetConditions(conds)
+}
+
+// mergePatches returns the merge patches from before to after of metadata and spec (main) and
+// of status; nil where nothing changed. The resourceVersions are equal on both sides, so neither
+// patch carries one (no optimistic lock, as with CAPI's helper).
+func mergePatches(before, after client.Object) (main, status []byte, err error) {
+	b, err := runtime.DefaultUnstructuredConverter.ToUnstructured(before)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := runtime.DefaultUnstructuredConverter.ToUnstructured(after)
+	if err != nil {
+		return nil, nil, err
+	}
+	delete(b, "metadata")
+	delete(a, "metadata")
+	b["metadata"] = metaOf(before)
+	a["metadata"] = metaOf(after)
+	bs, as := map[string]any{"status": b["status"]}, map[string]any{"status": a["status"]}
+	delete(b, "status")
+	delete(a, "status")
+	if main, err = mergePatch(b, a); err != nil {
+		return nil, nil, err
+	}
+	status, err = mergePatch(bs, as)
+	return main, status, err
+}
+
+// metaOf is the part of metadata a reconciler may change; resourceVersion and the server's
+// bookkeeping stay out of the patch.
+func metaOf(o client.Object) map[string]any {
+	return map[string]any{"labels": orEmpty(o.GetLabels()), "annotations": orEmpty(o.GetAnnotations()),
+		"finalizers": o.GetFinalizers(), "ownerReferences": o.GetOwnerReferences()}
+}
+
+// orEmpty keeps a nil map from turning into a null that would delete every entry.
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func mergePatch(before, after map[string]any) ([]byte, error) {
+	bj, err := json.Marshal(before)
+	if err != nil {
+		return nil, err
+	}
+	aj, err := json.Marshal(after)
+	if err != nil {
+		return nil, err
+	}
+	data, err := jsonpatch.CreateMergePatch(bj, aj)
+	if err != nil || string(data) == "{}" {
+		return nil, err
+	}
+	return data, nil
+}
+
+// staleGuard remembers, per object, the resourceVersions this process wrote over. The informer
+// cache lags behind a write by a few milliseconds; a reconcile that reads an object at a version
+// the same process already replaced would act on old status (and write it back). Such a read is
+// skipped: the watch event of the newer version is on its way and triggers the next reconcile.
+type staleGuard struct {
+	mu   sync.Mutex
+	over map[types.NamespacedName]map[string]struct{}
+}
+
+func newStaleGuard() *staleGuard {
+	return &staleGuard{over: map[types.NamespacedName]map[string]struct{}{}}
+}
+
+func (g *staleGuard) wrote(key types.NamespacedName, prev, next string) {
+	if prev == "" || prev == next { // a no-op patch does not change the version
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	set := g.over[key]
+	if set == nil {
+		set = map[string]struct{}{}
+		g.over[key] = set
+	}
+	set[prev] = struct{}{}
+}
+
+// stale reports whether obj is a version this process has written over; a read of any other
+// version (the newest write or a later one) ends the watch for this object.
+func (g *staleGuard) stale(obj client.Object) bool {
+	key := client.ObjectKeyFromObject(obj)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	set, ok := g.over[key]
+	if !ok {
+		return false
+	}
+	if _, old := set[obj.GetResourceVersion()]; old {
+		return true
+	}
+	delete(g.over, key)
+	return false
+}
+
+// forget drops what is known of a deleted object.
+func (g *staleGuard) forget(key types.NamespacedName) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.over, key)
+}

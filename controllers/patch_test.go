@@ -1,0 +1,87 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+)
+
+func TestMergePatches(t *testing.T) {
+	base := func() *infrav1.CustomMachine {
+		return &infrav1.CustomMachine{ObjectMeta: metav1.ObjectMeta{Name: "m", ResourceVersion: "7",
+			Annotations: map[string]string{"keep": "1", "block": "x"}, Finalizers: []string{"other"}}}
+	}
+	tests := []struct {
+		name         string
+		change       func(*infrav1.CustomMachine)
+		main, status string
+	}{
+		{"nothing", func(*infrav1.CustomMachine) {}, "", ""},
+		{"finalizer and annotation removed", func(m *infrav1.CustomMachine) {
+			m.Finalizers = append(m.Finalizers, infrav1.MachineFinalizer)
+			delete(m.Annotations, "block")
+		}, `{"metadata":{"annotations":{"block":null},"finalizers":["other","` + infrav1.MachineFinalizer + `"]}}`, ""},
+		{"spec and status with conditions: one patch each", func(m *infrav1.CustomMachine) {
+			m.Spec.ProviderID = "custom://m"
+			m.Status.Initialization.Provisioned = ptr.To(true)
+			setReady(m, "")
+		}, `{"spec":{"providerID":"custom://m"}}`, "status"},
+		{"status only", func(m *infrav1.CustomMachine) { m.Status.ObservedGeneration = 3 }, "", `{"status":{"observedGeneration":3}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, after := base(), base()
+			tt.change(after)
+			main, status, err := mergePatches(before, after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(main) != tt.main {
+				t.Errorf("main patch = %s, want %s", main, tt.main)
+			}
+			switch {
+			case tt.status == "" && status != nil:
+				t.Errorf("status patch = %s, want none", status)
+			case tt.status == "status" && (status == nil || !(strings.Contains(string(status), `"conditions":[`) && strings.Contains(string(status), `"provisioned":true`))):
+				t.Errorf("status patch = %s, want conditions and provisioned in one patch", status)
+			case tt.status != "" && tt.status != "status" && string(status) != tt.status:
+				t.Errorf("status patch = %s, want %s", status, tt.status)
+			}
+		})
+	}
+}
+
+func TestStaleGuard(t *testing.T) {
+	g := newStaleGuard()
+	key := types.NamespacedName{Namespace: "ns", Name: "m"}
+	at := func(rv string) *infrav1.CustomMachine {
+		return &infrav1.CustomMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "m", ResourceVersion: rv}}
+	}
+	if g.stale(at("1")) {
+		t.Fatal("an object never written is not stale")
+	}
+	g.wrote(key, "1", "2")
+	g.wrote(key, "2", "2") // a no-op patch
+	g.wrote(key, "2", "3")
+	for _, rv := range []string{"1", "2"} {
+		if !g.stale(at(rv)) {
+			t.Errorf("version %s was written over: stale", rv)
+		}
+	}
+	if g.stale(at("3")) {
+		t.Error("the newest write is fresh")
+	}
+	if g.stale(at("2")) {
+		t.Error("once the newest write was read the guard is done with the object")
+	}
+	g.wrote(key, "3", "4")
+	g.forget(key)
+	if g.stale(at("3")) {
+		t.Error("a forgotten object is not stale")
+	}
+}
