@@ -45,7 +45,10 @@ func (p *patcher) Patch(ctx context.Context, obj object, observed *int64) error 
 		}
 		// A spec write of the reconcile's own (spec.providerID) bumps the generation; what it
 		// observed is that new generation, so status says so now instead of in another write.
-		observeGeneration(obj, gen, observed)
+		// Only when that write alone moved it: a user's concurrent change is not observed yet.
+		if gen == obj.GetGeneration()+1 && hasKey(main, "spec") {
+			observeGeneration(obj, gen, observed)
+		}
 	}
 	_, status, err := mergePatches(p.before, obj)
 	if err != nil {
@@ -93,13 +96,18 @@ func (p *patcher) send(ctx context.Context, obj client.Object, data []byte, stat
 	return cp.GetGeneration(), err
 }
 
+// hasKey reports whether a JSON object has a top-level key.
+func hasKey(data []byte, key string) bool {
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(data, &m)
+	_, ok := m[key]
+	return ok
+}
+
 // observeGeneration moves obj, its observedGeneration and the conditions observed at its old
 // generation to gen.
 func observeGeneration(obj object, gen int64, observed *int64) {
 	old := obj.GetGeneration()
-	if gen <= old {
-		return
-	}
 	obj.SetGeneration(gen)
 	if *observed == old {
 		*observed = gen

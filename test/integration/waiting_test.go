@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
@@ -42,6 +43,13 @@ func machineConverges(cm *infrav1.CustomMachine) {
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
 		g.Expect(cm.Spec.ProviderID).NotTo(BeEmpty())
 		g.Expect(ptr.Deref(cm.Status.Initialization.Provisioned, false)).To(BeTrue())
+		// The status written with providerID observed the generation that write produced.
+		g.Expect(cm.Status.ObservedGeneration).To(Equal(cm.Generation))
+		for _, c := range cm.Status.Conditions {
+			g.Expect(c.ObservedGeneration).To(Equal(cm.Generation), "condition %s", c.Type)
+		}
+		g.Expect(cm.Finalizers).To(ContainElement(infrav1.MachineFinalizer))
+		g.Expect(cm.Annotations).NotTo(HaveKey(clusterctlv1.BlockMoveAnnotation))
 	}).Should(Succeed())
 }
 

@@ -39,6 +39,8 @@ type benchmark struct {
 	naive                            *bench.Naive
 	concurrency                      int
 	p1N, p1BaseN, p2N, p3N, p4N, p5N int
+	p8IdleN                          int
+	sweep                            string // --max-concurrent-runs settings for P8c, as multiples of the cores
 	p4Timeout, p5Timeout, p5Settle   time.Duration
 	only                             map[string]bool
 
@@ -56,8 +58,10 @@ type benchmark struct {
 	p4Wall                 time.Duration
 	p4CPU, p4NaiveCPU      bench.CPUSample
 	api                    bench.APICounter
-	p2API                  string // API requests of P2's median run
-	p4Writes               string // API server write requests per machine in P4
+	p2API                  string     // API requests of P2's median run
+	p4Writes               string     // API server write requests per machine in P4
+	p4WritesCM             writeCount // to CustomMachines, per machine
+	p4WritesMachine        writeCount // to CAPI Machines, per machine
 	kube                   kubernetes.Interface
 	profileTop, profileCum string
 	p5ProvisionTime        time.Duration
@@ -87,7 +91,9 @@ func main() {
 	flag.IntVar(&b.p2N, "p2-n", 15, "objects applied in P2 (each way)")
 	flag.IntVar(&b.p3N, "p3-n", 6, "objects in P3")
 	flag.IntVar(&b.p4N, "p4-n", 100, "CustomMachines in P4")
-	flag.IntVar(&b.p5N, "p5-n", 1000, "idle CustomMachines in P5")
+	flag.IntVar(&b.p5N, "p5-n", 1000, "idle CustomMachines in P5 (provisioned: P8)")
+	flag.StringVar(&b.sweep, "sweep", "1x,2x,4x", "P8c: --max-concurrent-runs settings as multiples of the cores (empty: skip)")
+	flag.IntVar(&b.p8IdleN, "p8-idle-n", 10000, "CustomMachines in all for P8's idle RSS (0: skip)")
 	flag.DurationVar(&b.p4Timeout, "p4-timeout", 4*time.Minute, "P4 provisioning timeout")
 	flag.DurationVar(&b.p5Timeout, "p5-timeout", 8*time.Minute, "P5 provisioning timeout")
 	flag.DurationVar(&b.p5Settle, "p5-settle", 20*time.Second, "idle time before reading the manager's RSS in P5")
