@@ -79,6 +79,11 @@ type Runner struct {
 	processes atomic.Int64
 }
 
+// DefaultConcurrentRuns is one terraform process per core, at least two. Measured (make bench,
+// P8c): on a CPU-bound module more slots than cores finish no sooner and cost ~90 MiB each;
+// runs that mostly wait on a cloud API want more, as memory allows (README, Sizing).
+func DefaultConcurrentRuns() int { return max(2, runtime.NumCPU()) }
+
 // New validates cfg, applies defaults and prepares the work dir.
 func New(cfg Config) (*Runner, error) {
 	if cfg.Binary == nil || cfg.Binary.Path == "" || cfg.Binary.Version == nil {
@@ -91,7 +96,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("tfrunner: the terraform shim needs Linux")
 	}
 	if cfg.MaxConcurrentRuns <= 0 {
-		cfg.MaxConcurrentRuns = 2 * runtime.NumCPU()
+		cfg.MaxConcurrentRuns = DefaultConcurrentRuns()
 	}
 	if cfg.LockTTL <= 0 {
 		cfg.LockTTL = 40 * time.Second

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -108,7 +107,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Directory terraform is installed into when --terraform-path is empty (default: <work-dir>/bin).")
 	fs.StringVar(&o.TerraformReleasesURL, "terraform-releases-url", "",
 		"Base URL of a mirror of releases.hashicorp.com to install terraform from (default: releases.hashicorp.com).")
-	fs.IntVar(&o.MaxConcurrentRuns, "max-concurrent-runs", 2*runtime.NumCPU(),
+	fs.IntVar(&o.MaxConcurrentRuns, "max-concurrent-runs", tfrunner.DefaultConcurrentRuns(),
 		"Maximum number of terraform processes running at once across all objects.")
 	fs.DurationVar(&o.RunTimeout, "run-timeout", 30*time.Minute,
 		"A terraform run (plan, apply or destroy of one object) taking longer is interrupted (SIGINT, then killed after 30s) and retried.")

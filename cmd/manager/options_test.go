@@ -31,7 +31,7 @@ func TestParseOptionsDefaults(t *testing.T) {
 		{"terraform-version", o.TerraformVersion, ""},
 		{"engine", o.Engine, "terraform"},
 		{"terraform-install-dir", o.TerraformInstallDir, filepath.Join("/tmp/capc", "bin")},
-		{"max-concurrent-runs", o.MaxConcurrentRuns, 2 * runtime.NumCPU()},
+		{"max-concurrent-runs", o.MaxConcurrentRuns, max(2, runtime.NumCPU())},
 		{"approval-mode", o.ApprovalMode, "auto"},
 		{"drift-check-interval", o.DriftCheckInterval, 10 * time.Minute},
 		{"module-root", o.ModuleRoot, "/modules"},

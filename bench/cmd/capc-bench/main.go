@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -85,7 +84,7 @@ func main() {
 	out := flag.String("out", filepath.Join(b.root, "docs", "benchmarks.md"), "Markdown report to write (empty: none)")
 	work := flag.String("work", "", "scratch directory (default: a new temporary directory, removed afterwards)")
 	only := flag.String("only", "", "comma-separated subset of P1..P7 (and P2s) to run (default: all)")
-	flag.IntVar(&b.concurrency, "concurrency", 2*runtime.NumCPU(), "concurrent terraform runs in P4/P5, for the provider and the naive baseline alike")
+	flag.IntVar(&b.concurrency, "concurrency", tfrunner.DefaultConcurrentRuns(), "concurrent terraform runs in P4/P5 (the manager's default), for the provider and the naive baseline alike")
 	flag.IntVar(&b.p1N, "p1-n", 300, "no-op reconciles timed in P1")
 	flag.IntVar(&b.p1BaseN, "p1-baseline-n", 20, "terraform plans timed in P1")
 	flag.IntVar(&b.p2N, "p2-n", 15, "objects applied in P2 (each way)")
