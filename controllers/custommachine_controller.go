@@ -39,8 +39,10 @@ func (r *CustomMachineReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		For(&infrav1.CustomMachine{}, filter).
 		WithOptions(opts).
 		Watches(&clusterv1.Machine{},
-			handler.EnqueueRequestsFromMapFunc(util.MachineToInfrastructureMapFunc(infrav1.GroupVersion.WithKind("CustomMachine"))), filter).
-		Watches(&infrav1.CustomCluster{}, handler.EnqueueRequestsFromMapFunc(r.customClusterToMachines), filter).
+			handler.EnqueueRequestsFromMapFunc(util.MachineToInfrastructureMapFunc(infrav1.GroupVersion.WithKind("CustomMachine"))),
+			filter, builder.WithPredicates(machineInputsChanged())).
+		Watches(&infrav1.CustomCluster{}, handler.EnqueueRequestsFromMapFunc(r.customClusterToMachines),
+			filter, builder.WithPredicates(clusterOutputsChanged())).
 		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(clusterToMachines),
 			builder.WithPredicates(predicates.ClusterPausedTransitionsOrInfrastructureProvisioned(mgr.GetScheme(), log),
 				predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter))).

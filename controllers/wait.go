@@ -17,7 +17,8 @@ import (
 // Waiting states and what wakes each one up:
 //
 //   - WaitingForOwner (CustomCluster, CustomMachine): the owner reference the Cluster or Machine
-//     controller sets is an update of the object itself.
+//     controller sets is an update of the object itself; the condition is written only once the
+//     object has waited ownerGrace.
 //   - WaitingForClusterInfrastructure: Cluster infrastructure-provisioned transitions and
 //     CustomCluster changes are watched.
 //   - WaitingForBootstrapData, CredentialsNotFound/Invalid, ModuleInvalid/NotAllowed, a Machine

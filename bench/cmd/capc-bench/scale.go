@@ -168,44 +168,78 @@ func (mp *managerProc) stop() {
 // memory of the manager's process tree: the manager and every terraform process (and provider)
 // under it, sampled every 250 ms.
 func (b *benchmark) p8Sweep(ctx context.Context, c client.Client, mgrBin, kubeconfig string) ([]row, error) {
-	var parts []string
-	var perProc []float64
+	var settings []int
 	for _, f := range strings.Split(b.sweep, ",") {
 		var mult float64
 		if _, err := fmt.Sscanf(strings.TrimSuffix(strings.TrimSpace(f), "x"), "%g", &mult); err != nil || mult <= 0 {
 			return nil, fmt.Errorf("-sweep %q: want multiples of the cores such as 1x,2x,4x", b.sweep)
 		}
-		slots := max(1, int(mult*float64(runtime.NumCPU())))
-		ns := fmt.Sprintf("bench-sweep-%d", slots)
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			return nil, err
+		settings = append(settings, max(1, int(mult*float64(runtime.NumCPU()))))
+	}
+	// Two rounds, the second in reverse order, so a drift in the machine's load shows as a
+	// difference between a setting's two figures rather than as a trend across settings.
+	results := map[int][]sweepResult{}
+	for round := 0; round < 2; round++ {
+		for i := range settings {
+			slots := settings[i]
+			if round == 1 {
+				slots = settings[len(settings)-1-i]
+			}
+			res, err := b.sweepSetting(ctx, c, mgrBin, kubeconfig, slots, round)
+			if err != nil {
+				return nil, err
+			}
+			results[slots] = append(results[slots], res)
 		}
-		mp, err := b.startManager(mgrBin, kubeconfig, ns, "--namespace="+ns, fmt.Sprintf("--max-concurrent-runs=%d", slots),
-			fmt.Sprintf("--custommachine-concurrency=%d", max(10, slots)))
-		if err != nil {
-			return nil, err
+	}
+	var parts []string
+	var perProc []float64
+	for _, slots := range settings {
+		rs := results[slots]
+		var walls []string
+		var peak sweepResult
+		for _, r := range rs {
+			walls = append(walls, fmt.Sprintf("%.1f s (%.2f× the floor)", r.wall, r.ratio))
+			if r.tree.total > peak.tree.total {
+				peak = r
+			}
+			if r.tree.trees > 0 {
+				perProc = append(perProc, (r.tree.total-r.tree.manager)/float64(r.tree.trees))
+			}
 		}
-		res, err := b.sweepOne(ctx, c, mp, ns, slots)
-		mp.stop()
-		if err != nil {
-			return nil, fmt.Errorf("%d slots: %w (see %s)", slots, err, mp.log)
-		}
-		parts = append(parts, res.text)
-		if res.perProc > 0 {
-			perProc = append(perProc, res.perProc)
-		}
+		parts = append(parts, fmt.Sprintf("%d slots: %s wall, tree RSS peak %.0f MiB (manager %.0f MiB, %d terraform process trees)",
+			slots, strings.Join(walls, " and "), peak.tree.total, peak.tree.manager, peak.tree.trees))
 	}
 	mem := "—"
 	if len(perProc) > 0 {
 		mem = fmt.Sprintf("%.0f MiB", slices.Max(perProc))
 	}
-	return []row{{ID: "P8c", What: fmt.Sprintf("--max-concurrent-runs sweep: %d CustomMachines through the manager binary at each setting (multiples of %d cores)", b.p4N, runtime.NumCPU()),
-		Ours: strings.Join(parts, "; "), Baseline: "—", Ratio: "terraform process RSS up to " + mem, Goal: "(sizing figures asked for)", Info: true}}, nil
+	return []row{{ID: "P8c", What: fmt.Sprintf("--max-concurrent-runs sweep: %d CustomMachines through the manager binary at each setting (multiples of %d cores; two rounds, the second in reverse order)", b.p4N, runtime.NumCPU()),
+		Ours: strings.Join(parts, "; "), Baseline: "—", Ratio: "terraform process tree RSS up to " + mem, Goal: "(sizing figures asked for)", Info: true}}, nil
+}
+
+// sweepSetting runs one manager with the given slots, watching a namespace of its own.
+func (b *benchmark) sweepSetting(ctx context.Context, c client.Client, mgrBin, kubeconfig string, slots, round int) (sweepResult, error) {
+	ns := fmt.Sprintf("bench-sweep-%d-%d", slots, round)
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return sweepResult{}, err
+	}
+	mp, err := b.startManager(mgrBin, kubeconfig, ns, "--namespace="+ns, fmt.Sprintf("--max-concurrent-runs=%d", slots),
+		fmt.Sprintf("--custommachine-concurrency=%d", max(10, slots)))
+	if err != nil {
+		return sweepResult{}, err
+	}
+	res, err := b.sweepOne(ctx, c, mp, ns, slots)
+	mp.stop()
+	if err != nil {
+		return sweepResult{}, fmt.Errorf("%d slots: %w (see %s)", slots, err, mp.log)
+	}
+	return res, nil
 }
 
 type sweepResult struct {
-	text    string
-	perProc float64 // MiB per terraform process tree at the peak
+	wall, ratio float64 // seconds; wall ÷ the floor
+	tree        treePeak
 }
 
 func (b *benchmark) sweepOne(ctx context.Context, c client.Client, mp *managerProc, ns string, slots int) (sweepResult, error) {
@@ -236,12 +270,7 @@ func (b *benchmark) sweepOne(ctx context.Context, c client.Client, mp *managerPr
 	}
 	m1, _ := scrape(ctx, mp.murl)
 	floor := (m1["capc_terraform_run_duration_seconds_sum"] - m0["capc_terraform_run_duration_seconds_sum"]) / float64(slots)
-	res := sweepResult{text: fmt.Sprintf("%d slots: %.1f s wall, %.2f× the floor, tree RSS peak %.0f MiB (manager %.0f MiB, %d terraform process trees)",
-		slots, wall.Seconds(), wall.Seconds()/floor, peak.total, peak.manager, peak.trees)}
-	if peak.trees > 0 {
-		res.perProc = (peak.total - peak.manager) / float64(peak.trees)
-	}
-	return res, nil
+	return sweepResult{wall: wall.Seconds(), ratio: wall.Seconds() / floor, tree: peak}, nil
 }
 
 type treePeak struct {

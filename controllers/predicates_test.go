@@ -1,0 +1,69 @@
+package controllers
+
+import (
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+)
+
+func TestMachineInputsChanged(t *testing.T) {
+	base := func() *clusterv1.Machine {
+		return &clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Name: "m", Generation: 2, Labels: map[string]string{"a": "b"}}}
+	}
+	now := metav1.Now()
+	tests := []struct {
+		name   string
+		change func(*clusterv1.Machine)
+		want   bool
+	}{
+		{"status only (CAPI mirroring a condition)", func(m *clusterv1.Machine) { m.Status.Phase = "Provisioning" }, false},
+		{"spec (generation)", func(m *clusterv1.Machine) { m.Generation++ }, true},
+		{"control-plane label", func(m *clusterv1.Machine) { m.Labels[clusterv1.MachineControlPlaneLabel] = "" }, true},
+		{"paused annotation", func(m *clusterv1.Machine) { m.Annotations = map[string]string{clusterv1.PausedAnnotation: ""} }, true},
+		{"deletion", func(m *clusterv1.Machine) { m.DeletionTimestamp = &now }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := base()
+			tt.change(n)
+			if got := machineInputsChanged().Update(event.UpdateEvent{ObjectOld: base(), ObjectNew: n}); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClusterOutputsChanged(t *testing.T) {
+	base := func() *infrav1.CustomCluster {
+		return &infrav1.CustomCluster{ObjectMeta: metav1.ObjectMeta{Name: "c", Generation: 1,
+			Labels: map[string]string{clusterv1.ClusterNameLabel: "c"}}}
+	}
+	tests := []struct {
+		name   string
+		change func(*infrav1.CustomCluster)
+		want   bool
+	}{
+		{"a drift check (terraform status)", func(c *infrav1.CustomCluster) {
+			c.Status.Terraform = &infrav1.TerraformStatus{LastRunResult: infrav1.RunSucceeded}
+		}, false},
+		{"a condition", func(c *infrav1.CustomCluster) { setReady(c, "") }, false},
+		{"network outputs", func(c *infrav1.CustomCluster) { c.Status.Network = &infrav1.NetworkStatus{} }, true},
+		{"failure domains", func(c *infrav1.CustomCluster) {
+			c.Status.FailureDomains = []clusterv1.FailureDomain{{Name: "a"}}
+		}, true},
+		{"spec", func(c *infrav1.CustomCluster) { c.Generation++ }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := base()
+			tt.change(n)
+			if got := clusterOutputsChanged().Update(event.UpdateEvent{ObjectOld: base(), ObjectNew: n}); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
