@@ -21,11 +21,8 @@ import (
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 )
 
-// rssPeak samples a process's VmRSS every 250 ms until stop is called, which returns the
-// largest sample in MiB ("throughout" as seen from outside; VmHWM is the kernel's own peak).
-func rssPeak(pid int) (stop func() float64) {
-	var mu sync.Mutex
-	peak := int64(0)
+// sampleEvery calls f every 250 ms, from now until stop is called.
+func sampleEvery(f func()) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -34,11 +31,7 @@ func rssPeak(pid int) (stop func() float64) {
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if kb, err := bench.ProcStatus(pid, "VmRSS"); err == nil {
-				mu.Lock()
-				peak = max(peak, kb)
-				mu.Unlock()
-			}
+			f()
 			select {
 			case <-done:
 				return
@@ -46,11 +39,19 @@ func rssPeak(pid int) (stop func() float64) {
 			}
 		}
 	}()
-	return func() float64 {
-		close(done)
-		wg.Wait()
-		return float64(peak) / 1024
-	}
+	return func() { close(done); wg.Wait() }
+}
+
+// rssPeak samples a process's VmRSS until stop is called, which returns the largest sample in
+// MiB ("throughout" as seen from outside; VmHWM is the kernel's own peak).
+func rssPeak(pid int) (stop func() float64) {
+	peak := int64(0)
+	end := sampleEvery(func() {
+		if kb, err := bench.ProcStatus(pid, "VmRSS"); err == nil {
+			peak = max(peak, kb)
+		}
+	})
+	return func() float64 { end(); return float64(peak) / 1024 }
 }
 
 // p8Row reports the 1000-machine provisioning against terraform's own floor: the manager's
@@ -278,37 +279,15 @@ type treePeak struct {
 	trees          int     // terraform process trees (direct children of the manager) at the peak
 }
 
-// treeRSSPeak samples the summed VmRSS of pid and all its descendants every 250 ms until stop.
+// treeRSSPeak samples the summed VmRSS of pid and all its descendants until stop is called.
 func treeRSSPeak(pid int) (stop func() treePeak) {
-	var mu sync.Mutex
 	var peak treePeak
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if s := treeRSS(pid); s.total > 0 {
-				mu.Lock()
-				if s.total > peak.total {
-					peak = s
-				}
-				mu.Unlock()
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
+	end := sampleEvery(func() {
+		if s := treeRSS(pid); s.total > peak.total {
+			peak = s
 		}
-	}()
-	return func() treePeak {
-		close(done)
-		wg.Wait()
-		return peak
-	}
+	})
+	return func() treePeak { end(); return peak }
 }
 
 // treeRSS sums the VmRSS of pid and its descendants, read from /proc.
