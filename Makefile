@@ -9,6 +9,7 @@ CLUSTERCTL_VERSION     ?= v1.14.2
 CONTROLLER_GEN_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION      ?= v5.8.2
 SOURCE_CONTROLLER_VERSION ?= v1.9.6
+PROMTOOL_VERSION       ?= v0.316.0
 RELEASE_TAG            ?= v0.1.0
 IMG                    ?= ghcr.io/company/cluster-api-provider-custom:$(RELEASE_TAG)
 CONTAINER_TOOL         ?= docker
@@ -30,7 +31,7 @@ help: ## Show this help.
 ##@ Tools (built from the Go module proxy into bin/, cached in ~/.cache/capc-tools)
 
 .PHONY: tools
-tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller fakecloud ## Build every tool tests need.
+tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller $(BIN)/promtool fakecloud ## Build every tool tests need.
 
 $(BIN)/terraform:
 	hack/ensure-tool.sh terraform $(TERRAFORM_VERSION)
@@ -48,6 +49,8 @@ $(BIN)/kustomize:
 	hack/ensure-tool.sh kustomize $(KUSTOMIZE_VERSION)
 $(BIN)/source-controller:
 	hack/ensure-tool.sh source-controller $(SOURCE_CONTROLLER_VERSION)
+$(BIN)/promtool:
+	hack/ensure-tool.sh promtool $(PROMTOOL_VERSION)
 
 .PHONY: clusterctl
 clusterctl: $(BIN)/clusterctl ## Build clusterctl.
@@ -71,8 +74,12 @@ manifests: $(BIN)/controller-gen ## Generate CRDs and RBAC into config/.
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(BIN)/controller-gen rbac:roleName=manager-role paths=./controllers/... output:rbac:artifacts:config=config/rbac
 
+.PHONY: dashboard
+dashboard: ## Generate the Grafana dashboard (config/grafana/capc-dashboard.json) from hack/dashboard.
+	go run ./hack/dashboard > config/grafana/capc-dashboard.json.tmp && mv config/grafana/capc-dashboard.json.tmp config/grafana/capc-dashboard.json
+
 .PHONY: verify
-verify: generate manifests $(BIN)/terraform ## Fail when generated files are stale, go.mod is untidy or code is unformatted.
+verify: generate manifests dashboard $(BIN)/terraform ## Fail when generated files are stale, go.mod is untidy or code is unformatted.
 	go mod tidy
 	@test -z "$$(gofmt -l api controllers tfrunner modules modulesrc modulecheck cmd test hack bench)" || { gofmt -l api controllers tfrunner modules modulesrc modulecheck cmd test hack bench; echo "gofmt needed"; exit 1; }
 	@git diff --exit-code -- api config go.mod go.sum || { echo "generated files or go.mod are stale: run make generate manifests && go mod tidy"; exit 1; }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -10,16 +11,22 @@ import (
 )
 
 // objectGauge reports how many objects of each kind are currently in some state (a plan awaiting
-// approval, drifted); membership is tracked per object so repeated reconciles do not double count.
+// approval, drifted, failing); membership is tracked per object so repeated reconciles do not
+// double count. since has one series per object in the state, its value the time this process
+// first saw it there: alerts say which object has been in it for how long, and the series of an
+// object that leaves the state is deleted, so only objects in the state cost a series.
 type objectGauge struct {
 	mu    sync.Mutex
 	set   map[tfrunner.ObjectRef]bool
 	gauge *prometheus.GaugeVec
+	since *prometheus.GaugeVec
 }
 
-func newObjectGauge(name, help string) *objectGauge {
+func newObjectGauge(name, sinceName, help string) *objectGauge {
 	return &objectGauge{set: map[tfrunner.ObjectRef]bool{},
-		gauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"kind"})}
+		gauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"kind"}),
+		since: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: sinceName,
+			Help: help + " One series per such object: when this manager first saw it so (Unix seconds)."}, []string{"kind", "namespace", "name"})}
 }
 
 // mark records whether obj is in the state.
@@ -33,23 +40,32 @@ func (g *objectGauge) mark(obj tfrunner.ObjectRef, in bool) {
 	if in {
 		g.set[key] = true
 		g.gauge.WithLabelValues(obj.Kind).Inc()
+		g.since.WithLabelValues(obj.Kind, obj.Namespace, obj.Name).Set(float64(time.Now().Unix()))
 	} else {
 		delete(g.set, key)
 		g.gauge.WithLabelValues(obj.Kind).Dec()
+		g.since.DeleteLabelValues(obj.Kind, obj.Namespace, obj.Name)
 	}
 }
 
 var (
-	plansAwaitingApproval = newObjectGauge("capc_plans_awaiting_approval", "Objects whose saved plan waits for approval.")
-	driftedObjects        = newObjectGauge("capc_drifted_objects", "Objects whose last drift check found changes not yet applied.")
+	plansAwaitingApproval = newObjectGauge("capc_plans_awaiting_approval", "capc_plan_awaiting_approval_since_timestamp_seconds",
+		"Objects whose saved plan waits for approval.")
+	driftedObjects = newObjectGauge("capc_drifted_objects", "capc_drifted_since_timestamp_seconds",
+		"Objects whose last drift check found changes not yet applied.")
+	failingObjects = newObjectGauge("capc_failing_objects", "capc_failing_since_timestamp_seconds",
+		"Objects whose last terraform run (apply, plan or destroy) failed.")
 )
 
 func init() {
-	metrics.Registry.MustRegister(plansAwaitingApproval.gauge, driftedObjects.gauge)
+	for _, g := range []*objectGauge{plansAwaitingApproval, driftedObjects, failingObjects} {
+		metrics.Registry.MustRegister(g.gauge, g.since)
+	}
 }
 
 // forget drops a deleted object from every gauge.
 func forget(obj tfrunner.ObjectRef) {
 	plansAwaitingApproval.mark(obj, false)
 	driftedObjects.mark(obj, false)
+	failingObjects.mark(obj, false)
 }

@@ -199,6 +199,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 		delete(in.obj.GetAnnotations(), infrav1.ApprovePlanAnnotation)
 	}
 	plansAwaitingApproval.mark(in.ref, res.PendingApproval)
+	failingObjects.mark(in.ref, false)
 	if res.PendingApproval {
 		b.recordPending(in, res, drifted)
 		return res, false, ctrl.Result{}, nil
@@ -249,6 +250,7 @@ func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, 
 	}
 	setNotReady(in.obj, reason, "%v", err)
 	b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, reason, "%v", err)
+	failingObjects.mark(in.ref, true)
 	if ts := *in.status; ts != nil {
 		ts.LastRunResult = infrav1.RunFailed
 	}
@@ -349,6 +351,7 @@ func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 		}
 		setCondition(in.obj, infrav1.ReadyCondition, false, reason, format, err)
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, reason, format, err)
+		failingObjects.mark(in.ref, true)
 		return false, fmt.Errorf("destroying %s %s: %w", in.ref.Kind, in.ref.Name, err)
 	}
 	b.Recorder.Eventf(in.obj, corev1.EventTypeNormal, "Destroyed", "Terraform resources destroyed")

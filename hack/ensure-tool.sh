@@ -17,6 +17,8 @@ if [ ! -x "$cache/$name" ]; then
   case $name in
     terraform)
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/hashicorp/terraform@$version" ;;
+    promtool) # checks and unit-tests config/prometheus (test/monitoring)
+      GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/prometheus/prometheus/cmd/promtool@$version" ;;
     kube-apiserver)
       # The version clients see (/version): clusterctl refuses a server reporting v0.0.0-master.
       minor=$(echo "$version" | cut -d. -f2)

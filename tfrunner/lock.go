@@ -231,6 +231,8 @@ func (r *Runner) hold(ctx context.Context, obj ObjectRef, journal ...string) (co
 		}
 		return nil, nil, nil, err
 	}
+	started := r.cfg.Metrics.RunStarted.WithLabelValues(obj.Kind, obj.Namespace, obj.Name)
+	started.Set(float64(r.now().Unix()))
 	// The run timeout interrupts terraform (SIGINT, then a kill after CancelGrace) like a lost lock.
 	timeoutCtx, cancelTimeout := context.WithTimeoutCause(ctx, r.cfg.RunTimeout, &RunTimeoutError{After: r.cfg.RunTimeout})
 	runCtx, cancelRun := context.WithCancel(timeoutCtx)
@@ -263,6 +265,7 @@ func (r *Runner) hold(ctx context.Context, obj ObjectRef, journal ...string) (co
 			// ours that is not running), without treating it as a crashed run.
 			r.releasing.Store(runID, struct{}{})
 			r.runs.Delete(runID)
+			r.cfg.Metrics.RunStarted.DeleteLabelValues(obj.Kind, obj.Namespace, obj.Name)
 			r.releases.Add(1)
 			go func() {
 				defer r.releases.Done()

@@ -22,6 +22,12 @@ type Metrics struct {
 	SuspectedOrphans prometheus.Counter
 	// Operations counts terraform operations by whether they ran inside the sandbox.
 	Operations *prometheus.CounterVec
+	// RunStarted has one series per object whose run holds its lock now: when the lock was taken.
+	RunStarted *prometheus.GaugeVec
+	// RunTimeout is --run-timeout, for alerts on runs (and their locks) that outlive it.
+	RunTimeout prometheus.Gauge
+	// Slots is --max-concurrent-runs, to read InFlight against.
+	Slots prometheus.Gauge
 	// Sandboxed is 1 when this manager sandboxes terraform runs, 0 when it does not.
 	Sandboxed prometheus.Gauge
 }
@@ -41,6 +47,13 @@ func NewMetrics() *Metrics {
 			Help: "Resources an interrupted run was creating that are not in its state (they may exist in the cloud untracked)."}),
 		Operations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "capc_terraform_operations_total",
 			Help: "Terraform operations started, by whether they ran inside the Landlock sandbox."}, []string{"sandboxed"}),
+		RunStarted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "capc_terraform_run_started_timestamp_seconds",
+			Help: "One series per object whose terraform run holds its state lock now: when the run took the lock (Unix seconds)."},
+			[]string{"kind", "namespace", "name"}),
+		RunTimeout: prometheus.NewGauge(prometheus.GaugeOpts{Name: "capc_terraform_run_timeout_seconds",
+			Help: "The manager's --run-timeout: a run still holding its lock past it was not interrupted as it should have been."}),
+		Slots: prometheus.NewGauge(prometheus.GaugeOpts{Name: "capc_terraform_run_slots",
+			Help: "The manager's --max-concurrent-runs: terraform processes it runs at once at most."}),
 		Sandboxed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "capc_terraform_sandboxed",
 			Help: "1 when terraform runs are sandboxed (Landlock), 0 when they are not (see the manager's start log)."}),
 	}
@@ -49,7 +62,7 @@ func NewMetrics() *Metrics {
 // Collectors lists the collectors for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.RunDuration, m.InFlight, m.LockWaits, m.Skipped, m.SuspectedOrphans,
-		m.Operations, m.Sandboxed}
+		m.Operations, m.Sandboxed, m.RunStarted, m.RunTimeout, m.Slots}
 }
 
 // observe runs one terraform operation, recording its duration, result and concurrency.

@@ -116,6 +116,8 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
+	cfg.Metrics.RunTimeout.Set(cfg.RunTimeout.Seconds())
+	cfg.Metrics.Slots.Set(float64(cfg.MaxConcurrentRuns))
 	if cfg.Sandbox == "" {
 		cfg.Sandbox = SandboxBestEffort
 	}

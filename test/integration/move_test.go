@@ -31,6 +31,25 @@ func metricSum(name string, want map[string]string) float64 {
 	return sum
 }
 
+// objectSeries counts the series of a per-object metric family for one object (the alert rules in
+// config/prometheus select on them).
+func objectSeries(name, kind, ns, objName string) int {
+	families, err := ctrlmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	n := 0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if hasLabels(m, map[string]string{"kind": kind, "namespace": ns, "name": objName}) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func hasLabels(m *dto.Metric, want map[string]string) bool {
 	got := map[string]string{}
 	for _, l := range m.GetLabel() {
@@ -60,6 +79,8 @@ var _ = Describe("clusterctl move safety and run metrics", func() {
 			g.Expect(cm.Annotations).To(HaveKey(clusterctlv1.BlockMoveAnnotation))
 		}).Should(Succeed())
 		Expect(metricSum("capc_terraform_runs_in_flight", nil)).To(BeNumerically(">=", 1))
+		Expect(objectSeries("capc_terraform_run_started_timestamp_seconds", "CustomMachine", ns, cm.Name)).To(Equal(1),
+			"the run holding its lock has a started series")
 
 		By("and gone once the machine is provisioned")
 		Eventually(func(g Gomega) {
@@ -67,6 +88,10 @@ var _ = Describe("clusterctl move safety and run metrics", func() {
 			g.Expect(cm.Status.Initialization.Provisioned).To(HaveValue(BeTrue()))
 			g.Expect(cm.Annotations).NotTo(HaveKey(clusterctlv1.BlockMoveAnnotation))
 		}).Should(Succeed())
+		Eventually(func() int {
+			return objectSeries("capc_terraform_run_started_timestamp_seconds", "CustomMachine", ns, cm.Name)
+		}).
+			Should(BeZero(), "a released lock has no started series")
 		Expect(metricSum("capc_terraform_run_duration_seconds", map[string]string{"operation": "apply", "result": "success"})).
 			To(BeNumerically(">=", applies+2), "the cluster's and the machine's applies are observed")
 

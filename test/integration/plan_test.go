@@ -62,6 +62,7 @@ var _ = Describe("Plan previews and approvals", func() {
 		By("a plan with adds and nothing created")
 		first := pendingPlan(cc, func(p *infrav1.PlanStatus) bool { return p != nil && p.Add > 0 && p.Digest != "" })
 		Expect(cc.Status.Initialization.Provisioned).To(BeNil())
+		Expect(objectSeries("capc_plan_awaiting_approval_since_timestamp_seconds", "CustomCluster", ns, cc.Name)).To(Equal(1))
 		Expect(conditionMessage(cc.Status.Conditions, infrav1.PlanApprovedCondition)).To(ContainSubstring("approve-plan=" + first.Digest))
 		ref := tfrunner.ObjectRef{Kind: "CustomCluster", Namespace: ns, Name: cc.Name}
 		st, err := runner.GetState(ctx, ref)
@@ -92,6 +93,7 @@ var _ = Describe("Plan previews and approvals", func() {
 		annotate(cc, infrav1.ApprovePlanAnnotation, second.Digest)
 		waitApplied(cc, second.Digest)
 		Expect(cc.Status.Initialization.Provisioned).To(HaveValue(BeTrue()))
+		Expect(objectSeries("capc_plan_awaiting_approval_since_timestamp_seconds", "CustomCluster", ns, cc.Name)).To(BeZero())
 	})
 
 	It("holds a destructive change in auto mode until allow-destroy", func() {
@@ -141,10 +143,12 @@ var _ = Describe("Plan previews and approvals", func() {
 		annotate(cc, infrav1.PlanPreviewAnnotation, "check-1")
 		drift := pendingPlan(cc, func(p *infrav1.PlanStatus) bool { return p.PreviewToken == "check-1" && p.Add > 0 })
 		Expect(conditionStatus(cc.Status.Conditions, infrav1.InSyncCondition)).To(Equal("False/" + infrav1.DriftedReason))
+		Expect(objectSeries("capc_drifted_since_timestamp_seconds", "CustomCluster", ns, cc.Name)).To(Equal(1))
 
 		annotate(cc, infrav1.ApprovePlanAnnotation, drift.Digest)
 		waitApplied(cc, drift.Digest)
 		Expect(conditionStatus(cc.Status.Conditions, infrav1.InSyncCondition)).To(HavePrefix("True"))
+		Expect(objectSeries("capc_drifted_since_timestamp_seconds", "CustomCluster", ns, cc.Name)).To(BeZero())
 	})
 })
 

@@ -31,6 +31,30 @@ func warningEvents(t *testing.T, ns, name, reason string) int {
 	return n
 }
 
+// liveSeries returns the lines of the manager's live /metrics for family name whose labels
+// include every want ("key=\"value\"").
+func liveSeries(t *testing.T, mgr *managerProc, name string, want ...string) []string {
+	t.Helper()
+	code, body := httpGet("http://"+mgr.Metrics+"/metrics", 5*time.Second)
+	if code != 200 {
+		t.Fatalf("/metrics: HTTP %d", code)
+	}
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(l, name+"{") && !strings.HasPrefix(l, name+" ") {
+			continue
+		}
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(l, w)
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // faults injects 500s, quota errors and slow creates in the fake cloud and checks that the
 // object's condition carries terraform's diagnostic (without the token), that the provider
 // retries with backoff, and that it converges once the fault clears.
@@ -80,9 +104,20 @@ func faults(t *testing.T) {
 	msg := failing(cc, func() []metav1.Condition { return cc.Status.Conditions }, "HTTP 500", "InternalError")
 	t.Logf("500s: %s", msg)
 	figures["http500_condition"] = msg
+	// The alert rules (config/prometheus) see the failing object on the live /metrics, by name.
+	failingSeries := []string{`kind="CustomCluster"`, `namespace="` + ns + `"`, `name="flt"`}
+	if s := liveSeries(t, mgr, "capc_failing_since_timestamp_seconds", failingSeries...); len(s) != 1 {
+		t.Errorf("failing cluster on /metrics: %q, want one series", s)
+	}
+	if s := liveSeries(t, mgr, "capc_terraform_run_timeout_seconds"); len(s) != 1 || !strings.HasSuffix(s[0], " 1800") {
+		t.Errorf("run timeout on /metrics: %q, want the default 30m", s)
+	}
 	fc.ClearFaults(t)
 	cleared := time.Now()
 	waitFor(t, 5*time.Minute, "the cluster to converge after the 500s cleared", func() (bool, string) { return allProvisioned(ns) })
+	if s := liveSeries(t, mgr, "capc_failing_since_timestamp_seconds", failingSeries...); len(s) != 0 {
+		t.Errorf("a converged cluster still has a failing series: %q", s)
+	}
 	figures["http500_converged_after_clear"] = time.Since(cleared).Round(100 * time.Millisecond).String()
 	figures["http500_failed_runs"] = warningEvents(t, ns, "flt", infrav1.ProvisioningFailedReason)
 
@@ -111,6 +146,11 @@ func faults(t *testing.T) {
 		s, m, cm := newMachine(ns, "flt", fmt.Sprintf("flt-slow-%d", i), false, fakeCloudModule(), "fc")
 		create(t, s, m, cm)
 	}
+	// A slow create holds its lock for seconds: its run shows on /metrics while it does.
+	waitFor(t, 2*time.Minute, "a slow run's started series on /metrics", func() (bool, string) {
+		s := liveSeries(t, mgr, "capc_terraform_run_started_timestamp_seconds", `namespace="`+ns+`"`, `name="flt-slow-`)
+		return len(s) > 0, fmt.Sprintf("%q", s)
+	})
 	waitFor(t, 5*time.Minute, "machines to converge on a slow, flaky cloud", func() (bool, string) { return allProvisioned(ns) })
 	figures["slow_flaky_converged_after"] = time.Since(start).Round(100 * time.Millisecond).String()
 	fc.ClearFaults(t)
