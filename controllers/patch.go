@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -23,11 +24,12 @@ import (
 type patcher struct {
 	c      client.Client
 	before client.Object // what the API server holds, as far as this reconcile knows
+	rv     string        // the object's resourceVersion after this reconcile's last write
 	guard  *staleGuard
 }
 
 func (b *base) newPatcher(obj client.Object) *patcher {
-	return &patcher{c: b.Client, before: obj.DeepCopyObject().(client.Object), guard: b.stale}
+	return &patcher{c: b.Client, before: obj.DeepCopyObject().(client.Object), rv: obj.GetResourceVersion(), guard: b.stale}
 }
 
 // Patch writes obj's changes since the reconcile read it (or since the last writeMeta), with
@@ -90,8 +92,11 @@ func (p *patcher) send(ctx context.Context, obj client.Object, data []byte, stat
 	} else {
 		err = p.c.Patch(ctx, cp, client.RawPatch(types.MergePatchType, data))
 	}
-	if err == nil && p.guard != nil {
-		p.guard.wrote(client.ObjectKeyFromObject(obj), obj.GetResourceVersion(), cp.GetResourceVersion())
+	if err == nil {
+		if p.guard != nil {
+			p.guard.wrote(client.ObjectKeyFromObject(obj), p.rv, cp.GetResourceVersion())
+		}
+		p.rv = cp.GetResourceVersion()
 	}
 	return cp.GetGeneration(), err
 }
@@ -178,47 +183,45 @@ func mergePatch(before, after map[string]any) ([]byte, error) {
 	return data, nil
 }
 
-// staleGuard remembers, per object, the resourceVersions this process wrote over. The informer
-// cache lags behind a write by a few milliseconds; a reconcile that reads an object at a version
-// the same process already replaced would act on old status (and write it back). Such a read is
-// skipped: the watch event of the newer version is on its way and triggers the next reconcile.
+// staleGuard remembers, per object, the newest resourceVersion this process wrote. The informer
+// cache lags behind a write by a few milliseconds; a reconcile that reads an older version would
+// act on old status (and write it back). Such a read is skipped: the watch event of the newer
+// version is on its way and triggers the next reconcile. resourceVersions of one resource compare
+// as integers (k8s.io/apimachinery/pkg/util/resourceversion); where they do not parse, no read is
+// taken for stale.
 type staleGuard struct {
-	mu   sync.Mutex
-	over map[types.NamespacedName]map[string]struct{}
+	mu     sync.Mutex
+	latest map[types.NamespacedName]string
 }
 
 func newStaleGuard() *staleGuard {
-	return &staleGuard{over: map[types.NamespacedName]map[string]struct{}{}}
+	return &staleGuard{latest: map[types.NamespacedName]string{}}
 }
 
+// wrote records a write of ours that replaced version prev with next.
 func (g *staleGuard) wrote(key types.NamespacedName, prev, next string) {
-	if prev == "" || prev == next { // a no-op patch does not change the version
+	if prev == next { // a no-op patch does not change the version
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	set := g.over[key]
-	if set == nil {
-		set = map[string]struct{}{}
-		g.over[key] = set
-	}
-	set[prev] = struct{}{}
+	g.latest[key] = next
 }
 
-// stale reports whether obj is a version this process has written over; a read of any other
-// version (the newest write or a later one) ends the watch for this object.
+// stale reports whether obj is older than the newest version this process wrote; a read of that
+// version or a later one ends the watch for this object.
 func (g *staleGuard) stale(obj client.Object) bool {
 	key := client.ObjectKeyFromObject(obj)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	set, ok := g.over[key]
+	latest, ok := g.latest[key]
 	if !ok {
 		return false
 	}
-	if _, old := set[obj.GetResourceVersion()]; old {
+	if c, err := resourceversion.CompareResourceVersion(obj.GetResourceVersion(), latest); err == nil && c < 0 {
 		return true
 	}
-	delete(g.over, key)
+	delete(g.latest, key)
 	return false
 }
 
@@ -226,5 +229,5 @@ func (g *staleGuard) stale(obj client.Object) bool {
 func (g *staleGuard) forget(key types.NamespacedName) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.over, key)
+	delete(g.latest, key)
 }

@@ -65,23 +65,31 @@ func TestStaleGuard(t *testing.T) {
 	if g.stale(at("1")) {
 		t.Fatal("an object never written is not stale")
 	}
-	g.wrote(key, "1", "2")
-	g.wrote(key, "2", "2") // a no-op patch
-	g.wrote(key, "2", "3")
-	for _, rv := range []string{"1", "2"} {
+	g.wrote(key, "9", "10")
+	g.wrote(key, "12", "12") // a no-op patch
+	g.wrote(key, "12", "13") // someone else wrote 11 and 12 in between
+	for _, rv := range []string{"9", "10", "11", "12"} {
 		if !g.stale(at(rv)) {
-			t.Errorf("version %s was written over: stale", rv)
+			t.Errorf("version %s is older than our write 13: stale", rv)
 		}
 	}
-	if g.stale(at("3")) {
+	if g.stale(at("13")) {
 		t.Error("the newest write is fresh")
 	}
-	if g.stale(at("2")) {
+	if g.stale(at("12")) {
 		t.Error("once the newest write was read the guard is done with the object")
 	}
-	g.wrote(key, "3", "4")
+	g.wrote(key, "13", "14")
+	if g.stale(at("15")) {
+		t.Error("a later version is fresh")
+	}
+	g.wrote(key, "15", "16")
 	g.forget(key)
-	if g.stale(at("3")) {
+	if g.stale(at("15")) {
 		t.Error("a forgotten object is not stale")
+	}
+	g.wrote(key, "a", "b")
+	if g.stale(at("x")) {
+		t.Error("versions that are not integers are never taken for stale")
 	}
 }

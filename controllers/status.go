@@ -12,12 +12,6 @@ import (
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
-// ownedConditions are the conditions the reconcilers own when patching (patch.WithOwnedConditions).
-var ownedConditions = []string{
-	infrav1.ReadyCondition, infrav1.PausedCondition, infrav1.InfrastructureProvisionedCondition,
-	infrav1.ModuleValidCondition, infrav1.PlanApprovedCondition, infrav1.InSyncCondition,
-}
-
 // setCondition sets one condition; ObservedGeneration is taken from the object.
 func setCondition(obj conditions.Setter, typ string, ok bool, reason, msgFmt string, args ...any) {
 	status := metav1.ConditionFalse
