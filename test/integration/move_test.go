@@ -12,21 +12,30 @@ import (
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 )
 
-// metricSum adds up a metric family's counters, gauges and histogram sample counts whose labels
-// include want.
-func metricSum(name string, want map[string]string) float64 {
+// gatherSeries returns the series of a metric family whose labels include want.
+func gatherSeries(name string, want map[string]string) []*dto.Metric {
 	families, err := ctrlmetrics.Registry.Gather()
 	Expect(err).NotTo(HaveOccurred())
-	sum := 0.0
+	var out []*dto.Metric
 	for _, f := range families {
 		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			if hasLabels(m, want) {
-				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
+				out = append(out, m)
 			}
 		}
+	}
+	return out
+}
+
+// metricSum adds up a metric family's counters, gauges and histogram sample counts whose labels
+// include want.
+func metricSum(name string, want map[string]string) float64 {
+	sum := 0.0
+	for _, m := range gatherSeries(name, want) {
+		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
 	}
 	return sum
 }
@@ -34,20 +43,7 @@ func metricSum(name string, want map[string]string) float64 {
 // objectSeries counts the series of a per-object metric family for one object (the alert rules in
 // config/prometheus select on them).
 func objectSeries(name, kind, ns, objName string) int {
-	families, err := ctrlmetrics.Registry.Gather()
-	Expect(err).NotTo(HaveOccurred())
-	n := 0
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if hasLabels(m, map[string]string{"kind": kind, "namespace": ns, "name": objName}) {
-				n++
-			}
-		}
-	}
-	return n
+	return len(gatherSeries(name, map[string]string{"kind": kind, "namespace": ns, "name": objName}))
 }
 
 func hasLabels(m *dto.Metric, want map[string]string) bool {
