@@ -52,7 +52,7 @@ func (b *base) ownerGrace(obj metav1.Object) (ctrl.Result, bool) {
 	if left <= 0 {
 		return ctrl.Result{}, false
 	}
-	return ctrl.Result{RequeueAfter: left}, true
+	return ctrl.Result{RequeueAfter: min(left, ownerGrace)}, true // a clock behind the API server's waits no longer
 }
 
 // paused sets the Paused condition in memory (written with the reconcile's outcome, not in a
