@@ -22,6 +22,7 @@ import (
 // conditions on CustomClusters or CustomMachines), so the status is written as computed from the
 // object read at the start of the reconcile, like spec and metadata are by the helper.
 type patcher struct {
+	mu     sync.Mutex // progress reports write from terraform's output goroutine
 	c      client.Client
 	before client.Object // what the API server holds, as far as this reconcile knows
 	rv     string        // the object's resourceVersion after this reconcile's last write
@@ -35,6 +36,8 @@ func (b *base) newPatcher(obj client.Object) *patcher {
 // Patch writes obj's changes since the reconcile read it (or since the last writeMeta), with
 // status.observedGeneration (*observed) and the conditions' at the generation written.
 func (p *patcher) Patch(ctx context.Context, obj object, observed *int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	*observed = obj.GetGeneration()
 	main, _, err := mergePatches(p.before, obj)
 	if err != nil {
@@ -69,6 +72,8 @@ func (p *patcher) Patch(ctx context.Context, obj object, observed *int64) error 
 // writeMeta writes a metadata change now, ahead of the reconcile's final Patch (which then does
 // not repeat it, and reverts it if the reconcile's object does not carry it).
 func (p *patcher) writeMeta(ctx context.Context, change func(client.Object)) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	next := p.before.DeepCopyObject().(client.Object)
 	change(next)
 	main, _, err := mergePatches(p.before, next)
@@ -76,6 +81,31 @@ func (p *patcher) writeMeta(ctx context.Context, change func(client.Object)) err
 		return err
 	}
 	if _, err := p.send(ctx, next, main, false); err != nil {
+		return err
+	}
+	p.before = next
+	return nil
+}
+
+// writeStatus sends a status merge patch now, during the reconcile (a long run's progress), and
+// applies it to what the final Patch diffs against: that Patch then removes what the reconcile's
+// object does not carry.
+func (p *patcher) writeStatus(ctx context.Context, data []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.send(ctx, p.before, data, true); err != nil {
+		return err
+	}
+	cur, err := json.Marshal(p.before)
+	if err != nil {
+		return err
+	}
+	merged, err := jsonpatch.MergePatch(cur, data)
+	if err != nil {
+		return err
+	}
+	next := p.before.DeepCopyObject().(client.Object)
+	if err := json.Unmarshal(merged, next); err != nil {
 		return err
 	}
 	p.before = next

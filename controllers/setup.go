@@ -35,6 +35,9 @@ type Options struct {
 	// AllowCrossNamespaceSources lets spec.module.sourceRef name a Flux source in another
 	// namespace (whose content then runs with this object's credentials); off by default.
 	AllowCrossNamespaceSources bool
+	// ProgressInterval is how long a run goes before status.terraform.progress shows it, and how
+	// often at most it is updated (default 10s).
+	ProgressInterval time.Duration
 	// Sandbox is whether terraform runs are sandboxed; a run that is not, in best-effort mode,
 	// says so in the Ready condition.
 	Sandbox tfrunner.SandboxStatus

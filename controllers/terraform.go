@@ -82,7 +82,7 @@ func (b *base) workspace(ctx context.Context, in runInput) (ws tfrunner.Workspac
 		return tfrunner.Workspace{}, "", false
 	}
 	ws = tfrunner.Workspace{Object: in.ref, Module: mod.tree.FS, ModuleDir: mod.tree.Root, Variables: mod.vars, Sensitive: in.sensitive, Env: env,
-		OnRun: b.blockMove(in.obj, in.patch), OnSuspectedOrphans: b.reportOrphans(in.obj)}
+		OnRun: b.blockMove(in.obj, in.patch), OnSuspectedOrphans: b.reportOrphans(in.obj), OnProgress: b.progress(ctx, in)}
 	if !bundled(in.spec.Module) {
 		ws.CheckInstalled = b.checkInstalled // remote modules' files exist only after init
 	}

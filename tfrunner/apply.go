@@ -70,7 +70,13 @@ func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (
 	}
 	stop := make(chan struct{})
 	watched := r.watchState(ctx, rn, stop)
+	steps := 0
+	if planned {
+		steps = plannedSteps(res.Plan)
+	}
+	endProgress := r.watchProgress(rn, "apply", steps)
 	applyErr := r.observe("apply", func() error { return rn.tf.Apply(ctx, opts...) })
+	endProgress()
 	close(stop)
 	<-watched
 	w := stateWrite{}

@@ -43,6 +43,9 @@ type Workspace struct {
 	// answered without terraform); the returned func is called once terraform is done. The
 	// controllers use it to block clusterctl move while a run is in flight.
 	OnRun func(ctx context.Context) (done func(), err error)
+	// OnProgress, when set, is told each change of an apply's or destroy's progress while
+	// terraform runs (from the watcher of its output; the caller throttles).
+	OnProgress func(Progress)
 	// OnSuspectedOrphans, when set, is told what a dead run that held this object's lock was
 	// creating and never recorded in state (reported once, by the run that takes the lock over).
 	OnSuspectedOrphans func(ctx context.Context, o SuspectedOrphans)

@@ -244,6 +244,7 @@ type LoadBalancerStatus struct {
 // +kubebuilder:printcolumn:name="Endpoint",type="string",JSONPath=".spec.controlPlaneEndpoint.host",description="Control plane endpoint"
 // +kubebuilder:printcolumn:name="Plan",type="string",JSONPath=".status.terraform.lastRunResult",description="Last terraform run"
 // +kubebuilder:printcolumn:name="Module",type="string",priority=1,JSONPath=".status.terraform.moduleRevision",description="Module revision last applied"
+// +kubebuilder:printcolumn:name="Running",type="string",JSONPath=".status.terraform.progress.current",description="Resource terraform works on now (long runs)"
 // +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp"
 
 // CustomCluster is the infrastructure of a CAPI Cluster, provisioned by a Terraform module.

@@ -161,6 +161,7 @@ type CustomMachineInitializationStatus struct {
 // +kubebuilder:printcolumn:name="State",type="string",JSONPath=".status.instanceState",description="Instance state"
 // +kubebuilder:printcolumn:name="Plan",type="string",JSONPath=".status.terraform.lastRunResult",description="Last terraform run"
 // +kubebuilder:printcolumn:name="Module",type="string",priority=1,JSONPath=".status.terraform.moduleRevision",description="Module revision last applied"
+// +kubebuilder:printcolumn:name="Running",type="string",JSONPath=".status.terraform.progress.current",description="Resource terraform works on now (long runs)"
 // +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp"
 
 // CustomMachine is the infrastructure of a CAPI Machine, provisioned by a Terraform module.

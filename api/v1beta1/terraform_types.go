@@ -167,4 +167,29 @@ type TerraformStatus struct {
 	// plan is the current plan (pending approval or last applied).
 	// +optional
 	Plan *PlanStatus `json:"plan,omitempty"`
+	// progress is the terraform apply or destroy running now, from terraform's own output; set
+	// only for a run longer than the manager's --progress-interval, updated at most that often,
+	// and removed when the run ends.
+	// +optional
+	Progress *RunProgress `json:"progress,omitempty"`
+}
+
+// RunProgress is a terraform apply or destroy in flight.
+type RunProgress struct {
+	// operation is apply or destroy.
+	// +kubebuilder:validation:Enum=apply;destroy
+	Operation string `json:"operation"`
+	// done is the resource instances terraform finished in this run.
+	// +kubebuilder:validation:Minimum=0
+	Done int32 `json:"done"`
+	// planned is the resource instances the run changes (0 while terraform has not said).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Planned int32 `json:"planned,omitempty"`
+	// current is the resource instance terraform started last.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Current string `json:"current,omitempty"`
+	// startedAt is when terraform started.
+	StartedAt metav1.Time `json:"startedAt"`
 }

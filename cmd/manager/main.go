@@ -152,6 +152,7 @@ func run(ctx context.Context, o *options) error {
 		MachineConcurrency:         o.MachineConcurrency,
 		ApprovalMode:               o.ApprovalMode,
 		DriftCheckInterval:         o.DriftCheckInterval,
+		ProgressInterval:           o.ProgressInterval,
 		ModuleRoot:                 o.ModuleRoot,
 		AllowRemoteModules:         o.AllowRemoteModules,
 		Sources:                    sources,

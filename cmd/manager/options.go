@@ -51,6 +51,7 @@ type options struct {
 	StateLockTTL               time.Duration
 	ApprovalMode               string
 	DriftCheckInterval         time.Duration
+	ProgressInterval           time.Duration
 	ModuleRoot                 string
 	AllowRemoteModules         bool
 	AllowCrossNamespaceSources bool
@@ -115,6 +116,8 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Lifetime of a run's state lock, renewed every third of it while the run lasts; a crashed holder's lock is taken over once it expires.")
 	fs.StringVar(&o.ApprovalMode, "approval-mode", approvalAuto,
 		"Default approval mode for objects without the approval annotation: auto (apply non-destructive plans) or manual (every plan waits for approve-plan).")
+	fs.DurationVar(&o.ProgressInterval, "progress-interval", 10*time.Second,
+		"A terraform apply or destroy running longer than this shows its progress in status.terraform.progress, updated at most this often.")
 	fs.DurationVar(&o.DriftCheckInterval, "drift-check-interval", 10*time.Minute,
 		"Jittered interval of drift checks (a refresh plan) per object; 0 disables them.")
 	fs.StringVar(&o.ModuleRoot, "module-root", "/modules",
@@ -199,6 +202,9 @@ func (o *options) validate() error {
 	}
 	if o.StateLockTTL < 3*time.Second {
 		errs = append(errs, fmt.Errorf("--state-lock-ttl must be at least 3s, got %s", o.StateLockTTL))
+	}
+	if o.ProgressInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--progress-interval must be positive, got %s", o.ProgressInterval))
 	}
 	if o.DriftCheckInterval < 0 {
 		errs = append(errs, fmt.Errorf("--drift-check-interval must not be negative, got %s", o.DriftCheckInterval))

@@ -64,7 +64,8 @@ func faults(t *testing.T) {
 	ns := newNamespace(t, "faults")
 	create(t, credentials(ns, "fc", fc, nil))
 	logs := &syncBuffer{}
-	mgr := startManager(t, managerOpts{PodName: "faults-manager", Namespace: ns, WorkDir: t.TempDir(), Logs: logs})
+	mgr := startManager(t, managerOpts{PodName: "faults-manager", Namespace: ns, WorkDir: t.TempDir(), Logs: logs,
+		Extra: []string{"--progress-interval=1s"}})
 	figures := map[string]any{}
 
 	// failing waits for obj's Ready condition to be False/ProvisioningFailed with every want in its
@@ -152,6 +153,23 @@ func faults(t *testing.T) {
 		return len(s) > 0, fmt.Sprintf("%q", s)
 	})
 	waitFor(t, 5*time.Minute, "machines to converge on a slow, flaky cloud", func() (bool, string) { return allProvisioned(ns) })
+	// Runs longer than --progress-interval announced themselves; none left its progress behind.
+	inProgress := 0
+	for i := 0; i < 2; i++ {
+		name := fmt.Sprintf("flt-slow-%d", i)
+		inProgress += warningEvents(t, ns, name, "RunInProgress")
+		cm := &infrav1.CustomMachine{}
+		if err := suite.k8s.Get(bg(), client.ObjectKey{Namespace: ns, Name: name}, cm); err != nil {
+			t.Fatal(err)
+		}
+		if ts := cm.Status.Terraform; ts != nil && ts.Progress != nil {
+			t.Errorf("%s: progress left after its run: %+v", name, ts.Progress)
+		}
+	}
+	if inProgress == 0 {
+		t.Error("no RunInProgress event for runs of 4 s and more with --progress-interval=1s")
+	}
+	figures["run_in_progress_events"] = inProgress
 	figures["slow_flaky_converged_after"] = time.Since(start).Round(100 * time.Millisecond).String()
 	fc.ClearFaults(t)
 	st := fc.Stats(t)
