@@ -16,8 +16,8 @@ import (
 // without it once terraform may have created something). The reconcile's final patch removes
 // the annotation again, whatever the run's outcome, with the rest of what the run changed; if
 // that patch fails, the next reconcile drops the stale annotation (see run).
-func (b *base) blockMove(obj client.Object, p *patcher) func(context.Context) (func(), error) {
-	return func(ctx context.Context) (func(), error) {
+func (b *base) blockMove(obj client.Object, p *patcher) func(context.Context) error {
+	return func(ctx context.Context) error {
 		err := p.writeMeta(ctx, func(o client.Object) {
 			a := o.GetAnnotations()
 			if a == nil {
@@ -28,9 +28,9 @@ func (b *base) blockMove(obj client.Object, p *patcher) func(context.Context) (f
 			o.SetFinalizers(obj.GetFinalizers())
 		})
 		if err != nil {
-			return nil, fmt.Errorf("setting %s: %w", clusterctlv1.BlockMoveAnnotation, err)
+			return fmt.Errorf("setting %s: %w", clusterctlv1.BlockMoveAnnotation, err)
 		}
-		return func() {}, nil
+		return nil
 	}
 }
 

@@ -216,23 +216,20 @@ func (r *Runner) newRun(ws Workspace) (*run, error) {
 }
 
 // startRun bounds concurrent terraform runs and tells the caller (Workspace.OnRun) that terraform
-// is about to run; the returned func undoes both.
+// is about to run; the returned func frees the run slot.
 func (r *Runner) startRun(ctx context.Context, rn *run) (func(), error) {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for a terraform run slot: %w", ctx.Err())
 	}
-	done := func() {}
 	if rn.ws.OnRun != nil {
-		d, err := rn.ws.OnRun(ctx)
-		if err != nil {
+		if err := rn.ws.OnRun(ctx); err != nil {
 			<-r.sem
 			return nil, fmt.Errorf("before running terraform: %w", err)
 		}
-		done = d
 	}
-	return func() { done(); <-r.sem }, nil
+	return func() { <-r.sem }, nil
 }
 
 // prepare takes a run slot (startRun) and materializes the workspace; release undoes the first.

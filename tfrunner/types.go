@@ -40,9 +40,9 @@ type Workspace struct {
 	// Env is the terraform process environment beyond the scrubbed minimum (credentials Secret keys).
 	Env map[string]string
 	// OnRun, when set, is called right before terraform runs for this workspace (never for runs
-	// answered without terraform); the returned func is called once terraform is done. The
-	// controllers use it to block clusterctl move while a run is in flight.
-	OnRun func(ctx context.Context) (done func(), err error)
+	// answered without terraform); an error stops the run. The controllers use it to block
+	// clusterctl move while a run is in flight (the annotation goes with the reconcile's outcome).
+	OnRun func(ctx context.Context) error
 	// OnProgress, when set, is told each change of an apply's or destroy's progress while
 	// terraform runs (from the watcher of its output; the caller throttles).
 	OnProgress func(Progress)
