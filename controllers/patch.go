@@ -39,7 +39,7 @@ func (p *patcher) Patch(ctx context.Context, obj object, observed *int64) error 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	*observed = obj.GetGeneration()
-	main, _, err := mergePatches(p.before, obj)
+	main, status, err := mergePatches(p.before, obj)
 	if err != nil {
 		return fmt.Errorf("computing patches of %s: %w", obj.GetName(), err)
 	}
@@ -53,11 +53,10 @@ func (p *patcher) Patch(ctx context.Context, obj object, observed *int64) error 
 		// Only when that write alone moved it: a user's concurrent change is not observed yet.
 		if gen == obj.GetGeneration()+1 && hasKey(main, "spec") {
 			observeGeneration(obj, gen, observed)
+			if _, status, err = mergePatches(p.before, obj); err != nil {
+				return fmt.Errorf("computing the status patch of %s: %w", obj.GetName(), err)
+			}
 		}
-	}
-	_, status, err := mergePatches(p.before, obj)
-	if err != nil {
-		return fmt.Errorf("computing the status patch of %s: %w", obj.GetName(), err)
 	}
 	if status != nil {
 		_, err := p.send(ctx, obj, status, true)
@@ -122,11 +121,12 @@ func (p *patcher) send(ctx context.Context, obj client.Object, data []byte, stat
 	} else {
 		err = p.c.Patch(ctx, cp, client.RawPatch(types.MergePatchType, data))
 	}
-	if err == nil {
-		if p.guard != nil {
-			p.guard.wrote(client.ObjectKeyFromObject(obj), p.rv, cp.GetResourceVersion())
-		}
+	// A no-op patch leaves the version as it was: nothing newer to wait for.
+	if err == nil && cp.GetResourceVersion() != p.rv {
 		p.rv = cp.GetResourceVersion()
+		if p.guard != nil {
+			p.guard.wrote(client.ObjectKeyFromObject(obj), p.rv)
+		}
 	}
 	return cp.GetGeneration(), err
 }
@@ -228,11 +228,8 @@ func newStaleGuard() *staleGuard {
 	return &staleGuard{latest: map[types.NamespacedName]string{}}
 }
 
-// wrote records a write of ours that replaced version prev with next.
-func (g *staleGuard) wrote(key types.NamespacedName, prev, next string) {
-	if prev == next { // a no-op patch does not change the version
-		return
-	}
+// wrote records a write of ours that produced version next.
+func (g *staleGuard) wrote(key types.NamespacedName, next string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.latest[key] = next

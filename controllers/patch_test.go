@@ -1,12 +1,17 @@
 package controllers
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 )
@@ -65,9 +70,8 @@ func TestStaleGuard(t *testing.T) {
 	if g.stale(at("1")) {
 		t.Fatal("an object never written is not stale")
 	}
-	g.wrote(key, "9", "10")
-	g.wrote(key, "12", "12") // a no-op patch
-	g.wrote(key, "12", "13") // someone else wrote 11 and 12 in between
+	g.wrote(key, "10")
+	g.wrote(key, "13") // someone else wrote 11 and 12 in between
 	for _, rv := range []string{"9", "10", "11", "12"} {
 		if !g.stale(at(rv)) {
 			t.Errorf("version %s is older than our write 13: stale", rv)
@@ -79,17 +83,40 @@ func TestStaleGuard(t *testing.T) {
 	if g.stale(at("12")) {
 		t.Error("once the newest write was read the guard is done with the object")
 	}
-	g.wrote(key, "13", "14")
+	g.wrote(key, "14")
 	if g.stale(at("15")) {
 		t.Error("a later version is fresh")
 	}
-	g.wrote(key, "15", "16")
+	g.wrote(key, "16")
 	g.forget(key)
 	if g.stale(at("15")) {
 		t.Error("a forgotten object is not stale")
 	}
-	g.wrote(key, "a", "b")
+	g.wrote(key, "b")
 	if g.stale(at("x")) {
 		t.Error("versions that are not integers are never taken for stale")
+	}
+}
+
+// A patch the API server answers without a new version (nothing changed) records nothing: there
+// is no newer version whose event would end the wait, so no read may be taken for stale.
+func TestNoOpPatchRecordsNothing(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := infrav1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cm := &infrav1.CustomMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "m", ResourceVersion: "12"}}
+	noop := interceptor.Funcs{Patch: func(context.Context, client.WithWatch, client.Object, client.Patch, ...client.PatchOption) error {
+		return nil // the object comes back as it was sent: same resourceVersion
+	}}
+	b := &base{Client: fake.NewClientBuilder().WithScheme(scheme).WithInterceptorFuncs(noop).Build(), stale: newStaleGuard()}
+	p := b.newPatcher(cm)
+	if _, err := p.send(context.Background(), cm, []byte(`{"metadata":{"labels":{"a":"b"}}}`), false); err != nil {
+		t.Fatal(err)
+	}
+	older := cm.DeepCopy()
+	older.ResourceVersion = "11"
+	if b.stale.stale(older) {
+		t.Error("a no-op patch was recorded as a newer version")
 	}
 }
