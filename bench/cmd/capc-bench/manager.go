@@ -73,6 +73,23 @@ func machineObjects(ns, cluster, name string) []client.Object {
 	return []client.Object{m, cm}
 }
 
+// machinesOf is n Machines with their CustomMachines in cluster, named by nameFormat and the index.
+func machinesOf(ns, cluster, nameFormat string, n int) []client.Object {
+	var objs []client.Object
+	for i := 0; i < n; i++ {
+		objs = append(objs, machineObjects(ns, cluster, fmt.Sprintf(nameFormat, i))...)
+	}
+	return objs
+}
+
+// provisionedCluster creates a cluster's objects and waits until its infrastructure is provisioned.
+func provisionedCluster(ctx context.Context, c client.Client, ns, name string) error {
+	if err := createAll(ctx, c, clusterObjects(ns, name), 1); err != nil {
+		return err
+	}
+	return waitClusterProvisioned(ctx, c, ns, name)
+}
+
 func createAll(ctx context.Context, c client.Client, objs []client.Object, workers int) error {
 	return bench.Pool(len(objs), workers, func(i int) error { return c.Create(ctx, objs[i]) })
 }
@@ -128,16 +145,10 @@ func (b *benchmark) p4(ctx context.Context, st *envtestutil.Stack, bin *tfrunner
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return err
 	}
-	if err := createAll(ctx, c, clusterObjects(ns, "p4"), 1); err != nil {
+	if err := provisionedCluster(ctx, c, ns, "p4"); err != nil {
 		return err
 	}
-	if err := waitClusterProvisioned(ctx, c, ns, "p4"); err != nil {
-		return err
-	}
-	var objs []client.Object
-	for i := 0; i < b.p4N; i++ {
-		objs = append(objs, machineObjects(ns, "p4", fmt.Sprintf("p4-m-%03d", i))...)
-	}
+	objs := machinesOf(ns, "p4", "p4-m-%03d", b.p4N)
 	prof, err := os.Create(filepath.Join(b.work, "p4-cpu.pprof"))
 	if err != nil {
 		return err
@@ -325,17 +336,11 @@ func (b *benchmark) p5(ctx context.Context) error {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return err
 	}
-	if err := createAll(ctx, c, clusterObjects(ns, "p5"), 1); err != nil {
-		return err
-	}
-	if err := waitClusterProvisioned(ctx, c, ns, "p5"); err != nil {
+	if err := provisionedCluster(ctx, c, ns, "p5"); err != nil {
 		return err
 	}
 	rssEmpty, _ := bench.ProcStatus(pid, "VmRSS")
-	var objs []client.Object
-	for i := 0; i < b.p5N; i++ {
-		objs = append(objs, machineObjects(ns, "p5", fmt.Sprintf("p5-m-%04d", i))...)
-	}
+	objs := machinesOf(ns, "p5", "p5-m-%04d", b.p5N)
 	m0, _ := scrape(ctx, murl)
 	stopRSS := rssPeak(pid)
 	start := time.Now()

@@ -78,10 +78,7 @@ func (b *benchmark) p8Idle(ctx context.Context, c client.Client, pid int, murl, 
 	if extra <= 0 {
 		return row{}, fmt.Errorf("-p8-idle-n %d must exceed -p5-n %d", b.p8IdleN, b.p5N)
 	}
-	objs := []client.Object{envtestutil.NewCluster(ns, "idle", true)}
-	for i := 0; i < extra; i++ {
-		objs = append(objs, machineObjects(ns, "idle", fmt.Sprintf("idle-m-%05d", i))...)
-	}
+	objs := append([]client.Object{envtestutil.NewCluster(ns, "idle", true)}, machinesOf(ns, "idle", "idle-m-%05d", extra)...)
 	start := time.Now()
 	if err := createAll(ctx, c, objs, 8); err != nil {
 		return row{}, err
@@ -244,16 +241,10 @@ type sweepResult struct {
 }
 
 func (b *benchmark) sweepOne(ctx context.Context, c client.Client, mp *managerProc, ns string, slots int) (sweepResult, error) {
-	if err := createAll(ctx, c, clusterObjects(ns, "s"), 1); err != nil {
+	if err := provisionedCluster(ctx, c, ns, "s"); err != nil {
 		return sweepResult{}, err
 	}
-	if err := waitClusterProvisioned(ctx, c, ns, "s"); err != nil {
-		return sweepResult{}, err
-	}
-	var objs []client.Object
-	for i := 0; i < b.p4N; i++ {
-		objs = append(objs, machineObjects(ns, "s", fmt.Sprintf("s-m-%03d", i))...)
-	}
+	objs := machinesOf(ns, "s", "s-m-%03d", b.p4N)
 	m0, _ := scrape(ctx, mp.murl)
 	stopTree := treeRSSPeak(mp.pid)
 	start := time.Now()
