@@ -92,7 +92,7 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 
-	// Managed fields are a third of a cached object's size and nothing here reads them.
+	// Nothing here reads managed fields; dropped, they cost the cache nothing (P5, P8i).
 	cacheOpts := cache.Options{SyncPeriod: &o.SyncPeriod, DefaultTransform: cache.TransformStripManagedFields()}
 	if o.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.Namespace: {}}
