@@ -70,7 +70,7 @@ func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (int64, map[s
 			}
 			sec = s
 		}
-		st, err := r.readStateSecret(ctx, obj, sec)
+		st, err := readStateSecret(ctx, r.cfg.Kube, obj, sec)
 		if err != nil {
 			return 0, nil, false
 		}

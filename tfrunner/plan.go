@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // Summarize classifies a plan's resource changes (addresses and actions only, never values).
@@ -146,7 +147,11 @@ func truncate(s string, n int) string {
 
 // loadPlan returns the saved plan, or nil when there is none.
 func (r *Runner) loadPlan(ctx context.Context, obj ObjectRef) (*savedPlan, error) {
-	c := r.cfg.Kube.CoreV1().Secrets(obj.Namespace)
+	return readPlan(ctx, r.cfg.Kube, obj)
+}
+
+func readPlan(ctx context.Context, kube kubernetes.Interface, obj ObjectRef) (*savedPlan, error) {
+	c := kube.CoreV1().Secrets(obj.Namespace)
 	s, err := c.Get(ctx, planSecretName(obj), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 const (
@@ -104,17 +105,23 @@ func chunkName(obj ObjectRef, serial int64, sha string, i int) string {
 
 // GetState reads the object's state; nil when there is none.
 func (r *Runner) GetState(ctx context.Context, obj ObjectRef) (*StoredState, error) {
-	sec, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{})
+	return ReadState(ctx, r.cfg.Kube, obj)
+}
+
+// ReadState reads obj's state with kube alone, for tools beside the manager (kubectl-capc); nil
+// when there is none. It never writes.
+func ReadState(ctx context.Context, kube kubernetes.Interface, obj ObjectRef) (*StoredState, error) {
+	sec, err := kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading state secret %s/%s: %w", obj.Namespace, primaryName(obj), err)
 	}
-	return r.readStateSecret(ctx, obj, sec)
+	return readStateSecret(ctx, kube, obj, sec)
 }
 
-func (r *Runner) readStateSecret(ctx context.Context, obj ObjectRef, sec *corev1.Secret) (*StoredState, error) {
+func readStateSecret(ctx context.Context, kube kubernetes.Interface, obj ObjectRef, sec *corev1.Secret) (*StoredState, error) {
 	a := sec.Annotations
 	serial, _ := strconv.ParseInt(a[AnnSerial], 10, 64)
 	n, err := strconv.Atoi(a[AnnChunks])
@@ -124,7 +131,7 @@ func (r *Runner) readStateSecret(ctx context.Context, obj ObjectRef, sec *corev1
 	gz := append([]byte(nil), sec.Data[dataKey]...)
 	for i := 1; i < n; i++ {
 		name := chunkName(obj, serial, a[AnnSHA256], i)
-		c, err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, name, metav1.GetOptions{})
+		c, err := kube.CoreV1().Secrets(obj.Namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("reading state chunk %s: %w", name, err)
 		}

@@ -83,3 +83,26 @@ func NewCluster(ns, name string, paused bool) *clusterv1.Cluster {
 		},
 	}
 }
+
+// NewCustomCluster returns a CustomCluster with the product's usage shape: a VPC with a public and
+// a private subnet, an API security group, an internet-facing load balancer and a team tag.
+func NewCustomCluster(ns, name string) *infrav1.CustomCluster {
+	return &infrav1.CustomCluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: infrav1.CustomClusterSpec{
+			Region: "us-east-1",
+			NetworkSpec: infrav1.NetworkSpec{
+				VPC: infrav1.VPCSpec{CIDRBlock: "10.0.0.0/16"},
+				Subnets: []infrav1.SubnetSpec{
+					{CIDRBlock: "10.0.1.0/24", AvailabilityZone: "us-east-1a", IsPublic: true},
+					{CIDRBlock: "10.0.2.0/24", AvailabilityZone: "us-east-1b"},
+				},
+				SecurityGroups: []infrav1.SecurityGroupSpec{{Name: "api", IngressRules: []infrav1.IngressRule{
+					{Protocol: "tcp", FromPort: 6443, ToPort: 6443, CIDRBlocks: []string{"0.0.0.0/0"}},
+				}}},
+			},
+			LoadBalancerSpec: &infrav1.LoadBalancerSpec{Scheme: "internet-facing", Type: "network", Port: 6443},
+			AdditionalTags:   map[string]string{"team": "infra"},
+		},
+	}
+}
