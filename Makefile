@@ -10,6 +10,7 @@ CONTROLLER_GEN_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION      ?= v5.8.2
 SOURCE_CONTROLLER_VERSION ?= v1.9.6
 PROMTOOL_VERSION       ?= v0.316.0
+KREW_VERSION           ?= v0.4.3
 RELEASE_TAG            ?= v0.1.0
 IMG                    ?= ghcr.io/company/cluster-api-provider-custom:$(RELEASE_TAG)
 CONTAINER_TOOL         ?= docker
@@ -31,7 +32,7 @@ help: ## Show this help.
 ##@ Tools (built from the Go module proxy into bin/, cached in ~/.cache/capc-tools)
 
 .PHONY: tools
-tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller $(BIN)/promtool fakecloud ## Build every tool tests need.
+tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller $(BIN)/promtool $(BIN)/kubectl $(BIN)/krew fakecloud ## Build every tool tests need.
 
 $(BIN)/terraform:
 	hack/ensure-tool.sh terraform $(TERRAFORM_VERSION)
@@ -51,6 +52,10 @@ $(BIN)/source-controller:
 	hack/ensure-tool.sh source-controller $(SOURCE_CONTROLLER_VERSION)
 $(BIN)/promtool:
 	hack/ensure-tool.sh promtool $(PROMTOOL_VERSION)
+$(BIN)/kubectl:
+	hack/ensure-tool.sh kubectl $(KUBE_VERSION)
+$(BIN)/krew:
+	hack/ensure-tool.sh krew $(KREW_VERSION)
 
 .PHONY: clusterctl
 clusterctl: $(BIN)/clusterctl ## Build clusterctl.
@@ -91,9 +96,10 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: build
-build: ## Build the manager (and capc-tfshim, which terraform runs under) into bin/.
+build: ## Build the manager (and capc-tfshim, which terraform runs under) and the kubectl-capc plugin into bin/.
 	CGO_ENABLED=0 go build -trimpath -o $(BIN)/manager ./cmd/manager
 	CGO_ENABLED=0 go build -trimpath -o $(BIN)/capc-tfshim ./cmd/capc-tfshim
+	CGO_ENABLED=0 go build -trimpath -o $(BIN)/kubectl-capc ./cmd/kubectl-capc
 
 ##@ Test
 
@@ -126,14 +132,20 @@ docker-build: ## Build the container image (needs a container engine and registr
 
 RELEASE_DIR ?= out
 
+PLUGIN_PLATFORMS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64
+
 .PHONY: release
-release: ## Write the clusterctl release artifacts for RELEASE_TAG into RELEASE_DIR (out/).
+release: ## Write the clusterctl release artifacts and the kubectl plugin for RELEASE_TAG into RELEASE_DIR (out/).
 	rm -rf $(RELEASE_DIR)
-	$(MAKE) release-manifests release-templates
+	$(MAKE) release-manifests release-templates release-plugin
 
 .PHONY: release-manifests
 release-manifests: $(BIN)/kustomize ## infrastructure-components.yaml (image as ${CAPC_IMAGE:=IMG}) and metadata.yaml.
 	go run ./hack/release -what manifests -tag $(RELEASE_TAG) -image $(IMG) -out $(RELEASE_DIR)
+
+.PHONY: release-plugin
+release-plugin: ## kubectl-capc archives for PLUGIN_PLATFORMS and their krew manifest (capc.yaml).
+	go run ./hack/release -what plugin -tag $(RELEASE_TAG) -platforms $(PLUGIN_PLATFORMS) -out $(RELEASE_DIR)
 
 .PHONY: release-templates
 release-templates: ## Cluster templates and ClusterClass from templates/.

@@ -8,6 +8,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${CAPC_TOOLS_CACHE:-$HOME/.cache/capc-tools}/$name-$version
 # A build whose flags change gets a new cache key, so that cached binaries are rebuilt.
 case $name in kube-apiserver) cache=$cache-versioned ;; esac
+# The version flags clients and servers report (/version, kubectl version).
+minor=$(echo "$version" | cut -d. -f2)
+kubeld="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1"
+kubeld="$kubeld -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 bin=$root/bin
 mkdir -p "$bin" "$(dirname "$cache")"
 if [ ! -x "$cache/$name" ]; then
@@ -19,12 +23,12 @@ if [ ! -x "$cache/$name" ]; then
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/hashicorp/terraform@$version" ;;
     promtool) # checks and unit-tests config/prometheus (test/monitoring)
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/prometheus/prometheus/cmd/promtool@$version" ;;
-    kube-apiserver)
+    kube-apiserver|kubectl)
       # The version clients see (/version): clusterctl refuses a server reporting v0.0.0-master.
-      minor=$(echo "$version" | cut -d. -f2)
-      ld="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1"
-      ld="$ld -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-      (cd "$root/hack/tools/envtest" && go build -trimpath -ldflags "$ld" -o "$tmp/$name" "./$name") ;;
+      # kubectl runs the kubectl-capc plugin in test/clusterctl, as users do.
+      (cd "$root/hack/tools/envtest" && go build -trimpath -ldflags "$kubeld" -o "$tmp/$name" "./$name") ;;
+    krew) # installs the release's kubectl-capc archive from its krew manifest (test/clusterctl)
+      GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "sigs.k8s.io/krew/cmd/krew@$version" ;;
     etcd) # reports its module's version (3.6.x) by itself
       (cd "$root/hack/tools/envtest" && go build -trimpath -o "$tmp/$name" "./$name") ;;
     clusterctl)

@@ -23,6 +23,9 @@ import (
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 )
 
+// version is set by the release build (-ldflags -X main.version=<tag>).
+var version = "dev"
+
 // app holds what every command needs: kubectl's connection flags and the clients made from them.
 type app struct {
 	flags   *genericclioptions.ConfigFlags
@@ -64,6 +67,7 @@ Objects are named KIND/NAME, KIND one of customcluster (cc) or custommachine (cm
 	root.SetOut(a.streams.Out)
 	root.SetErr(a.streams.ErrOut)
 	a.flags.AddFlags(root.PersistentFlags())
+	root.Version = version
 	root.AddCommand(a.statusCommand(), a.planCommand(), a.approveCommand(), a.stateCommand(), a.unlockCommand())
 	return root
 }

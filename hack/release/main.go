@@ -5,6 +5,7 @@
 //	metadata.yaml                    copied from the repository root after checking the release series
 //	cluster-template*.yaml           copied from templates/
 //	clusterclass-*.yaml              copied from templates/
+//	kubectl-capc_<tag>_<os>_<arch>.tar.gz, capc.yaml   the kubectl plugin and its krew manifest (-what plugin)
 //
 // It checks what clusterctl relies on: one Namespace, the provider label on every object, the
 // manager container, a release series for the tag, and that every template variable is written
@@ -47,7 +48,9 @@ func main() {
 	flag.StringVar(&o.Image, "image", "", "default image in the components (default "+imageRepo+":<tag>)")
 	flag.StringVar(&o.Root, "root", ".", "repository root")
 	flag.StringVar(&o.Kustomize, "kustomize", "", "kustomize binary (default <root>/bin/kustomize)")
-	flag.StringVar(&o.What, "what", "all", "manifests (components + metadata), templates, or all")
+	flag.StringVar(&o.What, "what", "all", "manifests (components + metadata), templates, plugin (kubectl-capc archives + krew manifest), or all")
+	flag.StringVar(&o.Platforms, "platforms", "linux/amd64,linux/arm64,darwin/amd64,darwin/arm64", "plugin platforms (os/arch, comma-separated)")
+	flag.StringVar(&o.DownloadURL, "download-url", "", "where the plugin archives are published (default the GitHub release of -tag)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "release:", err)
@@ -55,7 +58,7 @@ func main() {
 	}
 }
 
-type options struct{ Tag, Out, Image, Root, Kustomize, What string }
+type options struct{ Tag, Out, Image, Root, Kustomize, What, Platforms, DownloadURL string }
 
 func run(o options) error {
 	if !regexp.MustCompile(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`).MatchString(o.Tag) {
@@ -75,13 +78,18 @@ func run(o options) error {
 		return manifests(o)
 	case "templates":
 		return templates(o)
+	case "plugin":
+		return plugin(o)
 	case "all":
 		if err := manifests(o); err != nil {
 			return err
 		}
-		return templates(o)
+		if err := templates(o); err != nil {
+			return err
+		}
+		return plugin(o)
 	default:
-		return fmt.Errorf("-what %q: want manifests, templates or all", o.What)
+		return fmt.Errorf("-what %q: want manifests, templates, plugin or all", o.What)
 	}
 }
 
