@@ -80,14 +80,49 @@ func (w *progressWriter) line(l string) bool {
 	return false
 }
 
-// watchProgress streams the run's console output to ws.OnProgress, when set, until the returned
-// func is called.
+// progressTick is how often a run's progress is reported while terraform prints nothing: a
+// create prints "Still creating..." only every 10 s, and a run's first report must not wait for it.
+var progressTick = time.Second
+
+// watchProgress streams the run's console output to ws.OnProgress, when set, and reports the
+// progress every progressTick besides, until the returned func is called; no report is made
+// after it returns.
 func (r *Runner) watchProgress(rn *run, op string, planned int) (stop func()) {
 	if rn.ws.OnProgress == nil || rn.tf == nil {
 		return func() {}
 	}
-	rn.tf.SetStdout(newProgressWriter(op, planned, r.now(), rn.ws.OnProgress))
-	return func() { rn.tf.SetStdout(io.Discard) }
+	w := newProgressWriter(op, planned, r.now(), rn.ws.OnProgress)
+	rn.tf.SetStdout(w)
+	stopTicks := w.tick(progressTick)
+	return func() {
+		rn.tf.SetStdout(io.Discard)
+		stopTicks()
+	}
+}
+
+// tick reports w's progress every interval until the returned func is called; no report is
+// made after it returns.
+func (w *progressWriter) tick(every time.Duration) (stop func()) {
+	done, ticked := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ticked)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				w.mu.Lock()
+				w.report(w.p)
+				w.mu.Unlock()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-ticked
+	}
 }
 
 // plannedSteps is how many "complete" lines applying a plan prints: a replacement is a destroy

@@ -2,6 +2,7 @@ package tfrunner
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -48,5 +49,45 @@ Apply complete! Resources: 2 added, 0 changed, 1 destroyed.
 func TestPlannedSteps(t *testing.T) {
 	if n := plannedSteps(&PlanSummary{Add: 1, Change: 2, Destroy: 1, Replace: 2}); n != 8 {
 		t.Errorf("plannedSteps = %d, want 8 (a replacement destroys and creates)", n)
+	}
+}
+
+// Between terraform's lines the progress is reported every tick, so a run's first report does
+// not wait for "Still creating..." (every 10 s); nothing is reported once stopped.
+func TestProgressTicks(t *testing.T) {
+	var mu sync.Mutex
+	var got []Progress
+	w := newProgressWriter("apply", 2, time.Now(), func(p Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, p)
+	})
+	stop := w.tick(5 * time.Millisecond)
+	_, _ = w.Write([]byte("aws_instance.vm: Creating...\n"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	mu.Lock()
+	n := len(got)
+	mu.Unlock()
+	if n < 3 {
+		t.Fatalf("%d reports in 5 s with a 5 ms tick", n)
+	}
+	if last := got[n-1]; last.Current != "aws_instance.vm" || last.Planned != 2 {
+		t.Fatalf("last report %+v; want ticks carrying the current address", last)
+	}
+	time.Sleep(30 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != n {
+		t.Fatalf("%d reports after stop", len(got)-n)
 	}
 }

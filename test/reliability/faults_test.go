@@ -2,6 +2,8 @@ package reliability
 
 import (
 	"fmt"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -147,11 +149,20 @@ func faults(t *testing.T) {
 		s, m, cm := newMachine(ns, "flt", fmt.Sprintf("flt-slow-%d", i), false, fakeCloudModule(), "fc")
 		create(t, s, m, cm)
 	}
-	// A slow create holds its lock for seconds: its run shows on /metrics while it does.
-	waitFor(t, 2*time.Minute, "a slow run's started series on /metrics", func() (bool, string) {
-		s := liveSeries(t, mgr, "capc_terraform_run_started_timestamp_seconds", `namespace="`+ns+`"`, `name="flt-slow-`)
-		return len(s) > 0, fmt.Sprintf("%q", s)
+	// A slow create holds its lock for seconds: while it does, its run shows on /metrics, and
+	// `kubectl capc status` shows the lock holder and the run's progress.
+	var started []string
+	running, lastStatus := "", ""
+	waitFor(t, 2*time.Minute, "a slow run on /metrics and its progress in kubectl capc status", func() (bool, string) {
+		if len(started) == 0 {
+			started = liveSeries(t, mgr, "capc_terraform_run_started_timestamp_seconds", `namespace="`+ns+`"`, `name="flt-slow-`)
+		}
+		if running == "" {
+			running, lastStatus = pluginRunning(t, ns)
+		}
+		return len(started) > 0 && running != "", fmt.Sprintf("series %q, kubectl capc status:\n%s", started, lastStatus)
 	})
+	figures["kubectl_capc_status_running"] = running
 	waitFor(t, 5*time.Minute, "machines to converge on a slow, flaky cloud", func() (bool, string) { return allProvisioned(ns) })
 	// Runs longer than --progress-interval announced themselves; none left its progress behind.
 	inProgress := 0
@@ -189,4 +200,24 @@ func faults(t *testing.T) {
 	}
 	figures["panics"] = checkNoPanics(t, logs)
 	report(t, "faults", figures)
+}
+
+// progressRow matches a `kubectl capc status` row of a slow machine whose RUNNING column shows
+// an apply's progress and the lock holder.
+var progressRow = regexp.MustCompile(`custommachine/flt-slow-\d.*\bapply \d+(/\d+)? .*\(faults-manager`)
+
+// pluginRunning runs `kubectl capc status` (the built plugin) and returns the first row that
+// shows a slow run in progress ("" if none) and the whole output.
+func pluginRunning(t *testing.T, ns string) (string, string) {
+	t.Helper()
+	out, err := exec.Command(suite.pluginBin, "status", "-n", ns, "--kubeconfig", suite.kubeconfig).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl capc status: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if progressRow.MatchString(line) {
+			return strings.Join(strings.Fields(line), " "), string(out)
+		}
+	}
+	return "", string(out)
 }

@@ -41,6 +41,7 @@ var suite struct {
 	kube       kubernetes.Interface
 	repo       string
 	managerBin string
+	pluginBin  string
 	terraform  string
 	fakecloud  string
 	mirror     string
@@ -117,7 +118,9 @@ func run(m *testing.M) int {
 	start := time.Now()
 	suite.managerBin = filepath.Join(tmp, "manager")
 	// capc-tfshim beside the manager, as in the image: terraform runs under it.
-	build := exec.Command("go", "build", "-o", tmp+"/", "./cmd/manager", "./cmd/capc-tfshim")
+	// kubectl-capc: the faults suite reads a slow run's progress through it, as an operator would.
+	suite.pluginBin = filepath.Join(tmp, "kubectl-capc")
+	build := exec.Command("go", "build", "-o", tmp+"/", "./cmd/manager", "./cmd/capc-tfshim", "./cmd/kubectl-capc")
 	build.Dir = suite.repo
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "reliability: go build ./cmd/manager: %v\n%s", err, out)
