@@ -32,7 +32,7 @@ help: ## Show this help.
 ##@ Tools (built from the Go module proxy into bin/, cached in ~/.cache/capc-tools)
 
 .PHONY: tools
-tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller $(BIN)/promtool $(BIN)/kubectl $(BIN)/krew fakecloud ## Build every tool tests need.
+tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller $(BIN)/promtool $(BIN)/kubectl $(BIN)/krew $(BIN)/kube-controller-manager fakecloud ## Build every tool tests need.
 
 $(BIN)/terraform:
 	hack/ensure-tool.sh terraform $(TERRAFORM_VERSION)
@@ -54,6 +54,8 @@ $(BIN)/promtool:
 	hack/ensure-tool.sh promtool $(PROMTOOL_VERSION)
 $(BIN)/kubectl:
 	hack/ensure-tool.sh kubectl $(KUBE_VERSION)
+$(BIN)/kube-controller-manager:
+	hack/ensure-tool.sh kube-controller-manager $(KUBE_VERSION)
 $(BIN)/krew:
 	hack/ensure-tool.sh krew $(KREW_VERSION)
 

@@ -34,6 +34,7 @@ import (
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 
 // CustomClusterReconciler reconciles a CustomCluster.
 type CustomClusterReconciler struct{ base }
@@ -55,6 +56,7 @@ func (r *CustomClusterReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		func() client.ObjectList { return &infrav1.CustomClusterList{} }); err != nil {
 		return err
 	}
+	watchJobs(mgr, bld, &infrav1.CustomCluster{}, r.Options)
 	return bld.Complete(r)
 }
 

@@ -47,6 +47,7 @@ func (r *CustomMachineReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 			builder.WithPredicates(predicates.ClusterPausedTransitionsOrInfrastructureProvisioned(mgr.GetScheme(), log),
 				predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter))).
 		Named("custommachine")
+	watchJobs(mgr, bld, &infrav1.CustomMachine{}, r.Options)
 	if err := watchSources(ctx, mgr, bld, &infrav1.CustomMachine{}, r.Options.WatchFilter,
 		func() client.ObjectList { return &infrav1.CustomMachineList{} }); err != nil {
 		return err

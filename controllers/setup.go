@@ -5,7 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modulesrc"
@@ -41,6 +46,9 @@ type Options struct {
 	// Sandbox is whether terraform runs are sandboxed; a run that is not, in best-effort mode,
 	// says so in the Ready condition.
 	Sandbox tfrunner.SandboxStatus
+	// JobMode runs terraform in runner Jobs (tfrunner.JobRunner): credentials Secrets are named
+	// to the Jobs, never read, and finished Jobs requeue their object.
+	JobMode bool
 }
 
 // Setup registers the CustomCluster and CustomMachine reconcilers with the manager.
@@ -66,4 +74,16 @@ func Setup(ctx context.Context, mgr ctrl.Manager, runner Runner, opts Options) e
 		return fmt.Errorf("setting up CustomMachine reconciler: %w", err)
 	}
 	return nil
+}
+
+// watchJobs requeues an object when one of its runner Jobs changes (job mode only: the Job
+// informer is not started otherwise).
+func watchJobs(mgr ctrl.Manager, bld *builder.Builder, owner client.Object, opts Options) {
+	if !opts.JobMode {
+		return
+	}
+	bld.Watches(&batchv1.Job{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), owner),
+		builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetLabels()[tfrunner.LabelRole] == "run"
+		})))
 }

@@ -71,7 +71,10 @@ func (b *base) workspace(ctx context.Context, in runInput) (ws tfrunner.Workspac
 		return tfrunner.Workspace{}, "", false
 	}
 	b.moduleValid(in.obj, mod.warnings)
-	env, err := credentialsEnv(ctx, movableReader{b.APIReader, b}, in.obj.GetNamespace(), in.spec.CredentialsRef)
+	var env map[string]string
+	if !b.Options.JobMode { // in job mode the Secret reaches the runner pod only
+		env, err = credentialsEnv(ctx, movableReader{b.APIReader, b}, in.obj.GetNamespace(), in.spec.CredentialsRef)
+	}
 	if err != nil {
 		reason := infrav1.CredentialsNotFoundReason
 		if envErr := (*tfrunner.EnvError)(nil); errors.As(err, &envErr) {
@@ -83,6 +86,9 @@ func (b *base) workspace(ctx context.Context, in runInput) (ws tfrunner.Workspac
 	}
 	ws = tfrunner.Workspace{Object: in.ref, Module: mod.tree.FS, ModuleDir: mod.tree.Root, Variables: mod.vars, Sensitive: in.sensitive, Env: env,
 		OnRun: b.blockMove(in.obj, in.patch), OnSuspectedOrphans: b.reportOrphans(in.obj), OnProgress: b.progress(ctx, in)}
+	if b.Options.JobMode && in.spec.CredentialsRef != nil {
+		ws.CredentialsSecret = in.spec.CredentialsRef.Name
+	}
 	if !bundled(in.spec.Module) {
 		ws.CheckInstalled = b.checkInstalled // remote modules' files exist only after init
 	}
@@ -222,10 +228,14 @@ func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, 
 	var locked *tfrunner.LockedError
 	var stale *tfrunner.StalePlanError
 	var policy *PolicyError
+	var job *tfrunner.JobRunningError
 	switch {
 	case errors.As(err, &policy): // a downloaded (remote) module the policy refuses
 		b.moduleRefused(in.obj, policy)
 		return res, false, b.waitRequeue(in.obj), nil
+	case errors.As(err, &job):
+		inJob(in.obj, job)
+		return res, false, ctrl.Result{RequeueAfter: jobRequeue}, nil
 	case errors.As(err, &locked):
 		ctrl.LoggerFrom(ctx).Info("State is locked, retrying later", "holder", locked.Holder)
 		setCondition(in.obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.LockedReason, "%v", err)
@@ -341,6 +351,11 @@ func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 	}
 	if err := b.Runner.Destroy(ctx, ws); err != nil {
 		var locked *tfrunner.LockedError
+		var job *tfrunner.JobRunningError
+		if errors.As(err, &job) {
+			inJob(in.obj, job)
+			return false, nil
+		}
 		if errors.As(err, &locked) {
 			setCondition(in.obj, infrav1.ReadyCondition, false, infrav1.LockedReason, "%v", err)
 			return false, nil
@@ -357,6 +372,21 @@ func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 	b.Recorder.Eventf(in.obj, corev1.EventTypeNormal, "Destroyed", "Terraform resources destroyed")
 	forget(in.ref)
 	return true, nil
+}
+
+// jobRequeue is how often an object whose run is in a Job checks on it, besides the Job watch.
+const jobRequeue = 10 * time.Second
+
+// inJob records a run in flight in a runner Job: InfrastructureProvisioned says where, and the
+// block-move annotation stays until the Job's result is read.
+func inJob(obj object, job *tfrunner.JobRunningError) {
+	setCondition(obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.ProvisioningReason, "%v", job)
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[clusterctlv1.BlockMoveAnnotation] = "terraform run in flight"
+	obj.SetAnnotations(a)
 }
 
 // timedOut reports whether a run was interrupted by --run-timeout.

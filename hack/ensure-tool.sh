@@ -23,9 +23,10 @@ if [ ! -x "$cache/$name" ]; then
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/hashicorp/terraform@$version" ;;
     promtool) # checks and unit-tests config/prometheus (test/monitoring)
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/prometheus/prometheus/cmd/promtool@$version" ;;
-    kube-apiserver|kubectl)
+    kube-apiserver|kubectl|kube-controller-manager)
       # The version clients see (/version): clusterctl refuses a server reporting v0.0.0-master.
-      # kubectl runs the kubectl-capc plugin in test/clusterctl, as users do.
+      # kubectl runs the kubectl-capc plugin in test/clusterctl, as users do; kube-controller-manager's
+      # Job controller runs the runner Jobs of test/jobmode.
       (cd "$root/hack/tools/envtest" && go build -trimpath -ldflags "$kubeld" -o "$tmp/$name" "./$name") ;;
     krew) # installs the release's kubectl-capc archive from its krew manifest (test/clusterctl)
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "sigs.k8s.io/krew/cmd/krew@$version" ;;

@@ -19,6 +19,8 @@ const (
 	SecretTypeStateChunk  = prefix + "tfstate-chunk"
 	SecretTypeStateBackup = prefix + "tfstate-backup"
 	SecretTypePlan        = prefix + "tfplan"
+	// SecretTypeRun types a runner Job's request and result (job mode).
+	SecretTypeRun = prefix + "run"
 
 	LabelClusterName = "cluster.x-k8s.io/cluster-name"
 	LabelKind        = prefix + "kind"

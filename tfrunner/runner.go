@@ -146,6 +146,9 @@ func New(cfg Config) (*Runner, error) {
 	return r, nil
 }
 
+// Kube is the clientset the runner reads and writes with.
+func (r *Runner) Kube() kubernetes.Interface { return r.cfg.Kube }
+
 // Wait blocks until the locks of finished runs are released; a manager calls it before it exits
 // so that a graceful stop leaves no lock behind.
 func (r *Runner) Wait() { r.releases.Wait() }

@@ -39,6 +39,9 @@ type Workspace struct {
 	Sensitive []string
 	// Env is the terraform process environment beyond the scrubbed minimum (credentials Secret keys).
 	Env map[string]string
+	// CredentialsSecret names the credentials Secret in the object's namespace in job mode, where
+	// it reaches only the runner pod (as environment) and Env stays empty.
+	CredentialsSecret string
 	// OnRun, when set, is called right before terraform runs for this workspace (never for runs
 	// answered without terraform); an error stops the run. The controllers use it to block
 	// clusterctl move while a run is in flight (the annotation goes with the reconcile's outcome).

@@ -45,7 +45,11 @@ func main() {
 	if code, ok := tfrunner.ShimMain(); ok { // this process was started to run terraform (Config.Shim)
 		os.Exit(code)
 	}
-	o, err := parseOptions(os.Args[1:], os.Stderr)
+	args, runnerCmd := os.Args[1:], len(os.Args) > 1 && os.Args[1] == "runner"
+	if runnerCmd {
+		args = args[1:]
+	}
+	o, err := parseOptions(args, os.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -58,6 +62,13 @@ func main() {
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
 
+	if runnerCmd {
+		if err := runnerMain(ctrl.SetupSignalHandler(), o); err != nil {
+			fmt.Fprintf(os.Stderr, "manager runner: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.WithName("setup").Error(err, "manager exited with an error")
 		fmt.Fprintf(os.Stderr, "manager: %v\n", err)
@@ -70,20 +81,9 @@ func run(ctx context.Context, o *options) error {
 	log := ctrl.Log.WithName("setup")
 
 	// Resolve terraform first: it needs no cluster, and a bad binary should fail fast and clearly.
-	version := o.TerraformVersion
-	if version == "" && o.Engine == tfrunner.EngineTerraform {
-		version = tfrunner.DefaultVersion
-	}
-	binary, err := tfrunner.ResolveBinary(ctx, tfrunner.BinaryOptions{
-		Engine:     o.Engine,
-		Path:       o.TerraformPath,
-		Version:    version,
-		InstallDir: o.TerraformInstallDir,
-		BaseURL:    o.TerraformReleasesURL,
-	})
+	binary, err := resolveBinary(ctx, o)
 	if err != nil {
-		return fmt.Errorf("cannot resolve the %s binary (--terraform-path=%q --terraform-version=%q --terraform-install-dir=%q): %w",
-			o.Engine, o.TerraformPath, version, o.TerraformInstallDir, err)
+		return err
 	}
 	log.Info("using engine", "engine", binary.Engine, "path", binary.Path, "version", binary.Version.String())
 
@@ -141,12 +141,21 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	logSandbox(log, runner.Sandbox())
+	var runs controllers.Runner = runner
+	if o.Runner == runnerJob {
+		jr, err := jobRunner(ctx, o, runner)
+		if err != nil {
+			return err
+		}
+		runs = jr
+		log.Info("job mode: terraform runs in Jobs", "image", o.RunnerImage, "serviceAccount", o.RunnerServiceAccount)
+	}
 	sources, err := modulesrc.NewStore(filepath.Join(o.WorkDir, "sources"), modulesrc.StoreOptions{})
 	if err != nil {
 		return err
 	}
 
-	if err := controllers.Setup(ctx, mgr, runner, controllers.Options{
+	if err := controllers.Setup(ctx, mgr, runs, controllers.Options{
 		WatchFilter:                o.WatchFilter,
 		ClusterConcurrency:         o.ClusterConcurrency,
 		MachineConcurrency:         o.MachineConcurrency,
@@ -159,6 +168,7 @@ func run(ctx context.Context, o *options) error {
 		AllowCrossNamespaceSources: o.AllowCrossNamespaceSources,
 		ModulePolicy:               policy,
 		Sandbox:                    runner.Sandbox(),
+		JobMode:                    o.Runner == runnerJob,
 	}); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
@@ -174,6 +184,26 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
+}
+
+// resolveBinary finds (or installs) the terraform or tofu binary the flags name.
+func resolveBinary(ctx context.Context, o *options) (*tfrunner.Binary, error) {
+	version := o.TerraformVersion
+	if version == "" && o.Engine == tfrunner.EngineTerraform {
+		version = tfrunner.DefaultVersion
+	}
+	binary, err := tfrunner.ResolveBinary(ctx, tfrunner.BinaryOptions{
+		Engine:     o.Engine,
+		Path:       o.TerraformPath,
+		Version:    version,
+		InstallDir: o.TerraformInstallDir,
+		BaseURL:    o.TerraformReleasesURL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot resolve the %s binary (--terraform-path=%q --terraform-version=%q --terraform-install-dir=%q): %w",
+			o.Engine, o.TerraformPath, version, o.TerraformInstallDir, err)
+	}
+	return binary, nil
 }
 
 // newRunner builds the terraform runner (protobuf clientset, metrics on the manager's registry)

@@ -18,6 +18,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
+// Runner modes accepted by --runner.
+const (
+	runnerLocal = "local"
+	runnerJob   = "job"
+)
+
 // Approval modes accepted by --approval-mode.
 const (
 	approvalAuto   = "auto"
@@ -60,6 +66,14 @@ type options struct {
 	SandboxReadPaths           []string
 	AllowProvisioners          bool
 	AllowedProviders           string
+
+	// Job mode (--runner=job) and the runner subcommand.
+	Runner               string
+	RunnerImage          string
+	RunnerServiceAccount string
+	RunnerPodTemplate    string
+	RunnerJobTTL         time.Duration
+	Request              string
 
 	Zap zap.Options
 }
@@ -154,6 +168,18 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Comma-separated provider source patterns ([host/]namespace/type, * for type, namespace and type, or all three) that modules the provider did not ship may use; "+
 			"terraform's CLI configuration installs nothing else. Empty: any provider.")
 
+	fs.StringVar(&o.Runner, "runner", runnerLocal,
+		"Where terraform runs: local (in this pod, bounded by --max-concurrent-runs) or job (one Kubernetes Job per run in the object's namespace; this pod never starts terraform nor reads credentials Secrets).")
+	fs.StringVar(&o.RunnerImage, "runner-image", os.Getenv("CAPC_RUNNER_IMAGE"),
+		"Image of the runner Jobs (job mode): this provider's image, whose `manager runner` runs one request. Default: $CAPC_RUNNER_IMAGE.")
+	fs.StringVar(&o.RunnerServiceAccount, "runner-service-account", "capc-runner",
+		"ServiceAccount of the runner pods, in each object's namespace (job mode; config/rbac/runner holds its Role).")
+	fs.StringVar(&o.RunnerPodTemplate, "runner-pod-template", "",
+		"ConfigMap (namespace/name) whose key pod-template.yaml is a PodTemplateSpec: the runner pods' node selector, tolerations, affinity, priority class, pull secrets and the resources of the container named runner.")
+	fs.DurationVar(&o.RunnerJobTTL, "runner-job-ttl", 10*time.Minute,
+		"ttlSecondsAfterFinished of runner Jobs (the manager deletes the Jobs whose result it read before that).")
+	fs.StringVar(&o.Request, "request", "/var/run/capc/request/request.json", "(manager runner only) the run request file.")
+
 	// --kubeconfig (controller-runtime's flag, read by ctrl.GetConfig); KUBECONFIG works too.
 	config.RegisterFlags(fs)
 	o.Zap = zap.Options{}
@@ -229,6 +255,12 @@ func (o *options) validate() error {
 	}
 	if _, err := o.modulePolicy(); err != nil {
 		errs = append(errs, err)
+	}
+	if o.Runner != runnerLocal && o.Runner != runnerJob {
+		errs = append(errs, fmt.Errorf("--runner must be %s or %s, got %q", runnerLocal, runnerJob, o.Runner))
+	}
+	if o.Runner == runnerJob && o.RunnerImage == "" {
+		errs = append(errs, errors.New("--runner=job needs --runner-image (or $CAPC_RUNNER_IMAGE)"))
 	}
 	if o.Engine != "terraform" && o.Engine != "tofu" {
 		errs = append(errs, fmt.Errorf("--engine must be terraform or tofu, got %q", o.Engine))

@@ -55,6 +55,9 @@ type StackOptions struct {
 	Controller      controllers.Options
 	// Runner adjusts the runner's configuration (a shim and sandbox, as the manager has).
 	Runner func(*tfrunner.Config)
+	// Jobs, when set, runs terraform in runner Jobs (job mode); the stack's own runner then
+	// only answers unchanged objects and reads state.
+	Jobs *tfrunner.JobConfig
 }
 
 // runnerMetrics registers one set of runner metrics per process on controller-runtime's registry,
@@ -153,7 +156,11 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 		return err
 	}
 	opts.Sandbox = st.Runner.Sandbox()
-	if err := controllers.Setup(ctx, mgr, st.Runner, opts); err != nil {
+	var runs controllers.Runner = st.Runner
+	if o.Jobs != nil {
+		runs, opts.JobMode = &tfrunner.JobRunner{Runner: st.Runner, Jobs: *o.Jobs}, true
+	}
+	if err := controllers.Setup(ctx, mgr, runs, opts); err != nil {
 		return err
 	}
 	st.Client = mgr.GetClient()
