@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -39,6 +40,10 @@ type JobConfig struct {
 type JobRunner struct {
 	*Runner
 	Jobs JobConfig
+	// inflight is the Job this process last started or saw running per object: its result is
+	// read (and the Job deleted) before the object is answered any other way, also when the
+	// state the Job pushed already makes the object look unchanged.
+	inflight sync.Map // object key → Job name
 }
 
 // JobRunningError says the run is in a Job that has not finished: the caller checks back later.
@@ -62,6 +67,9 @@ const (
 
 // Reconcile answers an unchanged object locally, else runs (or checks on) the run's Job.
 func (j *JobRunner) Reconcile(ctx context.Context, ws Workspace, p Policy) (Result, error) {
+	if res, err, ok := j.collect(ctx, ws); ok {
+		return res, err
+	}
 	if res, ok := j.Unchanged(ctx, ws, p); ok {
 		return res, nil
 	}
@@ -74,6 +82,11 @@ func (j *JobRunner) Reconcile(ctx context.Context, ws Workspace, p Policy) (Resu
 
 // Destroy runs (or checks on) the object's destroy Job.
 func (j *JobRunner) Destroy(ctx context.Context, ws Workspace) error {
+	// A Job of this object ended: a destroy's that left no state is the answer; a reconcile's
+	// (its result moot now) or a failed one leads to the destroy Job.
+	if _, err, ok := j.collect(ctx, ws); ok && (err != nil || j.destroyed(ctx, ws)) {
+		return err
+	}
 	q, err := NewJobRequest(OpDestroy, ws, Policy{})
 	if err != nil {
 		return err
@@ -108,48 +121,90 @@ func (j *JobRunner) run(ctx context.Context, ws Workspace, q *JobRequest) (Resul
 	if len(body) > planSecretBudget {
 		return Result{}, fmt.Errorf("the run request is %d KiB, over the %d KiB a Secret holds: the module tree is too big for job mode", len(body)>>10, planSecretBudget>>10)
 	}
-	name := jobName(ws.Object, body)
-	jobs := j.cfg.Kube.BatchV1().Jobs(ws.Object.Namespace)
-	job, err := jobs.Get(ctx, name, metav1.GetOptions{})
+	return j.check(ctx, ws, jobName(ws.Object, body), body)
+}
+
+func objectKey(o ObjectRef) string { return o.Kind + "/" + o.Namespace + "/" + o.Name }
+
+// collect reads the result of the Job this process knows to be running for the object, if
+// any: ok is false when there is none (or it is gone), and the caller goes on.
+func (j *JobRunner) collect(ctx context.Context, ws Workspace) (Result, error, bool) {
+	name, known := j.inflight.Load(objectKey(ws.Object))
+	if !known {
+		return Result{}, nil, false
+	}
+	res, err := j.check(ctx, ws, name.(string), nil)
+	if errors.Is(err, errJobGone) {
+		return Result{}, nil, false
+	}
+	return res, err, true
+}
+
+// destroyed reports whether the object has no state left (after a destroy Job ran).
+func (j *JobRunner) destroyed(ctx context.Context, ws Workspace) bool {
+	has, err := j.HasState(ctx, ws.Object)
+	return err == nil && !has
+}
+
+var errJobGone = errors.New("runner Job gone")
+
+// check starts the Job when it does not exist (body given), or reports it running, or reads
+// its result and deletes it.
+func (j *JobRunner) check(ctx context.Context, ws Workspace, name string, body []byte) (Result, error) {
+	key := objectKey(ws.Object)
+	job, err := j.cfg.Kube.BatchV1().Jobs(ws.Object.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return Result{}, j.start(ctx, ws, name, body)
+		j.inflight.Delete(key)
+		if body == nil {
+			return Result{}, errJobGone
+		}
+		err = j.start(ctx, ws, name, body)
+		if errors.As(err, new(*JobRunningError)) {
+			j.inflight.Store(key, name)
+		}
+		return Result{}, err
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("reading runner Job %s: %w", name, err)
 	}
 	done, failed := jobFinished(job)
 	if !done || job.DeletionTimestamp != nil {
+		j.inflight.Store(key, name)
 		return Result{}, &JobRunningError{Job: name, Since: job.CreationTimestamp.Time}
 	}
 	res, runErr := j.result(ctx, job, failed)
 	if err := j.cleanup(ctx, job); err != nil {
 		j.cfg.Logger.Info("deleting a finished runner Job failed; its TTL removes it", "job", name, "error", err.Error())
 	}
+	j.inflight.Delete(key)
 	if res.Orphans != nil && ws.OnSuspectedOrphans != nil {
 		ws.OnSuspectedOrphans(ctx, *res.Orphans)
 	}
 	return res.Result, runErr
 }
 
-// start writes the request Secret and creates the Job.
+// start creates the Job, then its request Secret, owned by the Job (the pod waits for it as
+// for any Secret volume), so that the Job's deletion removes both.
 func (j *JobRunner) start(ctx context.Context, ws Workspace, name string, body []byte) error {
 	if ws.OnRun != nil {
 		if err := ws.OnRun(ctx); err != nil {
 			return err
 		}
 	}
-	req := &corev1.Secret{ObjectMeta: j.objectMeta(ws.Object, name+"-request", "run-request"),
-		Type: SecretTypeRun, Data: map[string][]byte{"request.json": body}}
-	if err := j.createOrReplace(ctx, req); err != nil {
-		return fmt.Errorf("writing the run request: %w", err)
-	}
-	job := j.job(ws, name)
-	created, err := j.cfg.Kube.BatchV1().Jobs(ws.Object.Namespace).Create(ctx, job, metav1.CreateOptions{})
+	created, err := j.cfg.Kube.BatchV1().Jobs(ws.Object.Namespace).Create(ctx, j.job(ws, name), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return &JobRunningError{Job: name, Since: j.now()}
 	}
 	if err != nil {
 		return fmt.Errorf("creating runner Job %s: %w", name, err)
+	}
+	req := &corev1.Secret{ObjectMeta: j.objectMeta(ws.Object, name+"-request", "run-request"),
+		Type: SecretTypeRun, Data: map[string][]byte{"request.json": body}}
+	delete(req.Labels, LabelMove)
+	req.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: name, UID: created.UID}}
+	if err := j.createOrReplace(ctx, req); err != nil {
+		_ = j.cleanup(ctx, created)
+		return fmt.Errorf("writing the run request of Job %s: %w", name, err)
 	}
 	j.cfg.Logger.Info("started runner Job", "object", ws.Object.Name, "job", name)
 	return &JobRunningError{Job: name, Since: created.CreationTimestamp.Time}

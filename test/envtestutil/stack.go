@@ -3,6 +3,7 @@ package envtestutil
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,9 @@ type StackOptions struct {
 	// Jobs, when set, runs terraform in runner Jobs (job mode); the stack's own runner then
 	// only answers unchanged objects and reads state.
 	Jobs *tfrunner.JobConfig
+	// WrapTransport, when set, wraps every request the stack's manager (controllers and runner)
+	// sends: a test's view of what the manager asks the API server.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // runnerMetrics registers one set of runner metrics per process on controller-runtime's registry,
@@ -99,6 +103,10 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 		return err
 	}
 	st.Scheme = scheme
+	if o.WrapTransport != nil {
+		cfg = rest.CopyConfig(cfg)
+		cfg.Wrap(o.WrapTransport)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},

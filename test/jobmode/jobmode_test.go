@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,7 +41,41 @@ type env struct {
 	kube  kubernetes.Interface
 	agent *envtestutil.NodeAgent
 	jobs  *jobLog
+	// requests is every request the manager sent (controllers and runner alike).
+	requests *requestLog
 }
+
+// requestLog records the method and path of each request through a wrapped transport.
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (l *requestLog) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(r *http.Request) (*http.Response, error) {
+		l.mu.Lock()
+		l.reqs = append(l.reqs, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+		l.mu.Unlock()
+		return rt.RoundTrip(r)
+	})
+}
+
+// matching lists the recorded requests whose path contains s.
+func (l *requestLog) matching(s string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.reqs {
+		if strings.Contains(r, s) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // jobLog records every runner Job created, by name.
 type jobLog struct {
@@ -74,7 +109,8 @@ func start(t *testing.T) *env {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/manager: %v\n%s", err, out)
 	}
-	st, err := envtestutil.StartStack(ctx, envtestutil.StackOptions{WorkDir: filepath.Join(dir, "work"),
+	requests := &requestLog{}
+	st, err := envtestutil.StartStack(ctx, envtestutil.StackOptions{WorkDir: filepath.Join(dir, "work"), WrapTransport: requests.wrap,
 		Jobs: &tfrunner.JobConfig{Image: image, ServiceAccount: "capc-runner", TTL: time.Minute,
 			Args: []string{"--terraform-path=" + filepath.Join(bin, "terraform"), "--sandbox=off"}}})
 	if err != nil {
@@ -112,7 +148,7 @@ func start(t *testing.T) *env {
 			dumpLogs(t, dir)
 		}
 	})
-	e := &env{stack: st, k8s: st.Client, kube: kube, agent: agent, jobs: &jobLog{seen: map[string]bool{}}}
+	e := &env{stack: st, k8s: st.Client, kube: kube, agent: agent, jobs: &jobLog{seen: map[string]bool{}}, requests: requests}
 	go e.recordJobs(ctx)
 	return e
 }
@@ -145,6 +181,8 @@ func (e *env) recordJobs(ctx context.Context) {
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
+	start := time.Now()
+	defer func() { t.Logf("%s: %s", what, time.Since(start).Round(100*time.Millisecond)) }()
 	if err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, timeout, true, cond); err != nil {
 		t.Fatalf("waiting for %s: %v", what, err)
 	}
@@ -190,6 +228,19 @@ func TestJobModeProvisionAndDelete(t *testing.T) {
 	}
 	if credsSeen == 0 {
 		t.Fatal("no runner pod received the credentials Secret as environment")
+	}
+	// The manager never asked for the credentials Secret, by name or in a list of Secrets (its
+	// own Secret requests are by name or carry a label selector of its objects).
+	if r := e.requests.matching("/secrets/cloud"); len(r) > 0 {
+		t.Fatalf("the manager requested the credentials Secret: %v", r)
+	}
+	for _, r := range e.requests.matching("/secrets?") {
+		if strings.HasPrefix(r, "GET ") && !strings.Contains(r, "labelSelector=") {
+			t.Fatalf("the manager listed Secrets without a selector (credentials included): %s", r)
+		}
+	}
+	if len(e.requests.matching("/secrets")) == 0 {
+		t.Fatal("no Secret request recorded: the request log sees nothing")
 	}
 	// The manager deletes a Job once it read its result.
 	waitFor(t, time.Minute, "finished runner Jobs deleted", func(ctx context.Context) (bool, error) {
