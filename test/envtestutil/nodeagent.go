@@ -71,7 +71,7 @@ func (a *NodeAgent) Kill(namespace, name string) bool {
 	defer a.mu.Unlock()
 	for _, c := range a.running {
 		if c.Env != nil && hasEnv(c.Env, "CAPC_POD="+namespace+"/"+name) {
-			_ = c.Process.Signal(syscall.SIGKILL)
+			killGroup(c)
 			return true
 		}
 	}
@@ -91,16 +91,18 @@ func (a *NodeAgent) killAll() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, c := range a.running {
-		_ = c.Process.Signal(syscall.SIGKILL)
+		killGroup(c)
 	}
 }
+
+func killGroup(c *exec.Cmd) { _ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 
 func (a *NodeAgent) serve(ctx context.Context, pod *corev1.Pod) {
 	switch {
 	case pod.DeletionTimestamp != nil:
 		a.mu.Lock()
 		if c := a.running[pod.UID]; c != nil {
-			_ = c.Process.Signal(syscall.SIGKILL) // the grace period is not emulated
+			killGroup(c) // the grace period is not emulated
 		}
 		a.mu.Unlock()
 		zero := int64(0)
@@ -162,6 +164,8 @@ func (a *NodeAgent) start(ctx context.Context, pod *corev1.Pod) error {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = log, log
+	// Its own process group: a kill takes the whole container, as a runtime's cgroup kill does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return &configError{fmt.Sprintf("starting %s: %v", exe, err)}

@@ -93,7 +93,7 @@ func (l *jobLog) names() []string {
 	return out
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T, adjust func(*envtestutil.StackOptions)) *env {
 	t.Helper()
 	out := io.Discard
 	if os.Getenv("CAPC_TEST_VERBOSE") != "" {
@@ -110,9 +110,13 @@ func start(t *testing.T) *env {
 		t.Fatalf("go build ./cmd/manager: %v\n%s", err, out)
 	}
 	requests := &requestLog{}
-	st, err := envtestutil.StartStack(ctx, envtestutil.StackOptions{WorkDir: filepath.Join(dir, "work"), WrapTransport: requests.wrap,
+	opts := envtestutil.StackOptions{WorkDir: filepath.Join(dir, "work"), WrapTransport: requests.wrap,
 		Jobs: &tfrunner.JobConfig{Image: image, ServiceAccount: "capc-runner", TTL: time.Minute,
-			Args: []string{"--terraform-path=" + filepath.Join(bin, "terraform"), "--sandbox=off"}}})
+			Args: []string{"--terraform-path=" + filepath.Join(bin, "terraform"), "--sandbox=off"}}}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	st, err := envtestutil.StartStack(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +193,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx con
 }
 
 func TestJobModeProvisionAndDelete(t *testing.T) {
-	e := start(t)
+	e := start(t, nil)
 	ctx := context.Background()
 	ns := "jobs"
 	creds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cloud"},

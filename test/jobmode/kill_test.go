@@ -1,0 +1,103 @@
+package jobmode
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
+)
+
+// A runner pod killed mid-apply is recovered like a killed local run: the Job fails, the
+// manager retries, the next runner takes the expired lock over, reports what the killed run
+// may have created, and converges, with no resource created twice.
+func TestJobModeRunnerKilledMidApply(t *testing.T) {
+	moduleRoot, err := filepath.Abs("testdata/modules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, func(o *envtestutil.StackOptions) {
+		o.ModuleRoot = moduleRoot
+		o.Controller = controllers.Options{ModulePolicy: modulecheck.Policy{AllowProvisioners: true}}
+		o.Jobs.Args = append(o.Jobs.Args, "--allow-provisioners")
+		o.Runner = func(c *tfrunner.Config) { c.LockTTL = 6 * time.Second }
+	})
+	ctx := context.Background()
+	ns := "kill"
+	marker := filepath.Join(t.TempDir(), "creations")
+	cluster, cc := envtestutil.NewCluster(ns, "k", false), envtestutil.NewCustomCluster(ns, "k")
+	secret, machine, cm := envtestutil.NewMachine(ns, "k", "k-0", false)
+	cm.Spec.Module = &infrav1.ModuleSource{Path: "slow"}
+	cm.Spec.Variables = &apiextensionsv1.JSON{Raw: []byte(`{"marker":"` + marker + `"}`)}
+	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, cluster, cc, secret, machine, cm} {
+		if err := e.k8s.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var killed string
+	waitFor(t, 2*time.Minute, "the slow create to start in a runner pod", func(ctx context.Context) (bool, error) {
+		b, _ := os.ReadFile(marker)
+		if !strings.Contains(string(b), "start") {
+			return false, nil
+		}
+		pods, err := e.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: tfrunner.LabelKind + "=custommachine"})
+		if err != nil {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning && e.agent.Kill(ns, p.Name) {
+				killed = p.Name
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	t.Logf("killed runner pod %s mid-apply", killed)
+	waitFor(t, 3*time.Minute, "the machine to converge after its runner was killed", func(ctx context.Context) (bool, error) {
+		if err := e.k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return cm.Spec.ProviderID != "", nil
+	})
+	b, _ := os.ReadFile(marker)
+	lines := strings.Fields(string(b))
+	if done := strings.Count(string(b), "done"); done != 1 {
+		t.Fatalf("creations that completed: %d (%v), want exactly 1", done, lines)
+	}
+	if starts := strings.Count(string(b), "start"); starts != 2 {
+		t.Fatalf("creations started: %d (%v), want the killed one and its retry", starts, lines)
+	}
+	events := &corev1.EventList{}
+	if err := e.k8s.List(ctx, events, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	orphans := ""
+	for _, ev := range events.Items {
+		if ev.InvolvedObject.Name == "k-0" {
+			reasons = append(reasons, ev.Reason)
+			if ev.Reason == infrav1.SuspectedOrphanReason {
+				orphans = ev.Message
+			}
+		}
+	}
+	if !strings.Contains(orphans, "terraform_data.instance") || !strings.Contains(orphans, killed) {
+		t.Fatalf("no SuspectedOrphan event naming the killed pod %s and terraform_data.instance; events: %v", killed, reasons)
+	}
+	t.Logf("orphan report: %s", orphans)
+	if n := e.stack.Runner.Processes(); n != 0 {
+		t.Fatalf("the manager started %d terraform processes in job mode", n)
+	}
+}
