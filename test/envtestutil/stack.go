@@ -44,6 +44,7 @@ type Stack struct {
 	Scheme *runtime.Scheme
 	cancel context.CancelFunc
 	done   chan error
+	opts   StackOptions
 }
 
 // StackOptions tune the stack; zero values are sensible.
@@ -102,7 +103,7 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 	if err != nil {
 		return err
 	}
-	st.Scheme = scheme
+	st.Scheme, st.opts = scheme, o
 	if o.WrapTransport != nil {
 		cfg = rest.CopyConfig(cfg)
 		cfg.Wrap(o.WrapTransport)
@@ -177,6 +178,16 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 		return fmt.Errorf("manager cache did not sync")
 	}
 	return nil
+}
+
+// RestartManager stops the stack's manager (controllers and runner) and starts a new one, with
+// the same options, on the same API server: a manager pod replaced while work is in flight.
+func (st *Stack) RestartManager(ctx context.Context) error {
+	st.cancel()
+	if err := <-st.done; err != nil {
+		return fmt.Errorf("stopping the manager: %w", err)
+	}
+	return st.start(ctx, st.Env.Config, st.opts)
 }
 
 // Stop stops the controllers, then the API server.

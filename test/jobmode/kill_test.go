@@ -2,6 +2,7 @@ package jobmode
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,28 +25,8 @@ import (
 // manager retries, the next runner takes the expired lock over, reports what the killed run
 // may have created, and converges, with no resource created twice.
 func TestJobModeRunnerKilledMidApply(t *testing.T) {
-	moduleRoot, err := filepath.Abs("testdata/modules")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := start(t, func(o *envtestutil.StackOptions) {
-		o.ModuleRoot = moduleRoot
-		o.Controller = controllers.Options{ModulePolicy: modulecheck.Policy{AllowProvisioners: true}}
-		o.Jobs.Args = append(o.Jobs.Args, "--allow-provisioners")
-		o.Runner = func(c *tfrunner.Config) { c.LockTTL = 6 * time.Second }
-	})
+	e, ns, marker := slowMachine(t, "kill", 15)
 	ctx := context.Background()
-	ns := "kill"
-	marker := filepath.Join(t.TempDir(), "creations")
-	cluster, cc := envtestutil.NewCluster(ns, "k", false), envtestutil.NewCustomCluster(ns, "k")
-	secret, machine, cm := envtestutil.NewMachine(ns, "k", "k-0", false)
-	cm.Spec.Module = &infrav1.ModuleSource{Path: "slow"}
-	cm.Spec.Variables = &apiextensionsv1.JSON{Raw: []byte(`{"marker":"` + marker + `"}`)}
-	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, cluster, cc, secret, machine, cm} {
-		if err := e.k8s.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
 	var killed string
 	waitFor(t, 2*time.Minute, "the slow create to start in a runner pod", func(ctx context.Context) (bool, error) {
 		b, _ := os.ReadFile(marker)
@@ -65,8 +46,9 @@ func TestJobModeRunnerKilledMidApply(t *testing.T) {
 		return false, nil
 	})
 	t.Logf("killed runner pod %s mid-apply", killed)
+	cm := &infrav1.CustomMachine{}
 	waitFor(t, 3*time.Minute, "the machine to converge after its runner was killed", func(ctx context.Context) (bool, error) {
-		if err := e.k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm); err != nil {
+		if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "a-0"}, cm); err != nil {
 			return false, client.IgnoreNotFound(err)
 		}
 		return cm.Spec.ProviderID != "", nil
@@ -86,7 +68,7 @@ func TestJobModeRunnerKilledMidApply(t *testing.T) {
 	var reasons []string
 	orphans := ""
 	for _, ev := range events.Items {
-		if ev.InvolvedObject.Name == "k-0" {
+		if ev.InvolvedObject.Name == "a-0" {
 			reasons = append(reasons, ev.Reason)
 			if ev.Reason == infrav1.SuspectedOrphanReason {
 				orphans = ev.Message
@@ -100,4 +82,65 @@ func TestJobModeRunnerKilledMidApply(t *testing.T) {
 	if n := e.stack.Runner.Processes(); n != 0 {
 		t.Fatalf("the manager started %d terraform processes in job mode", n)
 	}
+}
+
+// A manager replaced while a runner Job runs adopts the Job (same name for the same run)
+// instead of starting another: one Job, one creation.
+func TestJobModeManagerRestartAdoptsJob(t *testing.T) {
+	e, ns, marker := slowMachine(t, "adopt", 8)
+	waitFor(t, 2*time.Minute, "the slow create to start in a runner pod", func(context.Context) (bool, error) {
+		b, _ := os.ReadFile(marker)
+		return strings.Contains(string(b), "start"), nil
+	})
+	before := e.jobs.names()
+	if err := e.stack.RestartManager(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.k8s = e.stack.Client
+	waitFor(t, 3*time.Minute, "the machine to converge under the new manager", func(ctx context.Context) (bool, error) {
+		cm := &infrav1.CustomMachine{}
+		if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "a-0"}, cm); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return cm.Spec.ProviderID != "", nil
+	})
+	b, _ := os.ReadFile(marker)
+	if s, d := strings.Count(string(b), "start"), strings.Count(string(b), "done"); s != 1 || d != 1 {
+		t.Fatalf("creations started %d, completed %d; want one of each (the Job adopted, not run again)", s, d)
+	}
+	var machineJobs []string
+	for _, j := range e.jobs.names() {
+		if strings.HasPrefix(j, ns+"/capc-a-0-") {
+			machineJobs = append(machineJobs, j)
+		}
+	}
+	if len(machineJobs) != 1 {
+		t.Fatalf("runner Jobs of the machine: %v (before the restart: %v), want one", machineJobs, before)
+	}
+}
+
+// slowMachine starts a job-mode stack whose machine a-0 (cluster a, in namespace ns) creates
+// with the slow module, taking seconds; marker is the module's creation log.
+func slowMachine(t *testing.T, ns string, seconds int) (*env, string, string) {
+	moduleRoot, err := filepath.Abs("testdata/modules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, func(o *envtestutil.StackOptions) {
+		o.ModuleRoot = moduleRoot
+		o.Controller = controllers.Options{ModulePolicy: modulecheck.Policy{AllowProvisioners: true}}
+		o.Jobs.Args = append(o.Jobs.Args, "--allow-provisioners")
+		o.Runner = func(c *tfrunner.Config) { c.LockTTL = 6 * time.Second }
+	})
+	marker := filepath.Join(t.TempDir(), "creations")
+	cluster, cc := envtestutil.NewCluster(ns, "a", false), envtestutil.NewCustomCluster(ns, "a")
+	secret, machine, cm := envtestutil.NewMachine(ns, "a", "a-0", false)
+	cm.Spec.Module = &infrav1.ModuleSource{Path: "slow"}
+	cm.Spec.Variables = &apiextensionsv1.JSON{Raw: []byte(fmt.Sprintf(`{"marker":%q,"seconds":%d}`, marker, seconds))}
+	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, cluster, cc, secret, machine, cm} {
+		if err := e.k8s.Create(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e, ns, marker
 }
