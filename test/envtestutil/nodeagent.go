@@ -34,6 +34,9 @@ type NodeAgent struct {
 	Images map[string]string // image → local executable
 	Env    []string          // added to every process
 	Dir    string            // where pod directories and logs go
+	// Identity, when set, is the environment standing in for the pod's ServiceAccount token
+	// mount (a kubeconfig of that ServiceAccount's user).
+	Identity func(pod *corev1.Pod) ([]string, error)
 
 	mu      sync.Mutex
 	running map[types.UID]*exec.Cmd
@@ -146,6 +149,13 @@ func (a *NodeAgent) start(ctx context.Context, pod *corev1.Pod) error {
 	env, err := a.env(ctx, pod, c)
 	if err != nil {
 		return err
+	}
+	if a.Identity != nil {
+		id, err := a.Identity(pod)
+		if err != nil {
+			return &configError{fmt.Sprintf("service account: %v", err)}
+		}
+		env = append(env, id...)
 	}
 	// The image's entrypoint is the executable; the container's args follow it.
 	args := make([]string, len(c.Args))

@@ -21,11 +21,13 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
@@ -142,7 +144,8 @@ func start(t *testing.T, adjust func(*envtestutil.StackOptions)) *env {
 		t.Fatal(err)
 	}
 	agent := &envtestutil.NodeAgent{Kube: kube, Node: "capc-test-node", Images: map[string]string{image: filepath.Join(dir, "manager")},
-		Env: []string{"KUBECONFIG=" + kubeconfig, "PATH=" + os.Getenv("PATH")}, Dir: filepath.Join(dir, "node")}
+		Env: []string{"PATH=" + os.Getenv("PATH")}, Dir: filepath.Join(dir, "node"),
+		Identity: serviceAccounts(st.Env, filepath.Join(dir, "identities"))}
 	if err := os.MkdirAll(agent.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +169,57 @@ func dumpLogs(t *testing.T, dir string) {
 			b = b[len(b)-4000:]
 		}
 		t.Logf("=== %s\n%s", filepath.Base(l), b)
+	}
+}
+
+// serviceAccounts gives each runner pod the kubeconfig of an API server user named as its
+// ServiceAccount (system:serviceaccount:<ns>:<name>, in the service account groups): with RBAC
+// on, the runner can do only what config/rbac/runner's Role, applied in the namespace, allows.
+func serviceAccounts(te *envtest.Environment, dir string) func(*corev1.Pod) ([]string, error) {
+	var mu sync.Mutex
+	made := map[string]string{}
+	return func(pod *corev1.Pod) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		user := "system:serviceaccount:" + pod.Namespace + ":" + pod.Spec.ServiceAccountName
+		if path, ok := made[user]; ok {
+			return []string{"KUBECONFIG=" + path}, nil
+		}
+		u, err := te.AddUser(envtest.User{Name: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + pod.Namespace}}, nil)
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, pod.Namespace+"-"+pod.Spec.ServiceAccountName+".kubeconfig")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := envtestutil.WriteKubeconfig(u.Config(), path); err != nil {
+			return nil, err
+		}
+		made[user] = path
+		return []string{"KUBECONFIG=" + path}, nil
+	}
+}
+
+// namespace creates ns with the runner's ServiceAccount, Role and RoleBinding from
+// config/rbac/runner, as an operator applies them.
+func (e *env) namespace(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := e.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"service_account.yaml", "role.yaml", "role_binding.yaml"} {
+		objs, err := envtestutil.ReadObjects(filepath.Join(envtestutil.RepoRoot(), "config", "rbac", "runner", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			o.SetNamespace(ns)
+			if err := e.k8s.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 
@@ -202,7 +256,8 @@ func TestJobModeProvisionAndDelete(t *testing.T) {
 	cc.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: "cloud"}
 	secret, machine, cm := envtestutil.NewMachine(ns, "jm", "jm-0", true)
 	cm.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: "cloud"}
-	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, creds, cluster, cc, secret, machine, cm} {
+	e.namespace(t, ns)
+	for _, o := range []client.Object{creds, cluster, cc, secret, machine, cm} {
 		if err := e.k8s.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
@@ -245,6 +300,22 @@ func TestJobModeProvisionAndDelete(t *testing.T) {
 	}
 	if len(e.requests.matching("/secrets")) == 0 {
 		t.Fatal("no Secret request recorded: the request log sees nothing")
+	}
+	// The runner's identity is confined to its namespace's run objects.
+	u, err := e.stack.Env.AddUser(envtest.User{Name: "system:serviceaccount:" + ns + ":capc-runner",
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := kubernetes.NewForConfig(u.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sa.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("the runner's ServiceAccount lists Secrets of another namespace: %v", err)
+	}
+	if _, err := sa.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("the runner's ServiceAccount lists pods: %v", err)
 	}
 	// The manager deletes a Job once it read its result.
 	waitFor(t, time.Minute, "finished runner Jobs deleted", func(ctx context.Context) (bool, error) {

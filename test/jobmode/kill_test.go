@@ -137,7 +137,8 @@ func slowMachine(t *testing.T, ns string, seconds int) (*env, string, string) {
 	secret, machine, cm := envtestutil.NewMachine(ns, "a", "a-0", false)
 	cm.Spec.Module = &infrav1.ModuleSource{Path: "slow"}
 	cm.Spec.Variables = &apiextensionsv1.JSON{Raw: []byte(fmt.Sprintf(`{"marker":%q,"seconds":%d}`, marker, seconds))}
-	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, cluster, cc, secret, machine, cm} {
+	e.namespace(t, ns)
+	for _, o := range []client.Object{cluster, cc, secret, machine, cm} {
 		if err := e.k8s.Create(context.Background(), o); err != nil {
 			t.Fatal(err)
 		}
