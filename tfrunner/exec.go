@@ -45,7 +45,7 @@ func (r *Runner) env(dir string, extra map[string]string, fs procFS) (map[string
 		env[k] = v
 	}
 	if r.cfg.Shim != "" {
-		senv, err := shim.Env(r.cfg.Binary.Path, r.sandboxFor(dir, fs))
+		senv, err := shim.Env(r.cfg.Binary.Path, r.sandboxFor(dir, fs), r.interruptGrace()*4/5)
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +77,7 @@ func (r *Runner) terraform(dir string, extra map[string]string, fs procFS) (*tfe
 			return nil, fmt.Errorf("terraform in %s: %w", dir, err)
 		}
 		tf.SetLogger(processCounter{n: &r.processes})
-		if err := tf.SetWaitDelay(r.cfg.CancelGrace); err != nil {
+		if err := tf.SetWaitDelay(r.interruptGrace()); err != nil {
 			return nil, fmt.Errorf("terraform in %s: %w", dir, err)
 		}
 		v, _ = r.tfs.LoadOrStore(dir, tf)
@@ -92,6 +92,13 @@ func (r *Runner) terraform(dir string, extra map[string]string, fs procFS) (*tfe
 	}
 	return tf, nil
 }
+
+// interruptGrace is how long an interrupted terraform (SIGINT) may take to stop before it is
+// killed: CancelGrace, but never more than a quarter of the lock TTL. Nobody renews the lock
+// once a run is cancelled, and a run that lost its lock is cancelled with a third of the lock's
+// life left (renewOrLose), so terraform is gone before the lock can expire and be taken over:
+// two runs never overlap, whatever ended the first one.
+func (r *Runner) interruptGrace() time.Duration { return min(r.cfg.CancelGrace, r.cfg.LockTTL/4) }
 
 // ensureInit runs `terraform init` once per module digest into <WorkDir>/init/<digest>; inits are
 // serialized so plugin-cache installs never race.

@@ -261,8 +261,18 @@ func RunJob(ctx context.Context, r *Runner, q *JobRequest, jobName string, env [
 	}
 	r.Wait() // the lock is released before the manager reads the result
 	out.Error = NewJobError(runErr)
-	return writeJobResult(ctx, r, q.Object, jobName, out)
+	// Bounded: a runner cut off from the API server exits (its Job fails, the manager retries)
+	// rather than hang until the Job's deadline.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resultTimeout)
+	defer cancel()
+	if err := writeJobResult(wctx, r, q.Object, jobName, out); err != nil {
+		return fmt.Errorf("writing the result (run error: %v): %w", runErr, err)
+	}
+	return nil
 }
+
+// resultTimeout bounds the writing of a runner Job's result.
+var resultTimeout = 30 * time.Second
 
 func writeJobResult(ctx context.Context, r *Runner, obj ObjectRef, jobName string, out JobResult) error {
 	body, err := json.Marshal(out)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +46,7 @@ type env struct {
 	jobs  *jobLog
 	// requests is every request the manager sent (controllers and runner alike).
 	requests *requestLog
+	proxy    *cutProxy // between runner pods and the API server
 }
 
 // requestLog records the method and path of each request through a wrapped transport.
@@ -143,9 +145,15 @@ func start(t *testing.T, adjust func(*envtestutil.StackOptions)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Runner pods reach the API server through a proxy a test can cut.
+	apiURL, err := url.Parse(st.Env.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, apiURL.Host)
 	agent := &envtestutil.NodeAgent{Kube: kube, Node: "capc-test-node", Images: map[string]string{image: filepath.Join(dir, "manager")},
 		Env: []string{"PATH=" + os.Getenv("PATH")}, Dir: filepath.Join(dir, "node"),
-		Identity: serviceAccounts(st.Env, filepath.Join(dir, "identities"))}
+		Identity: serviceAccounts(st.Env, filepath.Join(dir, "identities"), proxy.addr())}
 	if err := os.MkdirAll(agent.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +163,7 @@ func start(t *testing.T, adjust func(*envtestutil.StackOptions)) *env {
 			dumpLogs(t, dir)
 		}
 	})
-	e := &env{stack: st, k8s: st.Client, kube: kube, agent: agent, jobs: &jobLog{seen: map[string]bool{}}, requests: requests}
+	e := &env{stack: st, k8s: st.Client, kube: kube, agent: agent, jobs: &jobLog{seen: map[string]bool{}}, requests: requests, proxy: proxy}
 	go e.recordJobs(ctx)
 	return e
 }
@@ -175,7 +183,7 @@ func dumpLogs(t *testing.T, dir string) {
 // serviceAccounts gives each runner pod the kubeconfig of an API server user named as its
 // ServiceAccount (system:serviceaccount:<ns>:<name>, in the service account groups): with RBAC
 // on, the runner can do only what config/rbac/runner's Role, applied in the namespace, allows.
-func serviceAccounts(te *envtest.Environment, dir string) func(*corev1.Pod) ([]string, error) {
+func serviceAccounts(te *envtest.Environment, dir, apiAddr string) func(*corev1.Pod) ([]string, error) {
 	var mu sync.Mutex
 	made := map[string]string{}
 	return func(pod *corev1.Pod) ([]string, error) {
@@ -193,7 +201,9 @@ func serviceAccounts(te *envtest.Environment, dir string) func(*corev1.Pod) ([]s
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
-		if err := envtestutil.WriteKubeconfig(u.Config(), path); err != nil {
+		cfg := u.Config()
+		cfg.Host = "https://" + apiAddr // the API server's certificate names 127.0.0.1, whatever the port
+		if err := envtestutil.WriteKubeconfig(cfg, path); err != nil {
 			return nil, err
 		}
 		made[user] = path

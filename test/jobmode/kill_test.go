@@ -121,7 +121,11 @@ func TestJobModeManagerRestartAdoptsJob(t *testing.T) {
 
 // slowMachine starts a job-mode stack whose machine a-0 (cluster a, in namespace ns) creates
 // with the slow module, taking seconds; marker is the module's creation log.
-func slowMachine(t *testing.T, ns string, seconds int) (*env, string, string) {
+func slowMachine(t *testing.T, ns string, seconds int, lockTTL ...time.Duration) (*env, string, string) {
+	ttl := 6 * time.Second
+	if len(lockTTL) > 0 {
+		ttl = lockTTL[0]
+	}
 	moduleRoot, err := filepath.Abs("testdata/modules")
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +134,7 @@ func slowMachine(t *testing.T, ns string, seconds int) (*env, string, string) {
 		o.ModuleRoot = moduleRoot
 		o.Controller = controllers.Options{ModulePolicy: modulecheck.Policy{AllowProvisioners: true}}
 		o.Jobs.Args = append(o.Jobs.Args, "--allow-provisioners")
-		o.Runner = func(c *tfrunner.Config) { c.LockTTL = 6 * time.Second }
+		o.Runner = func(c *tfrunner.Config) { c.LockTTL = ttl }
 	})
 	marker := filepath.Join(t.TempDir(), "creations")
 	cluster, cc := envtestutil.NewCluster(ns, "a", false), envtestutil.NewCustomCluster(ns, "a")
@@ -144,4 +148,64 @@ func slowMachine(t *testing.T, ns string, seconds int) (*env, string, string) {
 		}
 	}
 	return e, ns, marker
+}
+
+// Fencing: a runner cut off from the API server mid-apply stops terraform, provisioner commands
+// included, before its lock can expire, so the run that takes the lock over never races it.
+func TestJobModeRunnerPartitionedStopsBeforeLockExpiry(t *testing.T) {
+	const ttl = 15 * time.Second
+	e, ns, marker := slowMachine(t, "fence", 60, ttl)
+	waitFor(t, 2*time.Minute, "the slow create to start in a runner pod", func(context.Context) (bool, error) {
+		b, _ := os.ReadFile(marker)
+		return strings.Contains(string(b), "start"), nil
+	})
+	ctx := context.Background()
+	lease := tfrunner.LockLeaseName(tfrunner.ObjectRef{Kind: "CustomMachine", Name: "a-0"})
+	e.proxy.Cut()
+	cut := time.Now()
+	l, err := e.kube.CoordinationV1().Leases(ns).Get(ctx, lease, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expires := l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
+	var gone time.Time
+	for time.Now().Before(expires.Add(5 * time.Second)) {
+		if len(processesWith(marker)) == 0 {
+			gone = time.Now()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if gone.IsZero() || !gone.Before(expires) {
+		t.Fatalf("the partitioned run's processes %v outlived its lock (renewed %s, expired %s, cut %s)",
+			processesWith(marker), l.Spec.RenewTime.Format(time.StampMilli), expires.Format(time.StampMilli), cut.Format(time.StampMilli))
+	}
+	t.Logf("cut at %s; terraform gone %s later, %s before the lock expired", cut.Format(time.StampMilli),
+		gone.Sub(cut).Round(10*time.Millisecond), expires.Sub(gone).Round(10*time.Millisecond))
+	e.proxy.Restore()
+	cm := &infrav1.CustomMachine{}
+	waitFor(t, 4*time.Minute, "the machine to converge after the partition healed", func(ctx context.Context) (bool, error) {
+		if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "a-0"}, cm); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return cm.Spec.ProviderID != "", nil
+	})
+	b, _ := os.ReadFile(marker)
+	if s, d := strings.Count(string(b), "start"), strings.Count(string(b), "done"); s != 2 || d != 1 {
+		t.Fatalf("creations started %d, completed %d; want the partitioned one stopped and one retry completed", s, d)
+	}
+}
+
+// processesWith lists the pids whose command line mentions s (the slow module's provisioner
+// command names its marker file).
+func processesWith(s string) []string {
+	var out []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err == nil && strings.Contains(string(b), s) {
+			out = append(out, filepath.Base(d))
+		}
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +29,10 @@ const (
 	execEnv    = "CAPC_TERRAFORM_SHIM_EXEC"
 	parentEnv  = "CAPC_TERRAFORM_SHIM_PARENT"
 	sandboxEnv = "CAPC_TERRAFORM_SHIM_SANDBOX"
+	// graceEnv bounds an interrupt: that long after SIGINT the shim kills terraform's whole
+	// process group (providers, provisioner commands) and exits, before whoever started it kills
+	// the shim alone (which would leave terraform's children running).
+	graceEnv = "CAPC_TERRAFORM_SHIM_GRACE"
 )
 
 // Supported reports whether this platform can run the shim.
@@ -42,7 +47,8 @@ func Main() (code int, ok bool) {
 	}
 	parent, _ := strconv.Atoi(os.Getenv(parentEnv))
 	policy, sandboxed := os.LookupEnv(sandboxEnv)
-	for _, k := range []string{execEnv, parentEnv, sandboxEnv} {
+	grace, _ := time.ParseDuration(os.Getenv(graceEnv))
+	for _, k := range []string{execEnv, parentEnv, sandboxEnv, graceEnv} {
 		_ = os.Unsetenv(k)
 	}
 	runtime.LockOSThread() // Pdeathsig of the child follows the thread that started it
@@ -70,13 +76,21 @@ func Main() (code int, ok bool) {
 	group := -cmd.Process.Pid
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	var deadline <-chan time.Time
 	for {
 		select {
 		case s := <-sigs:
 			if s == syscall.SIGINT {
 				_ = cmd.Process.Signal(syscall.SIGINT) // terraform stops its providers itself
+				if grace > 0 && deadline == nil {
+					deadline = time.After(grace)
+				}
 				continue
 			}
+			_ = syscall.Kill(group, syscall.SIGKILL)
+			<-done
+			return 137, true
+		case <-deadline:
 			_ = syscall.Kill(group, syscall.SIGKILL)
 			<-done
 			return 137, true
@@ -103,9 +117,13 @@ func sandbox(policy string) error {
 }
 
 // Env is the environment that makes a shim binary run terraform at exe for this process, inside
-// sb when it is not nil.
-func Env(exe string, sb *Sandbox) (map[string]string, error) {
+// sb when it is not nil; an interrupted terraform gets grace (when positive) to stop before its
+// process group is killed.
+func Env(exe string, sb *Sandbox, grace time.Duration) (map[string]string, error) {
 	env := map[string]string{execEnv: exe, parentEnv: strconv.Itoa(os.Getpid())}
+	if grace > 0 {
+		env[graceEnv] = grace.String()
+	}
 	if sb != nil {
 		v, err := sb.encode()
 		if err != nil {

@@ -2,6 +2,8 @@
 
 package shim
 
+import "time"
+
 // Supported reports whether this platform can run the shim (Linux only: it relies on
 // PR_SET_PDEATHSIG).
 const Supported = false
@@ -10,7 +12,7 @@ const Supported = false
 func Main() (code int, ok bool) { return 0, false }
 
 // Env is empty off Linux.
-func Env(string, *Sandbox) (map[string]string, error) { return nil, nil }
+func Env(string, *Sandbox, time.Duration) (map[string]string, error) { return nil, nil }
 
 // ABI is 0 off Linux: no Landlock.
 func ABI() int { return 0 }
