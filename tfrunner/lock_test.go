@@ -250,3 +250,22 @@ func TestAcquireWritesFirstJournal(t *testing.T) {
 		t.Fatalf("journal of a new address: err %v, %d updates, want 1", err, updates)
 	}
 }
+
+// A cancelled run is no longer renewed, and a run that lost its lock is cancelled with a third of
+// the lock's life left: terraform's interrupt grace must end before the lock can expire.
+func TestInterruptGraceWithinLock(t *testing.T) {
+	for _, c := range []struct{ grace, ttl, want time.Duration }{
+		{30 * time.Second, 40 * time.Second, 10 * time.Second},
+		{5 * time.Second, 40 * time.Second, 5 * time.Second},
+		{30 * time.Second, 6 * time.Second, 1500 * time.Millisecond},
+	} {
+		r := &Runner{cfg: Config{CancelGrace: c.grace, LockTTL: c.ttl}}
+		got := r.interruptGrace()
+		if got != c.want {
+			t.Errorf("grace %s, ttl %s: %s, want %s", c.grace, c.ttl, got, c.want)
+		}
+		if lostAt := c.ttl - c.ttl/3; lostAt+got >= c.ttl {
+			t.Errorf("grace %s, ttl %s: terraform may run until %s, past the lock's expiry", c.grace, c.ttl, lostAt+got)
+		}
+	}
+}

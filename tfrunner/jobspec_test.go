@@ -1,0 +1,183 @@
+package tfrunner
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+func TestJobRequestRoundTrip(t *testing.T) {
+	mod := fstest.MapFS{
+		"machine/main.tf":   {Data: []byte(`resource "terraform_data" "x" {}`)},
+		"modules/lb/lb.tf":  {Data: []byte(`variable "port" {}`)},
+		"machine/README.md": {Data: []byte("docs")},
+	}
+	vars := map[string]cty.Value{
+		"name":  cty.StringVal("m-0"),
+		"tags":  cty.MapVal(map[string]cty.Value{"role": cty.StringVal("node")}),
+		"sizes": cty.ListVal([]cty.Value{cty.NumberIntVal(50), cty.NumberIntVal(100)}),
+		"extra": cty.NullVal(cty.String),
+	}
+	ws := Workspace{Object: ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m-0", UID: "u1"}, Module: mod,
+		ModuleDir: "machine", Variables: vars, Sensitive: []string{"name"}}
+	q, err := NewJobRequest(OpReconcile, ws, Policy{AutoApply: true, PreviewToken: "p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back JobRequest
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	got, err := back.Workspace(dir, map[string]string{"TOKEN": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range vars {
+		if !got.Variables[name].RawEquals(v) {
+			t.Errorf("variable %s: %#v, want %#v", name, got.Variables[name], v)
+		}
+	}
+	if back.Policy.PreviewToken != "p1" || !back.Policy.AutoApply || got.ModuleDir != "machine" || got.Env["TOKEN"] != "x" {
+		t.Errorf("request: %+v, workspace %+v", back, got)
+	}
+	want, _ := TreeDigest(mod, "machine")
+	if d, err := TreeDigest(got.Module, "machine"); err != nil || d != want {
+		t.Errorf("module digest after the trip %s (%v), want %s", d, err, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "modules", "lb", "lb.tf")); err != nil {
+		t.Errorf("a called module was not unpacked: %v", err)
+	}
+	// Same request, same Job; another request or another object, another Job.
+	again, _ := json.Marshal(q)
+	if jobName(ws.Object, b) != jobName(ws.Object, again) || len(jobName(ws.Object, b)) > 52 {
+		t.Errorf("job name not stable or too long: %s", jobName(ws.Object, b))
+	}
+	other := ws.Object
+	other.UID = "u2"
+	if jobName(ws.Object, b) == jobName(other, b) || jobName(ws.Object, b) == jobName(ws.Object, append(b, ' ')) {
+		t.Error("different runs share a Job name")
+	}
+}
+
+func TestUntarRefusesEscapes(t *testing.T) {
+	evil, err := tarModule(fstest.MapFS{"ok.tf": {Data: []byte("x")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := untarModule(evil, t.TempDir()); err != nil {
+		t.Fatalf("a plain module: %v", err)
+	}
+	bad := tarEntries(t, "../escape.tf")
+	if err := untarModule(bad, t.TempDir()); err == nil {
+		t.Fatal("an entry leaving the module was unpacked")
+	}
+}
+
+func TestJobErrorRoundTrip(t *testing.T) {
+	since := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	for _, err := range []error{
+		&LockedError{Holder: "pod-a", RunID: "r1", Since: since, Expires: since.Add(time.Minute)},
+		&StalePlanError{Approved: "a", Saved: "b", Reason: "digest does not match"},
+		&TerraformError{Op: "apply", Diagnostics: "Error: quota exceeded"},
+		&TerraformError{Op: "apply", Diagnostics: "interrupted", ctxErr: &RunTimeoutError{After: time.Minute}},
+		errors.New("module policy: provisioner local-exec"),
+	} {
+		b, _ := json.Marshal(NewJobError(err))
+		var je JobError
+		if e := json.Unmarshal(b, &je); e != nil {
+			t.Fatal(e)
+		}
+		got := je.Err()
+		var locked *LockedError
+		var stale *StalePlanError
+		var to *RunTimeoutError
+		switch err.(type) {
+		case *LockedError:
+			if !errors.As(got, &locked) || locked.Holder != "pod-a" || !locked.Since.Equal(since) {
+				t.Errorf("locked: %v", got)
+			}
+		case *StalePlanError:
+			if !errors.As(got, &stale) || stale.Saved != "b" {
+				t.Errorf("stale: %v", got)
+			}
+		case *TerraformError:
+			if errors.As(err, &to) != errors.As(got, &to) || !errors.Is(got, got) || got.Error() == "" {
+				t.Errorf("terraform: %v → %v", err, got)
+			}
+		default:
+			if got.Error() != err.Error() {
+				t.Errorf("other: %v → %v", err, got)
+			}
+		}
+	}
+	if NewJobError(nil) != nil || (*JobError)(nil).Err() != nil {
+		t.Error("no error must stay no error")
+	}
+}
+
+// The runner Job: one try, a deadline past the run timeout, non-root and read-only, the
+// credentials only as environment of its pod, the operator's scheduling and resources.
+func TestRunnerJobSpec(t *testing.T) {
+	cpu := resource.MustParse("500m")
+	tmpl := &corev1.PodTemplateSpec{Spec: corev1.PodSpec{NodeSelector: map[string]string{"pool": "runners"},
+		Tolerations: []corev1.Toleration{{Key: "runners", Operator: corev1.TolerationOpExists}},
+		Containers: []corev1.Container{{Name: "runner", Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: cpu}}}}}}
+	j := &JobRunner{Runner: &Runner{cfg: Config{RunTimeout: 30 * time.Minute, CancelGrace: 30 * time.Second, LockTTL: 40 * time.Second,
+		OwnerRefs: DefaultOwnerRefs}}, Jobs: JobConfig{Image: "img:v1", ServiceAccount: "capc-runner", Template: tmpl, TTL: 10 * time.Minute}}
+	ws := Workspace{Object: ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1", Kind: "CustomMachine", Namespace: "ns",
+		Name: "m-0", UID: "u1"}, CredentialsSecret: "cloud"}
+	job := j.job(ws, "capc-m-0-abc")
+	spec, pod := job.Spec, job.Spec.Template.Spec
+	c := pod.Containers[0]
+	switch {
+	case *spec.BackoffLimit != 0, *spec.ActiveDeadlineSeconds != 1860+60, *spec.TTLSecondsAfterFinished != 600:
+		t.Errorf("job spec: %+v", spec)
+	case pod.RestartPolicy != corev1.RestartPolicyNever, pod.ServiceAccountName != "capc-runner", !*pod.SecurityContext.RunAsNonRoot:
+		t.Errorf("pod spec: %+v", pod)
+	case !*c.SecurityContext.ReadOnlyRootFilesystem, *c.SecurityContext.AllowPrivilegeEscalation, c.SecurityContext.Capabilities.Drop[0] != "ALL":
+		t.Errorf("container security: %+v", c.SecurityContext)
+	case len(c.EnvFrom) != 1 || c.EnvFrom[0].SecretRef.Name != "cloud" || c.EnvFrom[0].Prefix != CredentialsEnvPrefix:
+		t.Errorf("credentials: %+v", c.EnvFrom)
+	case pod.NodeSelector["pool"] != "runners" || len(pod.Tolerations) != 1 || !c.Resources.Requests.Cpu().Equal(cpu):
+		t.Errorf("template not applied: %+v %+v", pod, c.Resources)
+	case job.Labels[LabelRole] != "run" || job.Labels[LabelName] != "m-0" || hasKey(job.Labels, LabelMove):
+		t.Errorf("labels: %v", job.Labels)
+	case len(job.OwnerReferences) != 1 || job.OwnerReferences[0].UID != "u1":
+		t.Errorf("owner: %+v", job.OwnerReferences)
+	}
+}
+
+func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
+
+// tarEntries packs empty files with exactly these names (no cleaning), as a hostile request might.
+func tarEntries(t *testing.T, names ...string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = tw.Close()
+	_ = zw.Close()
+	return buf.Bytes()
+}
