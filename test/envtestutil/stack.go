@@ -190,6 +190,17 @@ func (st *Stack) RestartManager(ctx context.Context) error {
 	return st.start(ctx, st.Env.Config, st.opts)
 }
 
+// AddManager starts another manager (controllers and runner, with the stack's options) on the
+// stack's API server beside the first, without leader election between them: two replicas that
+// both reconcile every object. It stops with ctx.
+func (st *Stack) AddManager(ctx context.Context) (client.Client, error) {
+	other := &Stack{Env: st.Env, done: make(chan error, 1)}
+	if err := other.start(ctx, st.Env.Config, st.opts); err != nil {
+		return nil, err
+	}
+	return other.Client, nil
+}
+
 // Stop stops the controllers, then the API server.
 func (st *Stack) Stop() error {
 	st.cancel()

@@ -122,6 +122,12 @@ func TestJobModeManagerRestartAdoptsJob(t *testing.T) {
 // slowMachine starts a job-mode stack whose machine a-0 (cluster a, in namespace ns) creates
 // with the slow module, taking seconds; marker is the module's creation log.
 func slowMachine(t *testing.T, ns string, seconds int, lockTTL ...time.Duration) (*env, string, string) {
+	e := slowStack(t, lockTTL...)
+	return e, ns, e.slowObjects(t, ns, seconds)
+}
+
+// slowStack starts a job-mode stack that runs the slow module (provisioners allowed).
+func slowStack(t *testing.T, lockTTL ...time.Duration) *env {
 	ttl := 6 * time.Second
 	if len(lockTTL) > 0 {
 		ttl = lockTTL[0]
@@ -130,12 +136,17 @@ func slowMachine(t *testing.T, ns string, seconds int, lockTTL ...time.Duration)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := start(t, func(o *envtestutil.StackOptions) {
+	return start(t, func(o *envtestutil.StackOptions) {
 		o.ModuleRoot = moduleRoot
 		o.Controller = controllers.Options{ModulePolicy: modulecheck.Policy{AllowProvisioners: true}}
 		o.Jobs.Args = append(o.Jobs.Args, "--allow-provisioners")
 		o.Runner = func(c *tfrunner.Config) { c.LockTTL = ttl }
 	})
+}
+
+// slowObjects creates cluster a and its machine a-0 on the slow module in ns, returning the
+// module's creation log.
+func (e *env) slowObjects(t *testing.T, ns string, seconds int) string {
 	marker := filepath.Join(t.TempDir(), "creations")
 	cluster, cc := envtestutil.NewCluster(ns, "a", false), envtestutil.NewCustomCluster(ns, "a")
 	secret, machine, cm := envtestutil.NewMachine(ns, "a", "a-0", false)
@@ -147,7 +158,7 @@ func slowMachine(t *testing.T, ns string, seconds int, lockTTL ...time.Duration)
 			t.Fatal(err)
 		}
 	}
-	return e, ns, marker
+	return marker
 }
 
 // Fencing: a runner cut off from the API server mid-apply stops terraform, provisioner commands
@@ -208,4 +219,34 @@ func processesWith(s string) []string {
 		}
 	}
 	return out
+}
+
+// Two managers reconciling the same objects at once (no leader election between them, worse
+// than a failover) still start one Job per run: the Job's name is the run's.
+func TestJobModeTwoManagersOneJobPerRun(t *testing.T) {
+	e, ns := slowStack(t), "twins"
+	if _, err := e.stack.AddManager(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	marker := e.slowObjects(t, ns, 4)
+	waitFor(t, 3*time.Minute, "the machine to converge under two managers", func(ctx context.Context) (bool, error) {
+		cm := &infrav1.CustomMachine{}
+		if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "a-0"}, cm); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return cm.Spec.ProviderID != "", nil
+	})
+	b, _ := os.ReadFile(marker)
+	if s, d := strings.Count(string(b), "start"), strings.Count(string(b), "done"); s != 1 || d != 1 {
+		t.Fatalf("creations started %d, completed %d; want one of each", s, d)
+	}
+	var machineJobs []string
+	for _, j := range e.jobs.names() {
+		if strings.HasPrefix(j, ns+"/capc-a-0-") {
+			machineJobs = append(machineJobs, j)
+		}
+	}
+	if len(machineJobs) != 1 {
+		t.Fatalf("runner Jobs of the machine: %v, want one", machineJobs)
+	}
 }
