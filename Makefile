@@ -13,7 +13,7 @@ PROMTOOL_VERSION       ?= v0.316.0
 KREW_VERSION           ?= v0.4.3
 RELEASE_TAG            ?= v0.1.0
 IMG                    ?= ghcr.io/company/cluster-api-provider-custom:$(RELEASE_TAG)
-CONTAINER_TOOL         ?= docker
+CONTAINER_TOOL         ?= buildah
 
 BIN := $(CURDIR)/bin
 export KUBEBUILDER_ASSETS := $(BIN)
@@ -32,7 +32,7 @@ help: ## Show this help.
 ##@ Tools (built from the Go module proxy into bin/, cached in ~/.cache/capc-tools)
 
 .PHONY: tools
-tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller $(BIN)/promtool $(BIN)/kubectl $(BIN)/krew $(BIN)/kube-controller-manager fakecloud ## Build every tool tests need.
+tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller $(BIN)/promtool $(BIN)/kubectl $(BIN)/krew $(BIN)/kube-controller-manager $(BIN)/terraform-static fakecloud ## Build every tool tests need.
 
 $(BIN)/terraform:
 	hack/ensure-tool.sh terraform $(TERRAFORM_VERSION)
@@ -54,6 +54,8 @@ $(BIN)/promtool:
 	hack/ensure-tool.sh promtool $(PROMTOOL_VERSION)
 $(BIN)/kubectl:
 	hack/ensure-tool.sh kubectl $(KUBE_VERSION)
+$(BIN)/terraform-static:
+	hack/ensure-tool.sh terraform-static $(TERRAFORM_VERSION)
 $(BIN)/kube-controller-manager:
 	hack/ensure-tool.sh kube-controller-manager $(KUBE_VERSION)
 $(BIN)/krew:
@@ -128,9 +130,16 @@ demo: tools build ## Run the end-to-end demo on a local API server with the simu
 
 ##@ Release
 
+IMAGE_DIR     ?= $(CURDIR)/out/image
+IMAGE_ARCHIVE ?= $(CURDIR)/out/capc-image.oci.tar
+
+.PHONY: image-context
+image-context: $(BIN)/terraform-static ## The image's build context in IMAGE_DIR: static manager, shim and terraform from this machine's Go.
+	hack/image-context.sh $(IMAGE_DIR)
+
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a container engine and registry access; CONTAINER_TOOL=docker|podman|buildah).
-	$(CONTAINER_TOOL) build --build-arg TERRAFORM_VERSION=$(TERRAFORM_VERSION) -t $(IMG) .
+docker-build: image-context ## Build the image (Dockerfile, FROM scratch); with buildah (default) offline into IMAGE_ARCHIVE (OCI); CONTAINER_TOOL=docker|podman also work.
+	hack/image-build.sh $(CONTAINER_TOOL) $(IMG) $(IMAGE_DIR) $(IMAGE_ARCHIVE) $(RELEASE_TAG) $(TERRAFORM_VERSION)
 
 RELEASE_DIR ?= out
 

@@ -21,6 +21,9 @@ if [ ! -x "$cache/$name" ]; then
   case $name in
     terraform)
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/hashicorp/terraform@$version" ;;
+    terraform-static) # for the image (FROM scratch): no cgo, stripped
+      GOBIN=$tmp CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath -ldflags="-s -w" "github.com/hashicorp/terraform@$version" &&
+        mv "$tmp/terraform" "$tmp/terraform-static" ;;
     promtool) # checks and unit-tests config/prometheus (test/monitoring)
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/prometheus/prometheus/cmd/promtool@$version" ;;
     kube-apiserver|kubectl|kube-controller-manager)
