@@ -11,9 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,8 +34,6 @@ import (
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
-const image = "capc-test/runner:dev"
-
 type env struct {
 	stack *envtestutil.Stack
 	k8s   client.Client
@@ -46,7 +42,7 @@ type env struct {
 	jobs  *jobLog
 	// requests is every request the manager sent (controllers and runner alike).
 	requests *requestLog
-	proxy    *cutProxy // between runner pods and the API server
+	proxy    *envtestutil.CutProxy // between runner pods and the API server
 }
 
 // requestLog records the method and path of each request through a wrapped transport.
@@ -107,16 +103,12 @@ func start(t *testing.T, adjust func(*envtestutil.StackOptions)) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	dir := t.TempDir()
-	bin := filepath.Join(envtestutil.RepoRoot(), "bin")
-	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/manager", "./cmd/capc-tfshim")
-	build.Dir = envtestutil.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/manager: %v\n%s", err, out)
+	managerBin, err := envtestutil.BuildManager(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	requests := &requestLog{}
-	opts := envtestutil.StackOptions{WorkDir: filepath.Join(dir, "work"), WrapTransport: requests.wrap,
-		Jobs: &tfrunner.JobConfig{Image: image, ServiceAccount: "capc-runner", TTL: time.Minute,
-			Args: []string{"--terraform-path=" + filepath.Join(bin, "terraform"), "--sandbox=off"}}}
+	opts := envtestutil.StackOptions{WorkDir: filepath.Join(dir, "work"), WrapTransport: requests.wrap, Jobs: envtestutil.RunnerJobs()}
 	if adjust != nil {
 		adjust(&opts)
 	}
@@ -125,45 +117,21 @@ func start(t *testing.T, adjust func(*envtestutil.StackOptions)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Stop() })
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := envtestutil.WriteKubeconfig(st.Env.Config, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
-	kcmLog, err := os.Create(filepath.Join(dir, "kube-controller-manager.log"))
+	node, err := envtestutil.StartJobNode(ctx, st, dir, managerBin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kcm := exec.Command(filepath.Join(bin, "kube-controller-manager"), "--kubeconfig="+kubeconfig,
-		"--controllers=job,ttl-after-finished,garbagecollector", "--leader-elect=false", "--secure-port=0",
-		"--use-service-account-credentials=false")
-	kcm.Stdout, kcm.Stderr = kcmLog, kcmLog
-	if err := kcm.Start(); err != nil {
-		t.Fatalf("starting kube-controller-manager (make tools builds it): %v", err)
-	}
-	t.Cleanup(func() { _ = kcm.Process.Kill(); _ = kcm.Wait(); kcmLog.Close() })
-	kube, err := kubernetes.NewForConfig(st.Env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Runner pods reach the API server through a proxy a test can cut.
-	apiURL, err := url.Parse(st.Env.Config.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := newCutProxy(t, apiURL.Host)
-	agent := &envtestutil.NodeAgent{Kube: kube, Node: "capc-test-node", Images: map[string]string{image: filepath.Join(dir, "manager")},
-		Env: []string{"PATH=" + os.Getenv("PATH")}, Dir: filepath.Join(dir, "node"),
-		Identity: serviceAccounts(st.Env, filepath.Join(dir, "identities"), proxy.addr())}
-	if err := os.MkdirAll(agent.Dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = agent.Run(ctx) }()
+	t.Cleanup(node.Stop)
 	t.Cleanup(func() {
 		if t.Failed() {
 			dumpLogs(t, dir)
 		}
 	})
-	e := &env{stack: st, k8s: st.Client, kube: kube, agent: agent, jobs: &jobLog{seen: map[string]bool{}}, requests: requests, proxy: proxy}
+	kube, err := kubernetes.NewForConfig(st.Env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{stack: st, k8s: st.Client, kube: kube, agent: node.Agent, jobs: &jobLog{seen: map[string]bool{}}, requests: requests, proxy: node.Proxy}
 	go e.recordJobs(ctx)
 	return e
 }
@@ -180,56 +148,11 @@ func dumpLogs(t *testing.T, dir string) {
 	}
 }
 
-// serviceAccounts gives each runner pod the kubeconfig of an API server user named as its
-// ServiceAccount (system:serviceaccount:<ns>:<name>, in the service account groups): with RBAC
-// on, the runner can do only what config/rbac/runner's Role, applied in the namespace, allows.
-func serviceAccounts(te *envtest.Environment, dir, apiAddr string) func(*corev1.Pod) ([]string, error) {
-	var mu sync.Mutex
-	made := map[string]string{}
-	return func(pod *corev1.Pod) ([]string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		user := "system:serviceaccount:" + pod.Namespace + ":" + pod.Spec.ServiceAccountName
-		if path, ok := made[user]; ok {
-			return []string{"KUBECONFIG=" + path}, nil
-		}
-		u, err := te.AddUser(envtest.User{Name: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + pod.Namespace}}, nil)
-		if err != nil {
-			return nil, err
-		}
-		path := filepath.Join(dir, pod.Namespace+"-"+pod.Spec.ServiceAccountName+".kubeconfig")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		cfg := u.Config()
-		cfg.Host = "https://" + apiAddr // the API server's certificate names 127.0.0.1, whatever the port
-		if err := envtestutil.WriteKubeconfig(cfg, path); err != nil {
-			return nil, err
-		}
-		made[user] = path
-		return []string{"KUBECONFIG=" + path}, nil
-	}
-}
-
-// namespace creates ns with the runner's ServiceAccount, Role and RoleBinding from
-// config/rbac/runner, as an operator applies them.
+// namespace creates ns with the runner's identity (config/rbac/runner).
 func (e *env) namespace(t *testing.T, ns string) {
 	t.Helper()
-	ctx := context.Background()
-	if err := e.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+	if err := envtestutil.RunnerNamespace(context.Background(), e.k8s, ns); err != nil {
 		t.Fatal(err)
-	}
-	for _, f := range []string{"service_account.yaml", "role.yaml", "role_binding.yaml"} {
-		objs, err := envtestutil.ReadObjects(filepath.Join(envtestutil.RepoRoot(), "config", "rbac", "runner", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range objs {
-			o.SetNamespace(ns)
-			if err := e.k8s.Create(ctx, o); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
 }
 

@@ -1,15 +1,14 @@
-package jobmode
+package envtestutil
 
 import (
 	"io"
 	"net"
 	"sync"
-	"testing"
 )
 
-// cutProxy forwards TCP connections to the API server until it is cut: then it drops every
+// CutProxy forwards TCP connections to the API server until it is cut: then it drops every
 // connection and refuses new ones, as a network partition between a runner and the API server.
-type cutProxy struct {
+type CutProxy struct {
 	ln     net.Listener
 	target string
 	mu     sync.Mutex
@@ -17,20 +16,24 @@ type cutProxy struct {
 	conns  []net.Conn
 }
 
-func newCutProxy(t *testing.T, target string) *cutProxy {
+// NewCutProxy listens on a free local port and forwards to target (host:port); Close stops it.
+func NewCutProxy(target string) (*CutProxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	p := &cutProxy{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close(); p.Cut() })
+	p := &CutProxy{ln: ln, target: target}
 	go p.serve()
-	return p
+	return p, nil
 }
 
-func (p *cutProxy) addr() string { return p.ln.Addr().String() }
+// Addr is the proxy's host:port.
+func (p *CutProxy) Addr() string { return p.ln.Addr().String() }
 
-func (p *cutProxy) serve() {
+// Close stops listening and drops every connection.
+func (p *CutProxy) Close() { _ = p.ln.Close(); p.Cut() }
+
+func (p *CutProxy) serve() {
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
@@ -56,7 +59,7 @@ func (p *cutProxy) serve() {
 }
 
 // Cut drops every connection and refuses new ones until Restore.
-func (p *cutProxy) Cut() {
+func (p *CutProxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = true
@@ -66,7 +69,8 @@ func (p *cutProxy) Cut() {
 	p.conns = nil
 }
 
-func (p *cutProxy) Restore() {
+// Restore accepts connections again.
+func (p *CutProxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = false
