@@ -377,10 +377,13 @@ func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 // jobRequeue is how often an object whose run is in a Job checks on it, besides the Job watch.
 const jobRequeue = 10 * time.Second
 
-// inJob records a run in flight in a runner Job: InfrastructureProvisioned says where, and the
-// block-move annotation stays until the Job's result is read.
+// inJob records a run in flight in a runner Job: the block-move annotation stays until the
+// Job's result is read, and an object not provisioned yet says where it is being provisioned (a
+// provisioned one keeps its conditions through a drift check or an update).
 func inJob(obj object, job *tfrunner.JobRunningError) {
-	setCondition(obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.ProvisioningReason, "%v", job)
+	if !conditions.IsTrue(obj, infrav1.InfrastructureProvisionedCondition) {
+		setCondition(obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.ProvisioningReason, "%v", job)
+	}
 	a := obj.GetAnnotations()
 	if a == nil {
 		a = map[string]string{}

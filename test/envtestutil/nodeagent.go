@@ -41,13 +41,21 @@ type NodeAgent struct {
 	mu      sync.Mutex
 	running map[types.UID]*exec.Cmd
 	started map[types.UID]bool
+	// want is the status each started pod must show (running, then terminated); a write of it
+	// that was lost (conflicts with the Job controller's updates under load) is made again on the
+	// next pass, as the kubelet's status manager does.
+	want map[types.UID]podStatus
 	// Envs records each pod's process environment (by pod name), for tests to inspect.
 	Envs map[string][]string
+	// StartLatency records, per pod started, the time from its creation to its process start:
+	// scheduling (binding), the Job controller's and the agent's own polling, volumes and env.
+	StartLatency []time.Duration
 }
 
 // Run registers the node and serves pods until ctx ends.
 func (a *NodeAgent) Run(ctx context.Context) error {
 	a.running, a.started, a.Envs = map[types.UID]*exec.Cmd{}, map[types.UID]bool{}, map[string][]string{}
+	a.want = map[types.UID]podStatus{}
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: a.Node}}
 	if _, err := a.Kube.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("registering node %s: %w", a.Node, err)
@@ -66,6 +74,13 @@ func (a *NodeAgent) Run(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Latencies returns the start latencies so far.
+func (a *NodeAgent) Latencies() []time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]time.Duration(nil), a.StartLatency...)
 }
 
 // Kill SIGKILLs the process of the pod named name (a pod's process dying mid-run).
@@ -114,16 +129,24 @@ func (a *NodeAgent) serve(ctx context.Context, pod *corev1.Pod) {
 		b := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
 			Target: corev1.ObjectReference{Kind: "Node", Name: a.Node}}
 		_ = a.Kube.CoreV1().Pods(pod.Namespace).Bind(ctx, b, metav1.CreateOptions{})
-	case pod.Spec.NodeName == a.Node && pod.Status.Phase == corev1.PodPending:
+	case pod.Spec.NodeName == a.Node:
 		a.mu.Lock()
-		started := a.started[pod.UID]
+		started, want := a.started[pod.UID], a.want[pod.UID]
 		a.mu.Unlock()
-		if !started {
+		switch {
+		case !started && pod.Status.Phase == corev1.PodPending:
 			if err := a.start(ctx, pod); err != nil {
 				a.waiting(ctx, pod, err)
 			}
+		case started && want.change != nil && pod.Status.Phase != want.phase:
+			a.status(ctx, pod, want.change)
 		}
 	}
+}
+
+type podStatus struct {
+	phase  corev1.PodPhase
+	change func(*corev1.PodStatus)
 }
 
 // configError is a pod whose container cannot be configured yet (a missing Secret), as the
@@ -182,15 +205,19 @@ func (a *NodeAgent) start(ctx context.Context, pod *corev1.Pod) error {
 	}
 	a.mu.Lock()
 	a.running[pod.UID], a.started[pod.UID], a.Envs[pod.Name] = cmd, true, cmd.Env
+	a.StartLatency = append(a.StartLatency, time.Since(pod.CreationTimestamp.Time))
 	a.mu.Unlock()
 	now := metav1.Now()
-	a.status(ctx, pod, func(s *corev1.PodStatus) {
+	running := func(s *corev1.PodStatus) {
 		s.Phase, s.StartTime, s.HostIP = corev1.PodRunning, &now, "127.0.0.1"
 		s.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, Ready: true, Started: ptrTo(true),
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}
-	})
+	}
+	a.setWant(pod.UID, corev1.PodRunning, running)
+	a.status(ctx, pod, running)
 	go func() {
 		err := cmd.Wait()
+		killGroup(cmd) // the container ends with its main process: nothing it started outlives it
 		log.Close()
 		code := 0
 		var exit *exec.ExitError
@@ -208,16 +235,24 @@ func (a *NodeAgent) start(ctx context.Context, pod *corev1.Pod) error {
 			phase, reason = corev1.PodFailed, "Error"
 		}
 		end := metav1.Now()
-		a.status(context.WithoutCancel(ctx), pod, func(s *corev1.PodStatus) {
+		terminated := func(s *corev1.PodStatus) {
 			s.Phase = phase
 			s.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, State: corev1.ContainerState{
 				Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: reason, StartedAt: now, FinishedAt: end}}}}
-		})
+		}
+		a.setWant(pod.UID, phase, terminated)
+		a.status(context.WithoutCancel(ctx), pod, terminated)
 	}()
 	return nil
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+func (a *NodeAgent) setWant(uid types.UID, phase corev1.PodPhase, change func(*corev1.PodStatus)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.want[uid] = podStatus{phase: phase, change: change}
+}
 
 // volumes makes each volume a directory under dir and returns [mountPath, directory] pairs,
 // longest mount path first.

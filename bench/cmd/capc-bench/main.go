@@ -38,6 +38,7 @@ type benchmark struct {
 	naive                            *bench.Naive
 	concurrency                      int
 	p1N, p1BaseN, p2N, p3N, p4N, p5N int
+	p9N                              int
 	p8IdleN                          int
 	sweep                            string // --max-concurrent-runs settings for P8c, as multiples of the cores
 	p4Timeout, p5Timeout, p5Settle   time.Duration
@@ -83,13 +84,14 @@ func main() {
 	b := &benchmark{root: envtestutil.RepoRoot()}
 	out := flag.String("out", filepath.Join(b.root, "docs", "benchmarks.md"), "Markdown report to write (empty: none)")
 	work := flag.String("work", "", "scratch directory (default: a new temporary directory, removed afterwards)")
-	only := flag.String("only", "", "comma-separated subset of P1..P7 (and P2s) to run (default: all)")
+	only := flag.String("only", "", "comma-separated subset of P1..P9 (and P2s) to run (default: all)")
 	flag.IntVar(&b.concurrency, "concurrency", tfrunner.DefaultConcurrentRuns(), "concurrent terraform runs in P4/P5 (the manager's default), for the provider and the naive baseline alike")
 	flag.IntVar(&b.p1N, "p1-n", 300, "no-op reconciles timed in P1")
 	flag.IntVar(&b.p1BaseN, "p1-baseline-n", 20, "terraform plans timed in P1")
 	flag.IntVar(&b.p2N, "p2-n", 15, "objects applied in P2 (each way)")
 	flag.IntVar(&b.p3N, "p3-n", 6, "objects in P3")
 	flag.IntVar(&b.p4N, "p4-n", 100, "CustomMachines in P4")
+	flag.IntVar(&b.p9N, "p9-n", 50, "CustomMachines in P9 (job mode vs local mode)")
 	flag.IntVar(&b.p5N, "p5-n", 1000, "idle CustomMachines in P5 (provisioned: P8)")
 	flag.StringVar(&b.sweep, "sweep", "1x,2x,4x", "P8c: --max-concurrent-runs settings as multiples of the cores (empty: skip)")
 	flag.IntVar(&b.p8IdleN, "p8-idle-n", 10000, "CustomMachines in all for P8's idle RSS (0: skip)")
@@ -214,6 +216,14 @@ func (b *benchmark) run(work, out string) error {
 		fmt.Printf("   %s took %.1f s\n", s.id, time.Since(t).Seconds())
 	}
 	stopStack()
+	if b.want("P9") {
+		t := time.Now()
+		fmt.Printf("== P9 (load %s)\n", bench.LoadAvg())
+		if err := b.p9(ctx); err != nil {
+			return fmt.Errorf("P9: %w", err)
+		}
+		fmt.Printf("   P9 took %.1f s\n", time.Since(t).Seconds())
+	}
 	if b.want("P5") {
 		t := time.Now()
 		fmt.Printf("== P5 (load %s)\n", bench.LoadAvg())

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/company/cluster-api-provider-custom/bench"
+	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+)
+
+// p9 provisions the same machines in local mode and in job mode (--runner=job: a Job per run,
+// the real kube-controller-manager's Job controller, pods run as local processes by the node
+// agent), each on a fresh stack, and reports the node agent's part (pod start latency) apart.
+func (b *benchmark) p9(ctx context.Context) error {
+	n := b.p9N
+	local, err := b.p9Run(ctx, n, false)
+	if err != nil {
+		return fmt.Errorf("local mode: %w", err)
+	}
+	job, err := b.p9Run(ctx, n, true)
+	if err != nil {
+		return fmt.Errorf("job mode: %w", err)
+	}
+	lat := job.latencies
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p50, p95 := pct(lat, 50), pct(lat, 95)
+	b.add(row{ID: "P9", Info: true,
+		What: fmt.Sprintf("%d CustomMachines (and their cluster) to Provisioned in job mode (a runner Job per run: the real kube-controller-manager's Job controller, each pod run as a local process by the node agent that stands in for the kubelet) vs local mode, fresh stacks", n),
+		Ours: fmt.Sprintf("job mode %.1f s wall, %d runner pods; CPU %s; node agent: pod creation → process start p50 %s, p95 %s",
+			job.wall.Seconds(), len(lat), job.cpu.String("runner pods (terraform included)", "manager + CAPI (in-process) + node agent", append([]string{"kube-controller-manager"}, apiProcs...)...), p50, p95),
+		Baseline: fmt.Sprintf("local mode %.1f s wall; CPU %s", local.wall.Seconds(), local.cpu.String("terraform", "manager + CAPI (in-process)", apiProcs...)),
+		Ratio:    fmt.Sprintf("job ÷ local %.2f×", job.wall.Seconds()/local.wall.Seconds()),
+		Goal:     "— (measured; job mode trades per-run overhead for runs spread over nodes)"})
+	return nil
+}
+
+type p9Result struct {
+	wall      time.Duration
+	cpu       bench.CPUSample
+	latencies []time.Duration
+}
+
+// p9Run provisions a cluster, then n machines, on a fresh stack (job mode with jobs).
+func (b *benchmark) p9Run(ctx context.Context, n int, jobs bool) (p9Result, error) {
+	var res p9Result
+	mode := "local"
+	if jobs {
+		mode = "job"
+	}
+	dir := filepath.Join(b.work, "p9-"+mode)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return res, err
+	}
+	opts := envtestutil.StackOptions{WorkDir: filepath.Join(dir, "stack"),
+		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: b.concurrency, DriftCheckInterval: time.Hour}}
+	var managerBin string
+	if jobs {
+		var err error
+		if managerBin, err = envtestutil.BuildManager(dir); err != nil {
+			return res, err
+		}
+		opts.Jobs = envtestutil.RunnerJobs()
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := envtestutil.StartStack(sctx, opts)
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = st.Stop() }()
+	var node *envtestutil.JobNode
+	if jobs {
+		if node, err = envtestutil.StartJobNode(sctx, st, dir, managerBin); err != nil {
+			return res, err
+		}
+		defer node.Stop()
+	}
+	ns := "bench-p9"
+	if err := envtestutil.RunnerNamespace(ctx, st.Client, ns); err != nil {
+		return res, err
+	}
+	if err := provisionedCluster(ctx, st.Client, ns, "p9"); err != nil {
+		return res, err
+	}
+	procs := append([]string{"kube-controller-manager"}, apiProcs...)
+	cpu0 := bench.SampleCPU(procs...)
+	start := time.Now()
+	if err := createAll(ctx, st.Client, machinesOf(ns, "p9", "p9-m-%03d", n), 4); err != nil {
+		return res, err
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer wcancel()
+	if err := waitProvisioned(wctx, st.Client, ns, n, 100*time.Millisecond, nil); err != nil {
+		return res, err
+	}
+	res.wall, res.cpu = time.Since(start), bench.SampleCPU(procs...).Sub(cpu0)
+	if node != nil {
+		res.latencies = node.Agent.Latencies()[1:] // the cluster's pod came before the clock started
+	}
+	return res, nil
+}
+
+func pct(sorted []time.Duration, p int) string {
+	if len(sorted) == 0 {
+		return "-"
+	}
+	return sorted[min(len(sorted)-1, len(sorted)*p/100)].Round(10 * time.Millisecond).String()
+}
