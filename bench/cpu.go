@@ -34,7 +34,7 @@ func SampleCPU(names ...string) CPUSample {
 			continue
 		}
 		for _, n := range names {
-			if f.comm == n {
+			if f.comm == n || len(n) > 15 && f.comm == n[:15] { // the kernel keeps 15 characters of a name
 				s.Named[n] += f.cpu(13) + f.cpu(14)
 			}
 		}

@@ -33,6 +33,8 @@ func TestParseOptionsDefaults(t *testing.T) {
 		{"terraform-install-dir", o.TerraformInstallDir, filepath.Join("/tmp/capc", "bin")},
 		{"max-concurrent-runs", o.MaxConcurrentRuns, max(2, runtime.NumCPU())},
 		{"approval-mode", o.ApprovalMode, "auto"},
+		{"runner", o.Runner, "local"},
+		{"runner-service-account", o.RunnerServiceAccount, "capc-runner"},
 		{"drift-check-interval", o.DriftCheckInterval, 10 * time.Minute},
 		{"module-root", o.ModuleRoot, "/modules"},
 	}
@@ -62,11 +64,14 @@ func TestParseOptionsValues(t *testing.T) {
 }
 
 func TestParseOptionsRejects(t *testing.T) {
+	t.Setenv("CAPC_RUNNER_IMAGE", "") // --runner-image defaults to it
 	cases := []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--approval-mode=sometimes"}, `--approval-mode must be "auto" or "manual"`},
+		{[]string{"--runner=pod"}, `--runner must be local or job, got "pod"`},
+		{[]string{"--runner=job"}, "--runner=job needs --runner-image"},
 		{[]string{"--customcluster-concurrency=0"}, "--customcluster-concurrency must be at least 1"},
 		{[]string{"--custommachine-concurrency=-1"}, "--custommachine-concurrency must be at least 1"},
 		{[]string{"--max-concurrent-runs=0"}, "--max-concurrent-runs must be at least 1"},
