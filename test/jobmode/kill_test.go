@@ -92,31 +92,11 @@ func TestJobModeManagerRestartAdoptsJob(t *testing.T) {
 		b, _ := os.ReadFile(marker)
 		return strings.Contains(string(b), "start"), nil
 	})
-	before := e.jobs.names()
 	if err := e.stack.RestartManager(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e.k8s = e.stack.Client
-	waitFor(t, 3*time.Minute, "the machine to converge under the new manager", func(ctx context.Context) (bool, error) {
-		cm := &infrav1.CustomMachine{}
-		if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "a-0"}, cm); err != nil {
-			return false, client.IgnoreNotFound(err)
-		}
-		return cm.Spec.ProviderID != "", nil
-	})
-	b, _ := os.ReadFile(marker)
-	if s, d := strings.Count(string(b), "start"), strings.Count(string(b), "done"); s != 1 || d != 1 {
-		t.Fatalf("creations started %d, completed %d; want one of each (the Job adopted, not run again)", s, d)
-	}
-	var machineJobs []string
-	for _, j := range e.jobs.names() {
-		if strings.HasPrefix(j, ns+"/capc-a-0-") {
-			machineJobs = append(machineJobs, j)
-		}
-	}
-	if len(machineJobs) != 1 {
-		t.Fatalf("runner Jobs of the machine: %v (before the restart: %v), want one", machineJobs, before)
-	}
+	e.convergedOnce(t, ns, marker, "under the new manager")
 }
 
 // slowMachine starts a job-mode stack whose machine a-0 (cluster a, in namespace ns) creates
@@ -229,7 +209,14 @@ func TestJobModeTwoManagersOneJobPerRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	marker := e.slowObjects(t, ns, 4)
-	waitFor(t, 3*time.Minute, "the machine to converge under two managers", func(ctx context.Context) (bool, error) {
+	e.convergedOnce(t, ns, marker, "under two managers")
+}
+
+// convergedOnce waits for machine a-0 in ns to converge and checks it was created once, by one
+// runner Job.
+func (e *env) convergedOnce(t *testing.T, ns, marker, how string) {
+	t.Helper()
+	waitFor(t, 3*time.Minute, "the machine to converge "+how, func(ctx context.Context) (bool, error) {
 		cm := &infrav1.CustomMachine{}
 		if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "a-0"}, cm); err != nil {
 			return false, client.IgnoreNotFound(err)
@@ -238,7 +225,7 @@ func TestJobModeTwoManagersOneJobPerRun(t *testing.T) {
 	})
 	b, _ := os.ReadFile(marker)
 	if s, d := strings.Count(string(b), "start"), strings.Count(string(b), "done"); s != 1 || d != 1 {
-		t.Fatalf("creations started %d, completed %d; want one of each", s, d)
+		t.Fatalf("creations started %d, completed %d; want one of each (one run, one Job)", s, d)
 	}
 	var machineJobs []string
 	for _, j := range e.jobs.names() {
