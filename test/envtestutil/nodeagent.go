@@ -181,14 +181,7 @@ func (a *NodeAgent) start(ctx context.Context, pod *corev1.Pod) error {
 		env = append(env, id...)
 	}
 	// The image's entrypoint is the executable; the container's args follow it.
-	args := make([]string, len(c.Args))
-	for i, arg := range c.Args {
-		args[i] = arg
-		// Longest mount path first, so /a/b is rewritten before /a.
-		for _, m := range mounts {
-			args[i] = strings.ReplaceAll(args[i], m[0], m[1])
-		}
-	}
+	args := rewriteMounts(c.Args, mounts)
 	cmd := exec.Command(exe, args...)
 	cmd.Dir = dir
 	cmd.Env = append(append(env, a.Env...), "HOME="+dir, "CAPC_POD="+pod.Namespace+"/"+pod.Name)
@@ -247,6 +240,23 @@ func (a *NodeAgent) start(ctx context.Context, pod *corev1.Pod) error {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// rewriteMounts replaces the mount paths in args by their directories, in one pass over each
+// arg (mounts sorted longest first, so /a/b wins over /a): a replaced path is never rewritten
+// again, even when its directory starts with another mount path (a work dir under
+// /tmp/capc-bench-… and the mount /tmp/capc).
+func rewriteMounts(args []string, mounts [][2]string) []string {
+	var pairs []string
+	for _, m := range mounts {
+		pairs = append(pairs, m[0], m[1])
+	}
+	r := strings.NewReplacer(pairs...)
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = r.Replace(a)
+	}
+	return out
+}
 
 func (a *NodeAgent) setWant(uid types.UID, phase corev1.PodPhase, change func(*corev1.PodStatus)) {
 	a.mu.Lock()

@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/company/cluster-api-provider-custom/bench"
 	"github.com/company/cluster-api-provider-custom/controllers"
@@ -84,8 +89,10 @@ func (b *benchmark) p9Run(ctx context.Context, n int, jobs bool) (p9Result, erro
 	if err := envtestutil.RunnerNamespace(ctx, st.Client, ns); err != nil {
 		return res, err
 	}
-	if err := provisionedCluster(ctx, st.Client, ns, "p9"); err != nil {
-		return res, err
+	cctx, ccancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer ccancel()
+	if err := provisionedCluster(cctx, st.Client, ns, "p9"); err != nil {
+		return res, errors.Join(err, describeRuns(ctx, st, ns))
 	}
 	procs := append([]string{"kube-controller-manager"}, apiProcs...)
 	cpu0 := bench.SampleCPU(procs...)
@@ -96,7 +103,7 @@ func (b *benchmark) p9Run(ctx context.Context, n int, jobs bool) (p9Result, erro
 	wctx, wcancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer wcancel()
 	if err := waitProvisioned(wctx, st.Client, ns, n, 100*time.Millisecond, nil); err != nil {
-		return res, err
+		return res, errors.Join(err, describeRuns(ctx, st, ns))
 	}
 	res.wall, res.cpu = time.Since(start), bench.SampleCPU(procs...).Sub(cpu0)
 	if node != nil {
@@ -110,4 +117,23 @@ func pct(sorted []time.Duration, p int) string {
 		return "-"
 	}
 	return sorted[min(len(sorted)-1, len(sorted)*p/100)].Round(10 * time.Millisecond).String()
+}
+
+// describeRuns says where runs stand when P9 times out: each runner Job's conditions and each
+// pod's phase and container state.
+func describeRuns(ctx context.Context, st *envtestutil.Stack, ns string) error {
+	kube, err := kubernetes.NewForConfig(st.Env.Config)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	jobs, _ := kube.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+	for _, j := range jobs.Items {
+		fmt.Fprintf(&b, "job %s: active %d, succeeded %d, failed %d, conditions %v\n", j.Name, j.Status.Active, j.Status.Succeeded, j.Status.Failed, j.Status.Conditions)
+	}
+	pods, _ := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	for _, p := range pods.Items {
+		fmt.Fprintf(&b, "pod %s: node %q, phase %s, finalizers %v, containers %+v\n", p.Name, p.Spec.NodeName, p.Status.Phase, p.Finalizers, p.Status.ContainerStatuses)
+	}
+	return fmt.Errorf("runner Jobs and pods:\n%s", b.String())
 }
