@@ -32,7 +32,7 @@ help: ## Show this help.
 ##@ Tools (built from the Go module proxy into bin/, cached in ~/.cache/capc-tools)
 
 .PHONY: tools
-tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller $(BIN)/promtool $(BIN)/kubectl $(BIN)/krew $(BIN)/kube-controller-manager $(BIN)/terraform-static fakecloud ## Build every tool tests need.
+tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller $(BIN)/promtool $(BIN)/kubectl $(BIN)/krew $(BIN)/kube-controller-manager fakecloud ## Build every tool tests need.
 
 $(BIN)/terraform:
 	hack/ensure-tool.sh terraform $(TERRAFORM_VERSION)
@@ -54,8 +54,6 @@ $(BIN)/promtool:
 	hack/ensure-tool.sh promtool $(PROMTOOL_VERSION)
 $(BIN)/kubectl:
 	hack/ensure-tool.sh kubectl $(KUBE_VERSION)
-$(BIN)/terraform-static:
-	hack/ensure-tool.sh terraform-static $(TERRAFORM_VERSION)
 $(BIN)/kube-controller-manager:
 	hack/ensure-tool.sh kube-controller-manager $(KUBE_VERSION)
 $(BIN)/krew:
@@ -134,7 +132,7 @@ IMAGE_DIR     ?= $(CURDIR)/out/image
 IMAGE_ARCHIVE ?= $(CURDIR)/out/capc-image.oci.tar
 
 .PHONY: image-context
-image-context: $(BIN)/terraform-static ## The image's build context in IMAGE_DIR: static manager, shim and terraform from this machine's Go.
+image-context: $(BIN)/terraform ## The image's build context in IMAGE_DIR: static manager, shim and terraform from this machine's Go.
 	hack/image-context.sh $(IMAGE_DIR)
 
 .PHONY: docker-build

@@ -7,7 +7,7 @@ name=$1 version=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${CAPC_TOOLS_CACHE:-$HOME/.cache/capc-tools}/$name-$version
 # A build whose flags change gets a new cache key, so that cached binaries are rebuilt.
-case $name in kube-apiserver) cache=$cache-versioned ;; esac
+case $name in kube-apiserver) cache=$cache-versioned ;; terraform) cache=$cache-static ;; esac
 # The version flags clients and servers report (/version, kubectl version).
 minor=$(echo "$version" | cut -d. -f2)
 kubeld="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1"
@@ -19,11 +19,8 @@ if [ ! -x "$cache/$name" ]; then
   tmp=$(mktemp -d "${cache}.tmp.XXXX")
   trap 'rm -rf "$tmp"' EXIT
   case $name in
-    terraform)
-      GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/hashicorp/terraform@$version" ;;
-    terraform-static) # for the image (FROM scratch): no cgo, stripped
-      GOBIN=$tmp CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath -ldflags="-s -w" "github.com/hashicorp/terraform@$version" &&
-        mv "$tmp/terraform" "$tmp/terraform-static" ;;
+    terraform) # static (no cgo) and stripped: the tests and the image (FROM scratch) use the same binary
+      GOBIN=$tmp CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath -ldflags="-s -w" "github.com/hashicorp/terraform@$version" ;;
     promtool) # checks and unit-tests config/prometheus (test/monitoring)
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/prometheus/prometheus/cmd/promtool@$version" ;;
     kube-apiserver|kubectl|kube-controller-manager)
