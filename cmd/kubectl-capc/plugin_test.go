@@ -48,7 +48,12 @@ func startEnv(t *testing.T) *env {
 		}
 		cancel()
 	})
-	e := &env{stack: st, k8s: st.Client, kubeconfig: filepath.Join(dir, "kubeconfig")}
+	// Reads go to the API server, not the manager's cache: a test reads right after it writes.
+	direct, err := client.New(st.Env.Config, client.Options{Scheme: st.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{stack: st, k8s: direct, kubeconfig: filepath.Join(dir, "kubeconfig")}
 	if err := envtestutil.WriteKubeconfig(st.Env.Config, e.kubeconfig); err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,12 @@ func start(t *testing.T, adjust func(*envtestutil.StackOptions)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{stack: st, k8s: st.Client, kube: kube, agent: node.Agent, jobs: &jobLog{seen: map[string]bool{}}, requests: requests, proxy: node.Proxy}
+	// Reads go to the API server, not a manager's cache: a test reads right after it writes.
+	direct, err := client.New(st.Env.Config, client.Options{Scheme: st.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{stack: st, k8s: direct, kube: kube, agent: node.Agent, jobs: &jobLog{seen: map[string]bool{}}, requests: requests, proxy: node.Proxy}
 	go e.recordJobs(ctx)
 	return e
 }
@@ -197,7 +202,7 @@ func TestJobModeProvisionAndDelete(t *testing.T) {
 	}
 	waitFor(t, 4*time.Minute, "the cluster and machine provisioned through runner Jobs", func(ctx context.Context) (bool, error) {
 		if err := e.k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm); err != nil {
-			return false, client.IgnoreNotFound(err) // the cache may not have it yet
+			return false, err
 		}
 		return cm.Spec.ProviderID != "" && cm.Status.Initialization.Provisioned != nil && *cm.Status.Initialization.Provisioned, nil
 	})

@@ -95,7 +95,6 @@ func TestJobModeManagerRestartAdoptsJob(t *testing.T) {
 	if err := e.stack.RestartManager(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	e.k8s = e.stack.Client
 	e.convergedOnce(t, ns, marker, "under the new manager")
 }
 
