@@ -70,13 +70,15 @@ var _ = Describe("clusterctl move safety and run metrics", func() {
 		create(cc, cluster, secret, machine, cm)
 
 		By("the block-move annotation is there while the apply runs")
+		// The annotation is written right before terraform starts and the in-flight gauge counts
+		// the process once it runs: checked together, within the 4 s the slow apply takes.
 		Eventually(func(g Gomega) {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed()) // the cache may lag the create
 			g.Expect(cm.Annotations).To(HaveKey(clusterctlv1.BlockMoveAnnotation))
+			g.Expect(metricSum("capc_terraform_runs_in_flight", nil)).To(BeNumerically(">=", 1))
+			g.Expect(objectSeries("capc_terraform_run_started_timestamp_seconds", "CustomMachine", ns, cm.Name)).To(Equal(1),
+				"the run holding its lock has a started series")
 		}).Should(Succeed())
-		Expect(metricSum("capc_terraform_runs_in_flight", nil)).To(BeNumerically(">=", 1))
-		Expect(objectSeries("capc_terraform_run_started_timestamp_seconds", "CustomMachine", ns, cm.Name)).To(Equal(1),
-			"the run holding its lock has a started series")
 
 		By("and gone once the machine is provisioned")
 		Eventually(func(g Gomega) {
