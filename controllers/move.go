@@ -19,12 +19,7 @@ import (
 func (b *base) blockMove(obj client.Object, p *patcher) func(context.Context) error {
 	return func(ctx context.Context) error {
 		err := p.writeMeta(ctx, func(o client.Object) {
-			a := o.GetAnnotations()
-			if a == nil {
-				a = map[string]string{}
-			}
-			a[clusterctlv1.BlockMoveAnnotation] = "terraform run in flight"
-			o.SetAnnotations(a)
+			markRunInFlight(o)
 			o.SetFinalizers(obj.GetFinalizers())
 		})
 		if err != nil {
@@ -32,6 +27,16 @@ func (b *base) blockMove(obj client.Object, p *patcher) func(context.Context) er
 		}
 		return nil
 	}
+}
+
+// markRunInFlight sets the block-move annotation on o (in memory).
+func markRunInFlight(o client.Object) {
+	a := o.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[clusterctlv1.BlockMoveAnnotation] = "terraform run in flight"
+	o.SetAnnotations(a)
 }
 
 // patchMeta merge-patches a copy of obj, leaving the reconciler's copy (and its patch helper's

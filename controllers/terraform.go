@@ -384,12 +384,7 @@ func inJob(obj object, job *tfrunner.JobRunningError) {
 	if !conditions.IsTrue(obj, infrav1.InfrastructureProvisionedCondition) {
 		setCondition(obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.ProvisioningReason, "%v", job)
 	}
-	a := obj.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
-	}
-	a[clusterctlv1.BlockMoveAnnotation] = "terraform run in flight"
-	obj.SetAnnotations(a)
+	markRunInFlight(obj)
 }
 
 // timedOut reports whether a run was interrupted by --run-timeout.
