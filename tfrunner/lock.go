@@ -109,28 +109,19 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string, journ
 
 // heldBy returns a *LockedError when cur is a live lock of another run.
 func (r *Runner) heldBy(cur *coordinationv1.Lease, now time.Time) error {
-	if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity == "" || cur.Spec.RenewTime == nil {
+	li := LockInfoOf(cur)
+	if li == nil || cur.Spec.RenewTime == nil {
 		return nil
 	}
-	holder, runID := *cur.Spec.HolderIdentity, cur.Annotations[AnnRunID]
-	ttl := time.Duration(0)
-	if cur.Spec.LeaseDurationSeconds != nil {
-		ttl = time.Duration(*cur.Spec.LeaseDurationSeconds) * time.Second
-	}
-	expires := cur.Spec.RenewTime.Add(ttl)
 	// Our own identity with a run id we are not running: a previous incarnation of this pod died.
-	if holder == r.cfg.Holder {
-		if _, running := r.runs.Load(runID); !running {
+	if li.Holder == r.cfg.Holder {
+		if _, running := r.runs.Load(li.RunID); !running {
 			return nil
 		}
-	} else if !now.Before(expires) {
+	} else if li.Expired(now) {
 		return nil
 	}
-	since := cur.Spec.RenewTime.Time
-	if cur.Spec.AcquireTime != nil {
-		since = cur.Spec.AcquireTime.Time
-	}
-	return &LockedError{Holder: holder, RunID: runID, Since: since, Expires: expires}
+	return &LockedError{Holder: li.Holder, RunID: li.RunID, Since: li.Since, Expires: li.Expires}
 }
 
 // holderLostLeadership reports whether cur is held by a candidate of this manager's leader
