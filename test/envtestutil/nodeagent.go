@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -88,17 +89,8 @@ func (a *NodeAgent) Kill(namespace, name string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, c := range a.running {
-		if c.Env != nil && hasEnv(c.Env, "CAPC_POD="+namespace+"/"+name) {
+		if slices.Contains(c.Env, "CAPC_POD="+namespace+"/"+name) {
 			killGroup(c)
-			return true
-		}
-	}
-	return false
-}
-
-func hasEnv(env []string, kv string) bool {
-	for _, e := range env {
-		if e == kv {
 			return true
 		}
 	}
