@@ -158,15 +158,26 @@ func (r *CustomMachineReconciler) reconcileNormal(ctx context.Context, p *patche
 	in := r.runInput(p, cm, cluster.Name)
 	in.vars = vars
 	res, ok, result, err := r.run(ctx, in)
-	if err != nil || !ok {
+	if err != nil {
 		return result, err
 	}
-	if err := applyMachineOutputs(cm, res.Outputs); err != nil {
+	h, err := machineHealth(res)
+	if err == nil && ok {
+		err = applyMachineOutputs(cm, res.Outputs)
+	}
+	if err != nil {
 		setNotReady(cm, infrav1.ProvisioningFailedReason, "%v", err)
 		r.Recorder.Eventf(cm, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
 		return ctrl.Result{}, nil
 	}
-	setReady(cm, r.sandboxNote())
+	if h.Status == healthUnhealthy {
+		// Reported whether or not the plan that found it was applied (a manual-mode plan waits).
+		r.instanceLost(cm, infrav1.InstanceUnhealthyReason, "%s", h)
+		return result, nil
+	}
+	if ok {
+		setReady(cm, r.sandboxNote())
+	}
 	return result, nil
 }
 
@@ -212,6 +223,7 @@ func (r *CustomMachineReconciler) runInput(p *patcher, cm *infrav1.CustomMachine
 	return runInput{
 		obj: cm, patch: p, ref: objectRef(cm, "CustomMachine", clusterName), kind: modules.KindMachine,
 		spec: cm.Spec.TerraformSpec, status: &cm.Status.Terraform, sensitive: sensitiveMachineVariables,
+		noRecreate: true, // CAPI Machines are immutable: a lost instance is replaced with its Machine
 	}
 }
 

@@ -242,6 +242,50 @@ func TestApplyMachineOutputs(t *testing.T) {
 	}
 }
 
+func TestMachineHealth(t *testing.T) {
+	tests := []struct {
+		name            string
+		state, planned  map[string]any // nil planned: no plan in this reconcile
+		status, message string
+		wantErr         string
+	}{
+		{name: "no health output: no opinion", state: map[string]any{"provider_id": "p"}},
+		{name: "string", state: map[string]any{"health": "Unhealthy"}, status: "unhealthy"},
+		{name: "object", state: map[string]any{"health": map[string]any{"status": "healthy", "message": "ok"}}, status: "healthy", message: "ok"},
+		{name: "null", state: map[string]any{"health": nil}},
+		{name: "the plan's refresh wins over state", state: map[string]any{"health": "healthy"},
+			planned: map[string]any{"health": map[string]any{"status": "unhealthy", "message": "instance i-1 is stopped"}},
+			status: "unhealthy", message: "instance i-1 is stopped"},
+		{name: "known only after apply", state: map[string]any{"health": "unhealthy"}, planned: map[string]any{}},
+		{name: "unknown", state: map[string]any{"health": "unknown"}, status: "unknown"},
+		{name: "bad status", state: map[string]any{"health": "dying"}, wantErr: `status "dying"`},
+		{name: "bad shape", state: map[string]any{"health": []any{"x"}}, wantErr: "string or an object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := tfrunner.Result{Outputs: outputs(t, tt.state)}
+			if tt.planned != nil {
+				res.PlannedOutputs = outputs(t, tt.planned)
+			}
+			h, err := machineHealth(res)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || h.Status != tt.status || h.Message != tt.message {
+				t.Fatalf("health = %+v, %v; want %q %q", h, err, tt.status, tt.message)
+			}
+		})
+	}
+	sensitive := outputs(t, map[string]any{"health": "unhealthy"})
+	sensitive["health"] = tfrunner.Output{Value: sensitive["health"].Value, Sensitive: true}
+	if h, err := machineHealth(tfrunner.Result{Outputs: sensitive}); err != nil || h.Status != "" {
+		t.Fatalf("a sensitive health output is ignored like every sensitive output: %+v %v", h, err)
+	}
+}
+
 func TestSensitiveOutputsStayOutOfStatus(t *testing.T) {
 	outs := outputs(t, map[string]any{"instance_id": "i-secret", "provider_id": "custom://r/i-1"})
 	outs["instance_id"] = tfrunner.Output{Value: outs["instance_id"].Value, Sensitive: true}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -41,6 +42,62 @@ type machineOutputs struct {
 		Address string `json:"address"`
 	} `json:"addresses"`
 	FailureDomain string `json:"failure_domain"`
+}
+
+// Health statuses of the machine module's optional health output.
+const (
+	healthHealthy   = "healthy"
+	healthUnhealthy = "unhealthy"
+	healthUnknown   = "unknown"
+)
+
+// health is the machine module's optional `health` output: a status, or an object
+// {status, message}. A module without it has no opinion (Status "").
+type health struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+func (h health) String() string {
+	if h.Message == "" {
+		return "module output health is " + h.Status
+	}
+	return fmt.Sprintf("module output health is %s: %s", h.Status, h.Message)
+}
+
+// machineHealth reads the health output from the plan this reconcile made or reported (the world
+// as terraform's refresh found it, before any apply), else from the stored state: a drift check
+// learns it without another terraform process. An output known only after apply is unknown.
+func machineHealth(res tfrunner.Result) (health, error) {
+	outs := res.Outputs
+	if res.PlannedOutputs != nil {
+		outs = res.PlannedOutputs
+	}
+	var o struct {
+		Health json.RawMessage `json:"health"`
+	}
+	if err := decodeOutputs(outs, &o); err != nil {
+		return health{}, err
+	}
+	return parseHealth(o.Health)
+}
+
+func parseHealth(raw json.RawMessage) (health, error) {
+	var h health
+	if len(raw) == 0 || string(raw) == "null" {
+		return h, nil
+	}
+	if err := json.Unmarshal(raw, &h.Status); err != nil {
+		if err := json.Unmarshal(raw, &h); err != nil {
+			return health{}, fmt.Errorf("module output health must be a string or an object {status, message}: %w", err)
+		}
+	}
+	h.Status = strings.ToLower(strings.TrimSpace(h.Status))
+	switch h.Status {
+	case healthHealthy, healthUnhealthy, healthUnknown:
+		return h, nil
+	}
+	return health{}, fmt.Errorf("module output health has status %q (want healthy, unhealthy or unknown)", h.Status)
 }
 
 // decodeOutputs fills dst (a struct with json tags) from terraform outputs. Sensitive outputs are

@@ -60,6 +60,8 @@ type runInput struct {
 	status    **infrav1.TerraformStatus
 	vars      map[string]cty.Value
 	sensitive []string
+	// noRecreate: what was deleted outside Terraform is reported, never created again (machines).
+	noRecreate bool
 }
 
 // workspace resolves the module and credentials; failures set ModuleValid or Ready with a
@@ -174,6 +176,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	token := in.obj.GetAnnotations()[infrav1.PlanPreviewAnnotation]
 	drift := b.driftDue(ts)
 	policy := policyFor(in.obj.GetAnnotations(), b.Options.ApprovalMode)
+	policy.NoRecreate = in.noRecreate
 	preview := token != "" && (ts == nil || ts.Plan == nil || ts.Plan.PreviewToken != token)
 	policy.Force = drift || preview
 	if preview {
@@ -193,6 +196,11 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	drifted := (drift || preview) && res.Plan != nil && res.Plan.HasChanges() && res.InputsHash == prevHash
 	if err != nil {
 		return b.runFailed(ctx, in, res, token, drifted, err)
+	}
+	if res.Skipped && ts != nil && ts.LastRunResult == infrav1.RunPendingApproval && ts.Plan != nil && ts.Plan.InputsHash == res.InputsHash {
+		// A plan made from these very inputs (a drift plan) still waits: the runner's no-op fast
+		// path does not read the plan Secret, and must not read as "in sync" over it.
+		return res, false, ctrl.Result{}, nil
 	}
 	ts = recordRun(ts, res, token, b.clock())
 	if drift {
@@ -229,7 +237,13 @@ func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, 
 	var stale *tfrunner.StalePlanError
 	var policy *PolicyError
 	var job *tfrunner.JobRunningError
+	var gone *tfrunner.GoneError
 	switch {
+	case errors.As(err, &gone): // Policy.NoRecreate: a machine's instance was deleted out of band
+		b.instanceLost(in.obj, infrav1.InstanceTerminatedReason, "%v; a Machine's infrastructure is never created again: "+
+			"remediation (or deleting the Machine) replaces it, and the delete destroys what remains", gone)
+		failingObjects.mark(in.ref, false)
+		return res, false, ctrl.Result{RequeueAfter: b.driftRequeue()}, nil
 	case errors.As(err, &policy): // a downloaded (remote) module the policy refuses
 		b.moduleRefused(in.obj, policy)
 		return res, false, b.waitRequeue(in.obj), nil
@@ -265,6 +279,16 @@ func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, 
 		ts.LastRunResult = infrav1.RunFailed
 	}
 	return res, false, ctrl.Result{}, fmt.Errorf("running terraform for %s %s: %w", in.ref.Kind, in.ref.Name, err)
+}
+
+// instanceLost reports a machine whose instance is gone or unhealthy: Ready=False (which CAPI
+// mirrors onto the Machine, where a MachineHealthCheck can act on it) and a Warning event when
+// the reason first appears.
+func (b *base) instanceLost(obj object, reason, msgFmt string, args ...any) {
+	if prev := conditions.Get(obj, infrav1.ReadyCondition); prev == nil || prev.Reason != reason {
+		b.Recorder.Eventf(obj, corev1.EventTypeWarning, reason, msgFmt, args...)
+	}
+	setNotReady(obj, reason, msgFmt, args...)
 }
 
 // sandboxNote is the Ready message of a provisioned object whose terraform ran unsandboxed

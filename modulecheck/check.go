@@ -154,6 +154,7 @@ func (m *Module) Check(kind string, extraVars map[string]cty.Value) Result {
 		switch {
 		case !ok && co.Required:
 			r.problem(item, "is missing; the %s contract requires it", kind)
+		case !ok && co.Extension:
 		case !ok:
 			r.warn(item, "is missing; the status fields it fills stay empty")
 		case o.Sensitive && co.Required:

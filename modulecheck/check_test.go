@@ -289,3 +289,19 @@ func TestReadmeExamplePasses(t *testing.T) {
 		}
 	}
 }
+
+// health is an extension output: a module without it is not warned about; one that has it
+// sensitive is (the controllers would never read it).
+func TestHealthOutputIsAnExtension(t *testing.T) {
+	fsys := fstest.MapFS{"main.tf": &fstest.MapFile{Data: []byte(minimalMachine)}}
+	if r := modulecheck.Check(fsys, modulecheck.KindMachine, nil); !r.OK() || len(r.Warnings) != 0 {
+		t.Fatalf("a machine module without health: problems %v, warnings %v", r.Problems, r.Warnings)
+	}
+	fsys["health.tf"] = &fstest.MapFile{Data: []byte(`output "health" {
+  value     = "healthy"
+  sensitive = true
+}`)}
+	if r := modulecheck.Check(fsys, modulecheck.KindMachine, nil); !r.OK() || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0].String(), `output "health"`) {
+		t.Fatalf("a sensitive health output: problems %v, warnings %v", r.Problems, r.Warnings)
+	}
+}

@@ -31,6 +31,9 @@ type ContractOutput struct {
 	// (control_plane_endpoint for clusters, provider_id for machines). Missing optional outputs
 	// only leave status fields empty and are reported as warnings.
 	Required bool
+	// Extension outputs offer something extra (a machine's health): a module without one is
+	// not warned about.
+	Extension bool
 }
 
 // The cty shapes the controllers render; keep in step with controllers/values.go (a test in
@@ -114,6 +117,7 @@ var contractOutputs = map[string][]ContractOutput{
 	KindMachine: {
 		{Name: "provider_id", Required: true},
 		{Name: "instance_id"}, {Name: "instance_state"}, {Name: "addresses"}, {Name: "failure_domain"},
+		{Name: "health", Extension: true},
 	},
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -30,6 +31,16 @@ type StalePlanError struct {
 
 func (e *StalePlanError) Error() string {
 	return fmt.Sprintf("approved plan %q is not the pending plan %q: %s", e.Approved, e.Saved, e.Reason)
+}
+
+// GoneError is returned under Policy.NoRecreate when a plan would create again resources that
+// were deleted outside Terraform. Nothing was applied; the state still lists them.
+type GoneError struct {
+	Addresses []string `json:"addresses"`
+}
+
+func (e *GoneError) Error() string {
+	return fmt.Sprintf("deleted outside Terraform: %s", strings.Join(e.Addresses, ", "))
 }
 
 // StateConflictError is returned when the store holds newer state (same lineage, higher serial) or

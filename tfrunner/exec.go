@@ -222,12 +222,12 @@ func (r *Runner) pushIfNewer(ctx context.Context, rn *run) {
 	rn.pushed.Store(m.Serial)
 }
 
-// showPlan summarizes a planfile with `terraform show -json`.
-func (r *Runner) showPlan(ctx context.Context, rn *run) (PlanSummary, error) {
+// showPlan summarizes a planfile with `terraform show -json`, and reads the outputs it plans.
+func (r *Runner) showPlan(ctx context.Context, rn *run) (PlanSummary, map[string]Output, error) {
 	var p *tfjson.Plan
 	err := r.observe("show", func() (err error) { p, err = rn.tf.ShowPlanFile(ctx, planFile); return err })
 	if err != nil {
-		return PlanSummary{}, newTerraformError(ctx, "show", err, rn.red)
+		return PlanSummary{}, nil, newTerraformError(ctx, "show", err, rn.red)
 	}
-	return Summarize(p), nil
+	return Summarize(p), plannedOutputs(p), nil
 }

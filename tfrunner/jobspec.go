@@ -169,10 +169,11 @@ type JobResult struct {
 
 // JobError is a run's error in transit.
 type JobError struct {
-	Kind    string          `json:"kind"` // locked, stale, timeout, terraform, sandbox, other
+	Kind    string          `json:"kind"` // locked, stale, gone, timeout, terraform, sandbox, other
 	Message string          `json:"message"`
 	Locked  *LockedError    `json:"locked,omitempty"`
 	Stale   *StalePlanError `json:"stale,omitempty"`
+	Gone    *GoneError      `json:"gone,omitempty"`
 	Op      string          `json:"op,omitempty"`
 	Timeout time.Duration   `json:"timeout,omitempty"`
 }
@@ -185,6 +186,7 @@ func NewJobError(err error) *JobError {
 	je := &JobError{Kind: "other", Message: err.Error()}
 	var locked *LockedError
 	var stale *StalePlanError
+	var gone *GoneError
 	var te *TerraformError
 	var to *RunTimeoutError
 	var se *SandboxError
@@ -193,6 +195,8 @@ func NewJobError(err error) *JobError {
 		je.Kind, je.Locked = "locked", locked
 	case errors.As(err, &stale):
 		je.Kind, je.Stale = "stale", stale
+	case errors.As(err, &gone):
+		je.Kind, je.Gone = "gone", gone
 	case errors.As(err, &to):
 		je.Kind, je.Timeout = "timeout", to.After
 	case errors.As(err, &te):
@@ -216,6 +220,10 @@ func (e *JobError) Err() error {
 	case "stale":
 		if e.Stale != nil {
 			return e.Stale
+		}
+	case "gone":
+		if e.Gone != nil {
+			return e.Gone
 		}
 	case "timeout":
 		return &TerraformError{Op: "run", Diagnostics: e.Message, ctxErr: &RunTimeoutError{After: e.Timeout}}

@@ -97,6 +97,7 @@ func TestJobErrorRoundTrip(t *testing.T) {
 		&TerraformError{Op: "apply", Diagnostics: "Error: quota exceeded"},
 		&TerraformError{Op: "apply", Diagnostics: "interrupted", ctxErr: &RunTimeoutError{After: time.Minute}},
 		errors.New("module policy: provisioner local-exec"),
+		&GoneError{Addresses: []string{"fakecloud_instance.this"}},
 	} {
 		b, _ := json.Marshal(NewJobError(err))
 		var je JobError
@@ -115,6 +116,11 @@ func TestJobErrorRoundTrip(t *testing.T) {
 		case *StalePlanError:
 			if !errors.As(got, &stale) || stale.Saved != "b" {
 				t.Errorf("stale: %v", got)
+			}
+		case *GoneError:
+			var gone *GoneError
+			if !errors.As(got, &gone) || len(gone.Addresses) != 1 || got.Error() != err.Error() {
+				t.Errorf("gone: %v", got)
 			}
 		case *TerraformError:
 			if errors.As(err, &to) != errors.As(got, &to) || !errors.Is(got, got) || got.Error() == "" {

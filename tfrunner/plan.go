@@ -53,8 +53,48 @@ func Summarize(p *tfjson.Plan) PlanSummary {
 			s.OutputsChanged = true
 		}
 	}
+	s.Gone = gone(p)
 	sort.Slice(s.Resources, func(i, j int) bool { return s.Resources[i].Address < s.Resources[j].Address })
 	return s
+}
+
+// gone lists the resources the plan's refresh found deleted outside Terraform and the plan would
+// create again (a create, or the create half of a replace), sorted.
+func gone(p *tfjson.Plan) []string {
+	deleted := map[string]bool{}
+	for _, rc := range p.ResourceDrift {
+		if rc != nil && rc.Change != nil && rc.Change.Actions.Delete() {
+			deleted[rc.Address] = true
+		}
+	}
+	var out []string
+	for _, rc := range p.ResourceChanges {
+		if rc != nil && rc.Change != nil && deleted[rc.Address] && (rc.Change.Actions.Create() || rc.Change.Actions.Replace()) {
+			out = append(out, rc.Address)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// plannedOutputs are the root module's outputs as the plan leaves them: what the refresh found,
+// with the plan's changes. Outputs known only after apply (or null) are absent.
+func plannedOutputs(p *tfjson.Plan) map[string]Output {
+	if p == nil || p.PlannedValues == nil {
+		return nil
+	}
+	out := make(map[string]Output, len(p.PlannedValues.Outputs))
+	for name, o := range p.PlannedValues.Outputs {
+		if o == nil || o.Value == nil {
+			continue
+		}
+		v, err := json.Marshal(o.Value)
+		if err != nil {
+			continue
+		}
+		out[name] = Output{Value: v, Sensitive: o.Sensitive}
+	}
+	return out
 }
 
 func planSecretName(obj ObjectRef) string { return BaseName(obj) + "-plan" }
@@ -69,11 +109,16 @@ type savedPlan struct {
 	Summary    PlanSummary
 	Text       string // `terraform show` output, redacted
 	Preview    string // the plan-preview token this plan answered, if any
+	Outputs    map[string]Output // the outputs as planned (see Result.PlannedOutputs)
 	chunks     int    // Secrets the gzipped planfile spans (the plan Secret included)
 }
 
 // maxPlanText keeps the plan Secret under the object size limit next to the planfile.
 const maxPlanText = 256 << 10
+
+// maxPlannedOutputs bounds the planned outputs kept with a saved plan (they are a module's
+// outputs, usually a few hundred bytes).
+const maxPlannedOutputs = 64 << 10
 
 func stateRef(st *StoredState) (serial, lineage string) {
 	if st == nil {
@@ -106,9 +151,13 @@ func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan, prev 
 	if err != nil {
 		return fmt.Errorf("encoding plan summary: %w", err)
 	}
+	outs, err := json.Marshal(p.Outputs)
+	if err != nil || len(outs) > maxPlannedOutputs {
+		outs = nil // a pending plan then reports the stored state's outputs
+	}
 	text := []byte(truncate(p.Text, maxPlanText))
 	gz := gzipBytes(p.Planfile)
-	first := gz[:min(len(gz), max(planSecretBudget-len(sum)-len(text), 0))]
+	first := gz[:min(len(gz), max(planSecretBudget-len(sum)-len(outs)-len(text), 0))]
 	var chunks [][]byte
 	if len(gz) > len(first) {
 		chunks = splitChunks(gz[len(first):], ChunkSize)
@@ -122,7 +171,7 @@ func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan, prev 
 		}
 	}
 	s := &corev1.Secret{ObjectMeta: r.objectMeta(obj, planSecretName(obj), "plan"), Type: SecretTypePlan,
-		Data: map[string][]byte{"plan.gz": first, "summary.json": sum, "plan.txt": text}}
+		Data: map[string][]byte{"plan.gz": first, "summary.json": sum, "plan.txt": text, "outputs.json": outs}}
 	s.Annotations[AnnChunks] = strconv.Itoa(len(chunks) + 1)
 	s.Annotations[AnnPlanDigest] = p.Digest
 	s.Annotations[AnnPlanInputs] = p.InputsHash
@@ -177,6 +226,7 @@ func readPlan(ctx context.Context, kube kubernetes.Interface, obj ObjectRef) (*s
 		return nil, fmt.Errorf("plan secret %s: %w", s.Name, err)
 	}
 	_ = json.Unmarshal(s.Data["summary.json"], &p.Summary)
+	_ = json.Unmarshal(s.Data["outputs.json"], &p.Outputs)
 	if sha256Hex(p.Planfile) != p.Digest {
 		return nil, fmt.Errorf("plan secret %s: planfile does not match its digest", s.Name)
 	}

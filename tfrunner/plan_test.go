@@ -62,6 +62,40 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
+// Gone: what the refresh found deleted outside Terraform and the plan creates again; a resource
+// deleted outside Terraform that the configuration no longer wants is not gone, nor is a create
+// of something that was never there.
+func TestSummarizeGone(t *testing.T) {
+	p := &tfjson.Plan{
+		ResourceDrift: []*tfjson.ResourceChange{rc("vm", tfjson.ActionDelete), rc("old", tfjson.ActionDelete),
+			rc("disk", tfjson.ActionDelete), rc("tags", tfjson.ActionUpdate)},
+		ResourceChanges: []*tfjson.ResourceChange{rc("vm", tfjson.ActionCreate), rc("disk", tfjson.ActionDelete, tfjson.ActionCreate),
+			rc("new", tfjson.ActionCreate), rc("tags", tfjson.ActionCreate)},
+	}
+	if got := fmt.Sprint(Summarize(p).Gone); got != "[disk vm]" {
+		t.Fatalf("gone = %s, want [disk vm]", got)
+	}
+	if g := Summarize(&tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{rc("vm", tfjson.ActionCreate)}}).Gone; g != nil {
+		t.Fatalf("a first create is not gone: %v", g)
+	}
+}
+
+// Planned outputs carry known values and their sensitivity; unknown (or null) ones are absent.
+func TestPlannedOutputs(t *testing.T) {
+	p := &tfjson.Plan{PlannedValues: &tfjson.StateValues{Outputs: map[string]*tfjson.StateOutput{
+		"health": {Value: map[string]any{"status": "unhealthy"}},
+		"secret": {Value: "s3cr3t", Sensitive: true},
+		"later":  {},
+	}}}
+	got := plannedOutputs(p)
+	if len(got) != 2 || string(got["health"].Value) != `{"status":"unhealthy"}` || !got["secret"].Sensitive {
+		t.Fatalf("planned outputs: %v", got)
+	}
+	if plannedOutputs(&tfjson.Plan{}) != nil {
+		t.Fatal("a plan without planned values has no planned outputs")
+	}
+}
+
 func TestStaleReason(t *testing.T) {
 	st := &StoredState{Serial: 4, Lineage: "L"}
 	p := &savedPlan{Digest: "d", InputsHash: "h", Serial: "4", Lineage: "L"}

@@ -82,7 +82,7 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		return r.applySaved(runCtx, rn, st, saved, res)
 	case current && !p.Force:
 		res.Plan, res.PlanDigest, res.PendingApproval = &saved.Summary, saved.Digest, true
-		res.PlanText = saved.Text
+		res.PlanText, res.PlannedOutputs = saved.Text, saved.Outputs
 		res.Outputs, err = outputsOf(stRaw(st))
 		if p.ApproveDigest != "" {
 			err = errors.Join(err, &StalePlanError{Approved: p.ApproveDigest, Saved: saved.Digest, Reason: "digest does not match the saved plan"})
@@ -143,7 +143,7 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 		res.Outputs, err = outputsOf(stRaw(st))
 		return res, errors.Join(err, stale)
 	}
-	sum, err := r.showPlan(ctx, rn)
+	sum, planned, err := r.showPlan(ctx, rn)
 	if err != nil {
 		return res, err
 	}
@@ -153,7 +153,10 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 	if err != nil {
 		return res, fmt.Errorf("reading planfile: %w", err)
 	}
-	res.Plan, res.PlanDigest = &sum, sha256Hex(pf)
+	res.Plan, res.PlanDigest, res.PlannedOutputs = &sum, sha256Hex(pf), planned
+	if p.NoRecreate && len(sum.Gone) > 0 {
+		return r.refuseGone(ctx, rn, st, res)
+	}
 	if stale == nil && p.AutoApply && (!sum.Destructive() || p.AllowDestroy) {
 		return r.apply(ctx, rn, res, true)
 	}
@@ -166,12 +169,26 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 	}
 	res.PlanText = truncate(rn.red.redact(text), maxPlanText)
 	if err := r.savePlan(ctx, rn.ws.Object, savedPlan{Digest: res.PlanDigest, InputsHash: rn.hash,
-		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum, Text: res.PlanText, Preview: p.PreviewToken}, rn.saved); err != nil {
+		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum, Text: res.PlanText, Preview: p.PreviewToken, Outputs: planned}, rn.saved); err != nil {
 		return res, err
 	}
 	res.PendingApproval = true
 	res.Outputs, err = outputsOf(stRaw(st))
 	return res, errors.Join(err, stale)
+}
+
+// refuseGone answers a plan that would create again what was deleted outside Terraform, under
+// Policy.NoRecreate: nothing is applied or saved, and the applied inputs hash is cleared so the
+// next run plans (and finds the resources gone) instead of skipping on the old outputs.
+func (r *Runner) refuseGone(ctx context.Context, rn *run, st *StoredState, res Result) (Result, error) {
+	applied := ""
+	if st != nil {
+		applied = st.AppliedPlan
+	}
+	err := r.setApplied(ctx, rn.ws.Object, "", applied)
+	outs, oerr := outputsOf(stRaw(st))
+	res.Outputs = outs
+	return res, errors.Join(&GoneError{Addresses: res.Plan.Gone}, err, oerr)
 }
 
 func stRaw(st *StoredState) []byte {

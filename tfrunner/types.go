@@ -72,6 +72,11 @@ type Policy struct {
 	// and already answered this token is reported instead of planning again, so a reconcile that
 	// sees a stale copy of the object does not replace the plan the user is reviewing.
 	PreviewToken string
+	// NoRecreate refuses a plan that creates again what was deleted outside Terraform (a
+	// machine's instance: CAPI replaces the Machine instead). Such a plan is neither applied nor
+	// saved; the run returns *GoneError, and the object's next run plans again rather than
+	// skipping, so the refusal holds until the resources are back or the object is deleted.
+	NoRecreate bool
 }
 
 // Action classifies one resource change.
@@ -103,6 +108,9 @@ type PlanSummary struct {
 	// ReplaceTainted counts the replacements (included in Replace) of resources terraform marked
 	// tainted: a create interrupted or failed half-way, which the replacement completes.
 	ReplaceTainted int `json:"replaceTainted,omitempty"`
+	// Gone lists the resources the plan's refresh found deleted outside Terraform and the plan
+	// creates again.
+	Gone []string `json:"gone,omitempty"`
 }
 
 // HasChanges reports whether applying the plan would change anything.
@@ -142,6 +150,10 @@ type Result struct {
 	StateSerial int64
 	// Outputs are the module outputs from the current state (also filled when Skipped).
 	Outputs map[string]Output
+	// PlannedOutputs are the outputs as the plan of this call (or the pending plan reported)
+	// leaves them: the refreshed world, before any apply. Nil when no plan was made; outputs
+	// known only after apply are absent.
+	PlannedOutputs map[string]Output
 	// FinishedAt is when the call returned.
 	FinishedAt time.Time
 }

@@ -44,6 +44,11 @@ const (
 	LockedReason                  = "Locked"
 	InSyncReason                  = "InSync"
 	DriftedReason                 = "Drifted"
+	// InstanceTerminatedReason: a machine's resources were deleted outside Terraform. They are
+	// never created again under the same Machine (CAPI replaces it); deleting it destroys the rest.
+	InstanceTerminatedReason = "InstanceTerminated"
+	// InstanceUnhealthyReason: the machine module's health output says unhealthy.
+	InstanceUnhealthyReason = "InstanceUnhealthy"
 )
 
 // Finalizers.

@@ -324,6 +324,24 @@ func TestModulesAgainstFakeCloud(t *testing.T) {
 	}
 	e.ok(mdir, "apply", "-input=false", "-auto-approve")
 
+	// Stopped out of band: nothing to change, the refresh reports it through the health output.
+	if h := e.outputs(mdir)["health"].(map[string]any); h["status"] != "healthy" {
+		t.Fatalf("health of a running instance: %v", h)
+	}
+	for _, action := range []string{"stop", "start"} {
+		if _, err := e.client.Do(context.Background(), "POST", "/v1/instances/"+id2+"/"+action, nil); err != nil {
+			t.Fatal(err)
+		}
+		if a := e.planActions(mdir); len(a) != 0 {
+			t.Fatalf("plan after %s: %v, want no resource changes", action, a)
+		}
+		e.ok(mdir, "apply", "-refresh-only", "-input=false", "-auto-approve")
+		want := map[string]string{"stop": "unhealthy", "start": "healthy"}[action]
+		if h := e.outputs(mdir)["health"].(map[string]any); h["status"] != want || e.outputs(mdir)["instance_state"] != map[string]string{"stop": "stopped", "start": "running"}[action] {
+			t.Fatalf("health after %s: %v, want %s", action, h, want)
+		}
+	}
+
 	// Faults: 5xx on a third of the creates and updates, latency and an eventual-consistency
 	// window; the provider retries and waits through them.
 	if _, err := e.client.Do(context.Background(), "POST", "/admin/faults", server.Faults{Rules: []server.Rule{

@@ -121,7 +121,7 @@ var resourceDefs = []resourceDef{
 		tagsAttr(),
 		{Name: "wait_timeout", Kind: aString, Optional: true, Computed: true, Local: true, Default: "10m",
 			Desc: "How long create waits for the instance to be running (Go duration)."},
-		{Name: "state", Kind: aString, Computed: true, Desc: "pending or running."},
+		{Name: "state", Kind: aString, Computed: true, Desc: "pending, running or stopped."},
 		{Name: "private_ip", Kind: aString, Computed: true, Stable: true},
 		{Name: "private_dns", Kind: aString, Computed: true, Stable: true},
 		{Name: "availability_zone", Kind: aString, Computed: true, Stable: true},

@@ -9,6 +9,7 @@
 //	GET    /v1/{collection}/{id}                                                      read (404 when absent)
 //	PATCH  /v1/{collection}/{id}                                                      update mutable fields
 //	DELETE /v1/{collection}/{id}                                                      delete (204; 409 while referenced)
+//	POST   /v1/instances/{id}/stop, /v1/instances/{id}/start                          stop or start an instance (state "stopped")
 //	GET    /admin/stats                                                               counts, duplicates, faults
 //	GET|POST|DELETE /admin/faults                                                     fault rules (see Faults)
 //	POST   /admin/reset                                                               delete everything
@@ -66,6 +67,8 @@ type object struct {
 	Attrs     map[string]any `json:"attrs"`
 	// Computed holds what the cloud assigns at create (arn, dns_name, private_ip, ...).
 	Computed map[string]any `json:"computed,omitempty"`
+	// Stopped is an instance stopped through the API (state "stopped" until started again).
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 type persisted struct {
@@ -271,6 +274,9 @@ func copyCounts(m map[string]int) map[string]int {
 }
 
 func (s *Server) instanceState(o *object) string {
+	if o.Stopped {
+		return "stopped"
+	}
 	if s.opts.Now().Sub(o.CreatedAt) < s.opts.RunningDelay {
 		return "pending"
 	}
@@ -353,6 +359,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("POST /v1/instances/{id}/{action}", s.power)
 	mux.HandleFunc("POST /v1/{coll}", s.handle(VerbCreate))
 	mux.HandleFunc("GET /v1/{coll}", s.handle(VerbList))
 	mux.HandleFunc("GET /v1/{coll}/{id}", s.handle(VerbGet))
@@ -436,6 +443,31 @@ func (s *Server) handle(verb string) http.HandlerFunc {
 		}
 		writeJSON(w, status, out)
 	}
+}
+
+// power stops or starts an instance, as a cloud's console or an operator would: the instance
+// stays, with state "stopped" while stopped.
+func (s *Server) power(w http.ResponseWriter, r *http.Request) {
+	action := r.PathValue("action")
+	if action != "stop" && action != "start" {
+		writeErr(w, errf(http.StatusNotFound, "UnknownAction", "unknown instance action %q (want stop or start)", action))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests[action+":"+KindInstance]++
+	o := s.objs[KindInstance][r.PathValue("id")]
+	if o == nil {
+		writeErr(w, errf(http.StatusNotFound, "NotFound", "instance %s not found", r.PathValue("id")))
+		return
+	}
+	o.Stopped = action == "stop"
+	o.UpdatedAt = s.opts.Now()
+	if err := s.saveLocked(); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.render(o))
 }
 
 // matchFaults counts the request and returns the matching rules and their total latency.

@@ -178,6 +178,26 @@ func TestPendingToRunningAndDuplicates(t *testing.T) {
 	_ = s
 }
 
+func TestStopStart(t *testing.T) {
+	_, c := start(t, server.Options{})
+	_, subID := network(t, c)
+	a := mustDo(t, c, "POST", "/v1/instances", map[string]any{"name": "vm", "instance_type": "t", "image_id": "img", "subnet_id": subID})
+	id := a["id"].(string)
+	if got := mustDo(t, c, "POST", "/v1/instances/"+id+"/stop", nil); got["state"] != "stopped" {
+		t.Fatalf("stop answered %v", got["state"])
+	}
+	if got := mustDo(t, c, "GET", "/v1/instances/"+id, nil); got["state"] != "stopped" {
+		t.Fatalf("after stop: %v", got["state"])
+	}
+	if got := mustDo(t, c, "POST", "/v1/instances/"+id+"/start", nil); got["state"] != "running" {
+		t.Fatalf("start answered %v", got["state"])
+	}
+	_, err := c.Do(ctx, "POST", "/v1/instances/"+id+"/reboot", nil)
+	apiErr(t, err, 404, "UnknownAction")
+	_, err = c.Do(ctx, "POST", "/v1/instances/i-missing/stop", nil)
+	apiErr(t, err, 404, "NotFound")
+}
+
 func TestPersistenceAcrossRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
 	s1, c1 := start(t, server.Options{StatePath: path})

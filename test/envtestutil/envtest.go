@@ -71,10 +71,18 @@ func Start(crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
 // WriteKubeconfig writes a kubeconfig for the envtest API server's admin user (for tools run
 // as processes: clusterctl, source-controller).
 func WriteKubeconfig(cfg *rest.Config, path string) error {
+	return clientcmd.WriteToFile(*kubeconfig(cfg), path)
+}
+
+// Kubeconfig is a kubeconfig for the envtest API server's admin user (a workload cluster's
+// kubeconfig Secret, when the management cluster stands in for it).
+func Kubeconfig(cfg *rest.Config) ([]byte, error) { return clientcmd.Write(*kubeconfig(cfg)) }
+
+func kubeconfig(cfg *rest.Config) *clientcmdapi.Config {
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
 	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
 	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
 	kc.CurrentContext = "envtest"
-	return clientcmd.WriteToFile(*kc, path)
+	return kc
 }

@@ -18,6 +18,8 @@ import (
 	"sigs.k8s.io/cluster-api/controllers/clustercache"
 	clustercontroller "sigs.k8s.io/cluster-api/core/reconcilers/cluster"
 	machinecontroller "sigs.k8s.io/cluster-api/core/reconcilers/machine"
+	mhccontroller "sigs.k8s.io/cluster-api/core/reconcilers/machinehealthcheck"
+	machinesetcontroller "sigs.k8s.io/cluster-api/core/reconcilers/machineset"
 	"sigs.k8s.io/cluster-api/core/setup"
 	"sigs.k8s.io/cluster-api/util/index"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -63,6 +65,9 @@ type StackOptions struct {
 	// WrapTransport, when set, wraps every request the stack's manager (controllers and runner)
 	// sends: a test's view of what the manager asks the API server.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// Remediation adds CAPI's MachineSet and MachineHealthCheck reconcilers: a MachineHealthCheck
+	// marks unhealthy Machines and their MachineSet replaces them.
+	Remediation bool
 }
 
 // runnerMetrics registers one set of runner metrics per process on controller-runtime's registry,
@@ -124,7 +129,7 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 	if err := index.AddDefaultIndexes(ctx, mgr); err != nil {
 		return err
 	}
-	if err := setupCAPI(ctx, mgr); err != nil {
+	if err := setupCAPI(ctx, mgr, o.Remediation); err != nil {
 		return err
 	}
 	bin, err := tfrunner.ResolveBinary(ctx, tfrunner.BinaryOptions{Path: filepath.Join(RepoRoot(), "bin", "terraform")})
@@ -221,8 +226,9 @@ func managerName() string {
 	return "capc-local"
 }
 
-// setupCAPI runs CAPI's own core Cluster and Machine reconcilers in-process, as CAPI's tests do.
-func setupCAPI(ctx context.Context, mgr ctrl.Manager) error {
+// setupCAPI runs CAPI's own core Cluster and Machine reconcilers in-process, as CAPI's tests do,
+// and with remediation its MachineSet and MachineHealthCheck reconcilers.
+func setupCAPI(ctx context.Context, mgr ctrl.Manager, remediation bool) error {
 	secretClient, err := setup.CreateSecretCachingClient(mgr)
 	if err != nil {
 		return err
@@ -246,6 +252,18 @@ func setupCAPI(ctx context.Context, mgr ctrl.Manager) error {
 		RemoteConditionsGracePeriod: 5 * time.Minute,
 	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
 		return fmt.Errorf("setting up CAPI Machine reconciler: %w", err)
+	}
+	if !remediation {
+		return nil
+	}
+	if err := (&machinesetcontroller.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ClusterCache: cc,
+	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
+		return fmt.Errorf("setting up CAPI MachineSet reconciler: %w", err)
+	}
+	if err := (&mhccontroller.Reconciler{Client: mgr.GetClient(), ClusterCache: cc}).
+		SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
+		return fmt.Errorf("setting up CAPI MachineHealthCheck reconciler: %w", err)
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ func StartCAPIManager(ctx context.Context, cfg *rest.Config) (stop func() error,
 		cancel()
 		return nil, err
 	}
-	if err := setupCAPI(ctx, mgr); err != nil {
+	if err := setupCAPI(ctx, mgr, false); err != nil {
 		cancel()
 		return nil, err
 	}

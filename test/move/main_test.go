@@ -6,7 +6,6 @@
 package move
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -17,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
@@ -49,12 +47,11 @@ type mgmt struct {
 }
 
 var (
-	ctx            = context.Background()
-	src, dst       *mgmt
-	tmp            string
-	fakecloudURL   string
-	fakecloudToken = "move-token"
-	logs           = &envtestutil.SyncBuffer{}
+	ctx      = context.Background()
+	src, dst *mgmt
+	tmp      string
+	cloud    *envtestutil.FakeCloud
+	logs     = &envtestutil.SyncBuffer{}
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
@@ -67,12 +64,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	stopCloud, err := startFakeCloud()
-	if err != nil {
+	if cloud, err = envtestutil.StartFakeCloud("move-token"); err != nil {
 		fmt.Fprintln(os.Stderr, "fakecloud:", err)
 		return 1
 	}
-	defer stopCloud()
+	defer cloud.Stop()
 	components, err := releaseComponents()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "release components:", err)
@@ -224,35 +220,6 @@ func initLikeClusterctl(mc *mgmt, cfg *rest.Config, components []*unstructured.U
 		}
 	}
 	return nil
-}
-
-// startFakeCloud runs bin/fakecloud on a free local port.
-func startFakeCloud() (func(), error) {
-	cmd := exec.Command(filepath.Join(envtestutil.RepoRoot(), "bin", "fakecloud"), "-listen", "127.0.0.1:0", "-token", fakecloudToken)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				found <- u
-			}
-		}
-	}()
-	select {
-	case fakecloudURL = <-found:
-		return stop, nil
-	case <-time.After(20 * time.Second):
-		stop()
-		return nil, fmt.Errorf("fakecloud did not report its address")
-	}
 }
 
 // clusterctlMove runs `clusterctl move` from src to dst for namespace ns.

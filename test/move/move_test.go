@@ -1,10 +1,8 @@
 package move
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,13 +21,8 @@ import (
 
 // cloudStats are the fake cloud's create and delete counts, all kinds together.
 func cloudStats(g Gomega) (created, deleted int) {
-	req, _ := http.NewRequest(http.MethodGet, fakecloudURL+"/admin/stats", nil)
-	req.Header.Set("Authorization", "Bearer "+fakecloudToken)
-	resp, err := http.DefaultClient.Do(req)
+	s, err := cloud.Stats()
 	g.Expect(err).NotTo(HaveOccurred())
-	defer resp.Body.Close()
-	var s struct{ Created, Deleted map[string]int }
-	g.Expect(json.NewDecoder(resp.Body).Decode(&s)).To(Succeed())
 	for _, n := range s.Created {
 		created += n
 	}
@@ -47,7 +40,7 @@ func workload(t *testing.T, ns string, n int) (*infrav1.CustomCluster, []*infrav
 	c := src.c
 	g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	g.Expect(c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fakecloud"},
-		StringData: map[string]string{"FAKECLOUD_ENDPOINT": fakecloudURL, "FAKECLOUD_TOKEN": fakecloudToken, "FAKECLOUD_RETRY_TIMEOUT": "5s"}})).To(Succeed())
+		StringData: map[string]string{"FAKECLOUD_ENDPOINT": cloud.URL, "FAKECLOUD_TOKEN": cloud.Token, "FAKECLOUD_RETRY_TIMEOUT": "5s"}})).To(Succeed())
 	creds := &infrav1.LocalObjectReference{Name: "fakecloud"}
 	mod := &infrav1.ModuleSource{Name: "fakecloud"}
 	cluster := envtestutil.NewCluster(ns, "wl", false)
@@ -162,18 +155,11 @@ func describe(mc *mgmt, ns string) string {
 
 // setFaults replaces the fake cloud's fault rules (nil clears them).
 func setFaults(g Gomega, rules ...map[string]any) {
-	method, body := http.MethodDelete, ""
-	if len(rules) > 0 {
-		b, _ := json.Marshal(map[string]any{"rules": rules})
-		method, body = http.MethodPost, string(b)
+	if len(rules) == 0 {
+		g.Expect(cloud.Do(http.MethodDelete, "/admin/faults", nil, nil)).To(Succeed())
+		return
 	}
-	req, _ := http.NewRequest(method, fakecloudURL+"/admin/faults", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+fakecloudToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	g.Expect(err).NotTo(HaveOccurred())
-	resp.Body.Close()
-	g.Expect(resp.StatusCode).To(BeNumerically("<", 300))
+	g.Expect(cloud.Do(http.MethodPost, "/admin/faults", map[string]any{"rules": rules}, nil)).To(Succeed())
 }
 
 // TestMoveMidRun: a move started while terraform applies a change waits (block-move) until the

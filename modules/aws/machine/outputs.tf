@@ -29,3 +29,11 @@ output "failure_domain" {
   description = "Availability zone the instance runs in."
   value       = aws_instance.this.availability_zone
 }
+
+output "health" {
+  description = "object({status, message}) from the EC2 instance state: running is healthy, pending unknown, anything else (stopping, stopped, shutting-down, terminated) unhealthy."
+  value = {
+    status  = aws_instance.this.instance_state == "running" ? "healthy" : aws_instance.this.instance_state == "pending" ? "unknown" : "unhealthy"
+    message = "EC2 instance ${aws_instance.this.id} is ${aws_instance.this.instance_state}"
+  }
+}

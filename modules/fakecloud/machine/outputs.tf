@@ -25,3 +25,11 @@ output "failure_domain" {
   description = "Availability zone the instance runs in."
   value       = fakecloud_instance.this.availability_zone
 }
+
+output "health" {
+  description = "object({status, message}): healthy while the instance runs, unknown while pending, unhealthy otherwise (stopped). CAPI's MachineHealthCheck replaces a machine reported unhealthy."
+  value = {
+    status  = fakecloud_instance.this.state == "running" ? "healthy" : fakecloud_instance.this.state == "pending" ? "unknown" : "unhealthy"
+    message = "instance ${fakecloud_instance.this.id} is ${fakecloud_instance.this.state}"
+  }
+}

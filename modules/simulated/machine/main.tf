@@ -28,7 +28,7 @@ resource "terraform_data" "instance" {
   triggers_replace = [var.instance_type, var.image_id]
   input = {
     id                   = local.instance_id
-    state                = "running"
+    state                = var.simulated_instance_state
     instance_type        = var.instance_type
     image_id             = var.image_id
     subnet_id            = local.subnet_id

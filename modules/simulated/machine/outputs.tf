@@ -4,7 +4,7 @@ output "instance_id" {
 }
 
 output "instance_state" {
-  description = "Instance state (always \"running\" once applied)."
+  description = "Instance state (\"running\" unless var.simulated_instance_state says otherwise)."
   value       = terraform_data.instance.output.state
 }
 
@@ -24,4 +24,12 @@ output "addresses" {
 output "failure_domain" {
   description = "Failure domain the instance landed in (\"\" when unknown)."
   value       = local.failure_zone
+}
+
+output "health" {
+  description = "object({status, message}): healthy while the simulated instance is running (see var.simulated_instance_state), unhealthy otherwise."
+  value = {
+    status  = terraform_data.instance.output.state == "running" ? "healthy" : "unhealthy"
+    message = "simulated instance ${terraform_data.instance.output.id} is ${terraform_data.instance.output.state}"
+  }
 }

@@ -107,3 +107,10 @@ variable "cluster" {
   type        = any
   default     = null
 }
+
+variable "simulated_instance_state" {
+  description = "The simulated instance's state (spec.variables): anything but \"running\" makes the health output unhealthy, as a stopped instance would."
+  type        = string
+  default     = "running"
+  nullable    = false
+}

@@ -1,0 +1,128 @@
+package health
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/conditions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
+)
+
+const clusterName = "wl"
+
+var (
+	fakecloudModule = &infrav1.ModuleSource{Name: "fakecloud"}
+	credentials     = &infrav1.LocalObjectReference{Name: "fakecloud"}
+)
+
+// newCluster creates a namespace with the fake cloud's credentials and a provisioned fakecloud
+// Cluster + CustomCluster named wl.
+func newCluster(t *testing.T, ns string) {
+	g := NewWithT(t)
+	g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	g.Expect(c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credentials.Name},
+		StringData: map[string]string{"FAKECLOUD_ENDPOINT": cloud.URL, "FAKECLOUD_TOKEN": cloud.Token, "FAKECLOUD_RETRY_TIMEOUT": "5s"}})).To(Succeed())
+	cc := envtestutil.NewCustomCluster(ns, clusterName)
+	cc.Spec.Region = "fc-1"
+	for i := range cc.Spec.NetworkSpec.Subnets {
+		cc.Spec.NetworkSpec.Subnets[i].AvailabilityZone = fmt.Sprintf("fc-1%c", 'a'+i)
+	}
+	cc.Spec.Module, cc.Spec.CredentialsRef = fakecloudModule, credentials
+	g.Expect(c.Create(ctx, cc)).To(Succeed())
+	g.Expect(c.Create(ctx, envtestutil.NewCluster(ns, clusterName, false))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(c.Get(ctx, client.ObjectKeyFromObject(cc), cc)).To(Succeed())
+		g.Expect(conditions.IsTrue(cc, infrav1.ReadyCondition)).To(BeTrue(), "cluster: %v", cc.Status.Conditions)
+	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed())
+}
+
+// newMachine creates a fakecloud Machine + CustomMachine, waits until it is provisioned, then sets
+// its approval mode (manual mode would hold the first apply for approval too).
+func newMachine(t *testing.T, ns, name string, controlPlane bool, approval string) *infrav1.CustomMachine {
+	g := NewWithT(t)
+	secret, machine, cm := envtestutil.NewMachine(ns, clusterName, name, controlPlane)
+	cm.Spec.Module, cm.Spec.CredentialsRef = fakecloudModule, credentials
+	for _, o := range []client.Object{secret, machine, cm} {
+		g.Expect(c.Create(ctx, o)).To(Succeed())
+	}
+	cm = waitProvisioned(t, ns, name)
+	patch := client.MergeFrom(cm.DeepCopy())
+	cm.Annotations = map[string]string{infrav1.ApprovalAnnotation: approval}
+	g.Expect(c.Patch(ctx, cm, patch)).To(Succeed())
+	return cm
+}
+
+func waitProvisioned(t *testing.T, ns, name string) *infrav1.CustomMachine {
+	cm := &infrav1.CustomMachine{}
+	NewWithT(t).Eventually(func(g Gomega) {
+		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cm)).To(Succeed())
+		g.Expect(conditions.IsTrue(cm, infrav1.ReadyCondition)).To(BeTrue(), "machine: %v", cm.Status.Conditions)
+		g.Expect(cm.Spec.ProviderID).NotTo(BeEmpty())
+	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed())
+	return cm
+}
+
+// readyReason is the CustomMachine's Ready condition (status and reason).
+func readyReason(g Gomega, cm *infrav1.CustomMachine) *metav1.Condition {
+	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+	cond := conditions.Get(cm, infrav1.ReadyCondition)
+	g.Expect(cond).NotTo(BeNil())
+	return cond
+}
+
+// instances are the fake cloud's live instances named name (a CustomMachine's name).
+func instances(g Gomega, name string) []map[string]any {
+	items, err := cloud.Instances(name)
+	g.Expect(err).NotTo(HaveOccurred())
+	return items
+}
+
+func instanceAction(g Gomega, method, path string) {
+	g.Expect(cloud.Do(method, path, nil, nil)).To(Succeed())
+}
+
+// warnings counts the Warning events with reason on the object named name.
+func warnings(g Gomega, ns, name, reason string) int {
+	evs := &corev1.EventList{}
+	g.Expect(c.List(ctx, evs, client.InNamespace(ns))).To(Succeed())
+	n := 0
+	for _, e := range evs.Items {
+		if e.InvolvedObject.Name == name && e.Reason == reason && e.Type == corev1.EventTypeWarning {
+			n++
+		}
+	}
+	return n
+}
+
+// stateSecrets are the state and plan Secrets of a CustomMachine.
+func stateSecrets(g Gomega, ns, name string) []corev1.Secret {
+	l := &corev1.SecretList{}
+	g.Expect(c.List(ctx, l, client.InNamespace(ns), client.MatchingLabels{
+		tfrunner.LabelKind: "custommachine", tfrunner.LabelName: name})).To(Succeed())
+	return l.Items
+}
+
+// deleteMachine deletes a Machine as remediation would and waits until its CustomMachine, its
+// state and its instances are gone.
+func deleteMachine(t *testing.T, ns, name string) {
+	g := NewWithT(t)
+	m := &clusterv1.Machine{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	g.Expect(c.Delete(ctx, m)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &infrav1.CustomMachine{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "CustomMachine still there: %v", err)
+		g.Expect(stateSecrets(g, ns, name)).To(BeEmpty())
+		g.Expect(instances(g, name)).To(BeEmpty())
+	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed())
+}
+

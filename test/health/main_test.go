@@ -1,0 +1,73 @@
+// Package health checks what happens when the instance behind a provisioned CustomMachine dies,
+// on the fakecloud module (bin/fakecloud and its real Terraform provider from bin/tf-mirror, which
+// assigns instance ids): an instance deleted or stopped out of band is reported on the
+// CustomMachine, never created again under the same Machine, and CAPI's own MachineHealthCheck
+// and MachineSet reconcilers (in-process, beside the Cluster and Machine ones) replace the Machine.
+package health
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+)
+
+// driftInterval is how often provisioned objects are planned again (refreshed).
+const driftInterval = 3 * time.Second
+
+var (
+	ctx   = context.Background()
+	st    *envtestutil.Stack
+	c     client.Client // reads go to the API server, not the manager's cache
+	cloud *envtestutil.FakeCloud
+	logs  = &envtestutil.SyncBuffer{}
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.Level(zapcore.InfoLevel)))
+	tmp, err := os.MkdirTemp("", "capc-health-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	if cloud, err = envtestutil.StartFakeCloud("health-token"); err != nil {
+		fmt.Fprintln(os.Stderr, "fakecloud:", err)
+		return 1
+	}
+	defer cloud.Stop()
+	st, err = envtestutil.StartStack(ctx, envtestutil.StackOptions{
+		WorkDir:         tmp,
+		ProviderMirrors: []string{filepath.Join(envtestutil.RepoRoot(), "bin", "tf-mirror")},
+		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: 4, ApprovalMode: "auto",
+			DriftCheckInterval: driftInterval},
+		Remediation: true,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stack:", err)
+		return 1
+	}
+	defer func() { _ = st.Stop() }()
+	if c, err = client.New(st.Env.Config, client.Options{Scheme: st.Scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintln(os.Stderr, "---- manager logs (last 200 lines) ----")
+		fmt.Fprintln(os.Stderr, logs.Tail(200))
+	}
+	return code
+}
