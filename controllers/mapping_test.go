@@ -255,7 +255,7 @@ func TestMachineHealth(t *testing.T) {
 		{name: "null", state: map[string]any{"health": nil}},
 		{name: "the plan's refresh wins over state", state: map[string]any{"health": "healthy"},
 			planned: map[string]any{"health": map[string]any{"status": "unhealthy", "message": "instance i-1 is stopped"}},
-			status: "unhealthy", message: "instance i-1 is stopped"},
+			status:  "unhealthy", message: "instance i-1 is stopped"},
 		{name: "known only after apply", state: map[string]any{"health": "unhealthy"}, planned: map[string]any{}},
 		{name: "unknown", state: map[string]any{"health": "unknown"}, status: "unknown"},
 		{name: "bad status", state: map[string]any{"health": "dying"}, wantErr: `status "dying"`},

@@ -107,10 +107,10 @@ type savedPlan struct {
 	Lineage    string
 	Planfile   []byte
 	Summary    PlanSummary
-	Text       string // `terraform show` output, redacted
-	Preview    string // the plan-preview token this plan answered, if any
+	Text       string            // `terraform show` output, redacted
+	Preview    string            // the plan-preview token this plan answered, if any
 	Outputs    map[string]Output // the outputs as planned (see Result.PlannedOutputs)
-	chunks     int    // Secrets the gzipped planfile spans (the plan Secret included)
+	chunks     int               // Secrets the gzipped planfile spans (the plan Secret included)
 }
 
 // maxPlanText keeps the plan Secret under the object size limit next to the planfile.

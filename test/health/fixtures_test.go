@@ -125,4 +125,3 @@ func deleteMachine(t *testing.T, ns, name string) {
 		g.Expect(instances(g, name)).To(BeEmpty())
 	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed())
 }
-

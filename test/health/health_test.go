@@ -89,7 +89,7 @@ func TestInstanceStopped(t *testing.T) {
 
 			if mode == "manual" {
 				g.Expect(conditions.GetReason(cm, infrav1.PlanApprovedCondition)).To(Equal(infrav1.AwaitingApprovalReason))
-				g.Expect(cm.Status.Terraform.Plan.Add + cm.Status.Terraform.Plan.Change + cm.Status.Terraform.Plan.Destroy +
+				g.Expect(cm.Status.Terraform.Plan.Add+cm.Status.Terraform.Plan.Change+cm.Status.Terraform.Plan.Destroy+
 					cm.Status.Terraform.Plan.Replace).To(BeZero(), "an output-only plan")
 			} else {
 				g.Expect(cm.Status.InstanceState).To(Equal("stopped"))
