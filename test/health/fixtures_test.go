@@ -2,6 +2,7 @@ package health
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +45,22 @@ func newCluster(t *testing.T, ns string) {
 		g.Expect(c.Get(ctx, client.ObjectKeyFromObject(cc), cc)).To(Succeed())
 		g.Expect(conditions.IsTrue(cc, infrav1.ReadyCondition)).To(BeTrue(), "cluster: %v", cc.Status.Conditions)
 	}, 2*time.Minute, 250*time.Millisecond).Should(Succeed())
+}
+
+var (
+	shared     sync.Once
+	sharedOnce bool
+)
+
+// sharedCluster is the namespace of one provisioned cluster that tests share (a cluster costs a
+// terraform apply and a plan per drift check); their machines have names of their own.
+func sharedCluster(t *testing.T) string {
+	const ns = "health"
+	shared.Do(func() { newCluster(t, ns); sharedOnce = true })
+	if !sharedOnce {
+		t.Fatal("the shared cluster failed in an earlier test")
+	}
+	return ns
 }
 
 // newMachine creates a fakecloud Machine + CustomMachine, waits until it is provisioned, then sets

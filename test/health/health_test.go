@@ -21,9 +21,8 @@ func TestInstanceDeleted(t *testing.T) {
 	for _, mode := range []string{"auto", "manual"} {
 		t.Run(mode, func(t *testing.T) {
 			g := NewWithT(t)
-			ns := "deleted-" + mode
-			newCluster(t, ns)
-			name := ns + "-w0" // instance names are the fake cloud's, shared by every namespace
+			ns := sharedCluster(t)
+			name := "deleted-" + mode // instance names are the fake cloud's, shared by every namespace
 			cm := newMachine(t, ns, name, false, mode)
 			providerID, id := cm.Spec.ProviderID, cm.Status.InstanceID
 			instanceAction(g, http.MethodDelete, "/v1/instances/"+id)
@@ -64,9 +63,8 @@ func TestInstanceStopped(t *testing.T) {
 	for _, mode := range []string{"auto", "manual"} {
 		t.Run(mode, func(t *testing.T) {
 			g := NewWithT(t)
-			ns := "stopped-" + mode
-			newCluster(t, ns)
-			name := ns + "-w0" // instance names are the fake cloud's, shared by every namespace
+			ns := sharedCluster(t)
+			name := "stopped-" + mode // instance names are the fake cloud's, shared by every namespace
 			cm := newMachine(t, ns, name, false, mode)
 			providerID, id := cm.Spec.ProviderID, cm.Status.InstanceID
 			instanceAction(g, http.MethodPost, "/v1/instances/"+id+"/stop")

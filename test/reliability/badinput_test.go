@@ -260,7 +260,7 @@ func badCases(ns string) []badCase {
 		invalid("machine", "unknown module family", &infrav1.ModuleSource{Name: "nosuchfamily"}, "", `module family "nosuchfamily" kind "machine" not embedded`),
 		invalid("machine", "module path traversal", path("../../x"), "", "must not contain '..'"),
 		invalid("machine", "broken module HCL", path("broken"), "", "does not parse"),
-		invalid("machine", "extra variable the module lacks", nil, `{"flavour": "x"}`, `spec.variables "flavour": is not a variable of the module (declared: region)`),
+		invalid("machine", "extra variable the module lacks", nil, `{"flavour": "x"}`, `spec.variables "flavour": is not a variable of the module (declared: region, simulated_instance_state)`),
 		invalid("machine", "variable of the wrong type", path("typed"), `{"replicas": {"a": 1}}`, `spec.variables "replicas": value of type object({a=number}) cannot be converted to the declared type number`),
 		{name: "missing credentials Secret", kind: "machine", machine: func(_ *corev1.Secret, m *infrav1.CustomMachine) {
 			m.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: "nosuchcreds"}

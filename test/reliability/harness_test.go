@@ -1,8 +1,6 @@
 package reliability
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -210,45 +208,18 @@ func checkNoPanics(t *testing.T, logs *syncBuffer) int {
 
 // ---- fake cloud process ----
 
-type fakeCloud struct {
-	URL    string
-	Token  string
-	cmd    *exec.Cmd
-	logs   *syncBuffer
-	exited chan struct{}
-}
+// fakeCloud is bin/fakecloud (envtestutil.FakeCloud) with the helpers these suites use.
+type fakeCloud struct{ *envtestutil.FakeCloud }
 
-// startFakeCloud runs bin/fakecloud on 127.0.0.1 with a random port.
+// startFakeCloud runs bin/fakecloud on 127.0.0.1 with a random port until the test ends.
 func startFakeCloud(t *testing.T, token string, args ...string) *fakeCloud {
 	t.Helper()
-	f := &fakeCloud{Token: token, logs: &syncBuffer{}, exited: make(chan struct{})}
-	f.cmd = exec.Command(suite.fakecloud, append([]string{"-listen", "127.0.0.1:0", "-token", token}, args...)...)
-	f.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	out, err := f.cmd.StdoutPipe()
+	f, err := envtestutil.StartFakeCloud(token, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.cmd.Stderr = f.logs
-	if err := f.cmd.Start(); err != nil {
-		t.Fatalf("starting fakecloud: %v", err)
-	}
-	go func() { _ = f.cmd.Wait(); close(f.exited) }()
-	t.Cleanup(func() { _ = f.cmd.Process.Kill(); <-f.exited })
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				lines <- u
-			}
-		}
-	}()
-	select {
-	case f.URL = <-lines:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("fakecloud did not report its address; stderr:\n%s", f.logs.String())
-	}
-	return f
+	t.Cleanup(f.Stop)
+	return &fakeCloud{f}
 }
 
 type fcStats struct {
@@ -277,27 +248,8 @@ var fcCollections = []string{"instances", "lb_targets", "load_balancers", "secur
 
 func (f *fakeCloud) do(t *testing.T, method, path string, body any, into any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, f.URL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+f.Token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("fakecloud %s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		t.Fatalf("fakecloud %s %s: HTTP %d: %s", method, path, resp.StatusCode, b)
-	}
-	if into != nil {
-		if err := json.Unmarshal(b, into); err != nil {
-			t.Fatalf("fakecloud %s %s: decoding %s: %v", method, path, b, err)
-		}
+	if err := f.Do(method, path, body, into); err != nil {
+		t.Fatal(err)
 	}
 }
 
