@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
-	"github.com/company/cluster-api-provider-custom/modules"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -109,7 +109,7 @@ func (r *CustomClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 func (r *CustomClusterReconciler) runInput(p *patcher, cc *infrav1.CustomCluster, clusterName string) runInput {
 	return runInput{
-		obj: cc, patch: p, ref: objectRef(cc, "CustomCluster", clusterName), kind: modules.KindCluster,
+		obj: cc, patch: p, ref: objectRef(cc, "CustomCluster", clusterName), kind: contract.KindCluster,
 		spec: cc.Spec.TerraformSpec, status: &cc.Status.Terraform,
 	}
 }

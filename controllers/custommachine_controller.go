@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
-	"github.com/company/cluster-api-provider-custom/modules"
+	"github.com/company/cluster-api-provider-custom/contract"
 )
 
 // CustomMachineReconciler reconciles a CustomMachine.
@@ -170,7 +170,7 @@ func (r *CustomMachineReconciler) reconcileNormal(ctx context.Context, p *patche
 		r.Recorder.Eventf(cm, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
 		return ctrl.Result{}, nil
 	}
-	if h.Status == healthUnhealthy {
+	if h.Status == contract.Unhealthy {
 		// Reported whether or not the plan that found it was applied (a manual-mode plan waits).
 		r.instanceLost(cm, infrav1.InstanceUnhealthyReason, "%s", h)
 		return result, nil
@@ -221,7 +221,7 @@ func (r *CustomMachineReconciler) customCluster(ctx context.Context, cluster *cl
 
 func (r *CustomMachineReconciler) runInput(p *patcher, cm *infrav1.CustomMachine, clusterName string) runInput {
 	return runInput{
-		obj: cm, patch: p, ref: objectRef(cm, "CustomMachine", clusterName), kind: modules.KindMachine,
+		obj: cm, patch: p, ref: objectRef(cm, "CustomMachine", clusterName), kind: contract.KindMachine,
 		spec: cm.Spec.TerraformSpec, status: &cm.Status.Terraform, sensitive: sensitiveMachineVariables,
 		noRecreate: true, // CAPI Machines are immutable: a lost instance is replaced with its Machine
 	}

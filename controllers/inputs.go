@@ -10,6 +10,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/contract"
 )
 
 // clusterVariables renders a CustomCluster's spec into the cluster module's contract variables
@@ -20,17 +21,17 @@ func clusterVariables(clusterName string, cc *infrav1.CustomCluster) (map[string
 		return nil, err
 	}
 	s := cc.Spec
-	vars["cluster_name"] = cty.StringVal(clusterName)
-	vars["namespace"] = cty.StringVal(cc.Namespace)
-	vars["region"] = cty.StringVal(s.Region)
-	vars["vpc"] = cty.ObjectVal(map[string]cty.Value{
+	vars[contract.VarClusterName] = cty.StringVal(clusterName)
+	vars[contract.VarNamespace] = cty.StringVal(cc.Namespace)
+	vars[contract.VarRegion] = cty.StringVal(s.Region)
+	vars[contract.VarVPC] = cty.ObjectVal(map[string]cty.Value{
 		"cidr_block": optString(s.NetworkSpec.VPC.CIDRBlock),
 		"id":         optString(s.NetworkSpec.VPC.ID),
 	})
-	vars["subnets"] = subnetsValue(s.NetworkSpec.Subnets)
-	vars["security_groups"] = securityGroupsValue(s.NetworkSpec.SecurityGroups)
-	vars["load_balancer"] = loadBalancerValue(s.LoadBalancerSpec)
-	vars["tags"] = stringMap(s.AdditionalTags)
+	vars[contract.VarSubnets] = subnetsValue(s.NetworkSpec.Subnets)
+	vars[contract.VarSecurityGroups] = securityGroupsValue(s.NetworkSpec.SecurityGroups)
+	vars[contract.VarLoadBalancer] = loadBalancerValue(s.LoadBalancerSpec)
+	vars[contract.VarTags] = stringMap(s.AdditionalTags)
 	return vars, nil
 }
 
@@ -58,30 +59,30 @@ func machineVariables(in machineInput) (map[string]cty.Value, error) {
 	for k, v := range s.Tags {
 		tags[k] = v
 	}
-	vars["cluster_name"] = cty.StringVal(in.ClusterName)
-	vars["machine_name"] = cty.StringVal(in.Machine.Name)
-	vars["instance_type"] = cty.StringVal(s.InstanceType)
-	vars["image_id"] = cty.StringVal(s.ImageID)
-	vars["ssh_key_name"] = optString(s.SSHKeyName)
-	vars["subnet_id"] = optString(s.SubnetID)
-	vars["security_group_ids"] = stringList(s.SecurityGroupIDs)
-	vars["iam_instance_profile"] = optString(s.IAMInstanceProfile)
-	vars["root_volume"] = volumeValue(s.RootVolume)
+	vars[contract.VarClusterName] = cty.StringVal(in.ClusterName)
+	vars[contract.VarMachineName] = cty.StringVal(in.Machine.Name)
+	vars[contract.VarInstanceType] = cty.StringVal(s.InstanceType)
+	vars[contract.VarImageID] = cty.StringVal(s.ImageID)
+	vars[contract.VarSSHKeyName] = optString(s.SSHKeyName)
+	vars[contract.VarSubnetID] = optString(s.SubnetID)
+	vars[contract.VarSecurityGroupIDs] = stringList(s.SecurityGroupIDs)
+	vars[contract.VarIAMInstanceProfile] = optString(s.IAMInstanceProfile)
+	vars[contract.VarRootVolume] = volumeValue(s.RootVolume)
 	vols := make([]cty.Value, 0, len(s.AdditionalVolumes))
 	for i := range s.AdditionalVolumes {
 		vols = append(vols, volumeValue(&s.AdditionalVolumes[i]))
 	}
-	vars["additional_volumes"] = listOf(vols, volumeType)
-	vars["user_data"] = cty.StringVal(in.UserData)
-	vars["tags"] = stringMap(tags)
-	vars["failure_domain"] = optString(in.FailureDomain)
-	vars["control_plane"] = cty.BoolVal(in.ControlPlane)
-	vars["cluster"] = clusterOutputsValue(in.Cluster)
+	vars[contract.VarAdditionalVolumes] = listOf(vols, contract.VolumeType)
+	vars[contract.VarUserData] = cty.StringVal(in.UserData)
+	vars[contract.VarTags] = stringMap(tags)
+	vars[contract.VarFailureDomain] = optString(in.FailureDomain)
+	vars[contract.VarControlPlane] = cty.BoolVal(in.ControlPlane)
+	vars[contract.VarCluster] = clusterOutputsValue(in.Cluster)
 	return vars, nil
 }
 
 // sensitiveMachineVariables never appear in logs, errors or plan text.
-var sensitiveMachineVariables = []string{"user_data"}
+var sensitiveMachineVariables = contract.Sensitive(contract.KindMachine)
 
 // extraVariables converts spec.variables (a JSON object) into cty values of their implied types;
 // the module's declared types convert them further when terraform reads them.

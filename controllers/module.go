@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/modulesrc"
@@ -43,16 +44,6 @@ func (e *ContractError) Error() string {
 		what = "root module " + e.Root + "/"
 	}
 	return fmt.Sprintf("%s fails the contract check (%d problem(s)): %s", what, len(e.Problems), modulecheck.Join(e.Problems))
-}
-
-// PolicyError lists what a module does that the manager's module policy does not allow
-// (provisioners, providers outside the allow-list); nothing runs until it changes.
-type PolicyError struct {
-	Problems []modulecheck.Problem
-}
-
-func (e *PolicyError) Error() string {
-	return fmt.Sprintf("module is not allowed by the manager's module policy (%d problem(s)): %s", len(e.Problems), modulecheck.Join(e.Problems))
 }
 
 // bundled reports whether the module is one the provider ships (embedded in the binary): the
@@ -98,7 +89,7 @@ func (b *base) module(ctx context.Context, in runInput) (checkedModule, error) {
 			for i, p := range mod.tree.Remote {
 				problems[i] = modulecheck.Problem{Item: p.Item, Message: p.Message + ": terraform init would download it, and this manager runs without --allow-remote-modules"}
 			}
-			return checkedModule{}, &PolicyError{Problems: problems}
+			return checkedModule{}, &modulecheck.PolicyError{Problems: problems}
 		}
 		if err := b.checkPolicy(digest, mod.tree.FS); err != nil {
 			return checkedModule{}, err
@@ -297,7 +288,7 @@ func remoteModule(source, version, kind string, extraNames []string) (fs.FS, err
 		mod.SetAttributeValue("version", cty.StringVal(version))
 	}
 	names := []string{}
-	for _, cv := range modulecheck.Variables(kind) {
+	for _, cv := range contract.Variables(kind) {
 		names = append(names, cv.Name)
 		body.AppendNewline()
 		v := body.AppendNewBlock("variable", []string{cv.Name}).Body()
@@ -321,7 +312,7 @@ func remoteModule(source, version, kind string, extraNames []string) (fs.FS, err
 	for _, n := range names {
 		mod.SetAttributeTraversal(n, hcl.Traversal{hcl.TraverseRoot{Name: "var"}, hcl.TraverseAttr{Name: n}})
 	}
-	for _, co := range modulecheck.Outputs(kind) {
+	for _, co := range contract.Outputs(kind) {
 		body.AppendNewline()
 		o := body.AppendNewBlock("output", []string{co.Name}).Body()
 		if co.Required {
@@ -334,13 +325,13 @@ func remoteModule(source, version, kind string, extraNames []string) (fs.FS, err
 	return fstest.MapFS{"main.tf": &fstest.MapFile{Data: hclwrite.Format(f.Bytes()), Mode: 0o644}}, nil
 }
 
-func contractVariableNamed(kind, name string) (modulecheck.ContractVariable, bool) {
-	for _, cv := range modulecheck.Variables(kind) {
+func contractVariableNamed(kind, name string) (contract.Variable, bool) {
+	for _, cv := range contract.Variables(kind) {
 		if cv.Name == name {
 			return cv, true
 		}
 	}
-	return modulecheck.ContractVariable{}, false
+	return contract.Variable{}, false
 }
 
 // typeExpr renders a contract type as a terraform type expression.

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modulesrc"
 )
@@ -53,7 +54,7 @@ func TestContractTypesMatchRenderedVariables(t *testing.T) {
 	}}
 	check := func(t *testing.T, kind string, vars map[string]cty.Value) {
 		t.Helper()
-		want := modulecheck.Variables(kind)
+		want := contract.Variables(kind)
 		if len(vars) != len(want) {
 			t.Errorf("%s: controllers render %d variables, the contract lists %d", kind, len(vars), len(want))
 		}
@@ -76,13 +77,13 @@ func TestContractTypesMatchRenderedVariables(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(t, modulecheck.KindCluster, vars)
+		check(t, contract.KindCluster, vars)
 		for _, m := range []*infrav1.CustomMachine{cm, fullM} {
 			vars, err := machineVariables(machineInput{ClusterName: "capi", Machine: m, Cluster: c})
 			if err != nil {
 				t.Fatal(err)
 			}
-			check(t, modulecheck.KindMachine, vars)
+			check(t, contract.KindMachine, vars)
 		}
 	}
 }
@@ -115,7 +116,7 @@ var testStore = func() *modulesrc.Store {
 
 func machineRun(module *infrav1.ModuleSource, variables string) runInput {
 	cm := &infrav1.CustomMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "m"}}
-	in := runInput{obj: cm, kind: modulecheck.KindMachine, spec: infrav1.TerraformSpec{Module: module},
+	in := runInput{obj: cm, kind: contract.KindMachine, spec: infrav1.TerraformSpec{Module: module},
 		vars: map[string]cty.Value{"machine_name": cty.StringVal("m")}}
 	if variables != "" {
 		in.spec.Variables = &apiextensionsv1.JSON{Raw: []byte(variables)}
@@ -221,7 +222,7 @@ func TestRemoteModule(t *testing.T) {
 		t.Fatalf("a remote module without --allow-remote-modules: got %v", err)
 	}
 	b.Options.AllowRemoteModules = true
-	for _, kind := range []string{modulecheck.KindCluster, modulecheck.KindMachine} {
+	for _, kind := range []string{contract.KindCluster, contract.KindMachine} {
 		mod, err := remoteModule(src.Source, src.Version, kind, []string{"disk_gb", "cluster_name"})
 		if err != nil {
 			t.Fatal(err)
@@ -250,7 +251,7 @@ func TestRemoteModule(t *testing.T) {
 		t.Errorf("wrapper:\n%s", main)
 	}
 	// A source is a literal: interpolation syntax is escaped, never evaluated.
-	mod, _ = remoteModule("git::https://x/${path.cwd}", "", modulecheck.KindCluster, nil)
+	mod, _ = remoteModule("git::https://x/${path.cwd}", "", contract.KindCluster, nil)
 	main, _ = fs.ReadFile(mod, "main.tf")
 	if !strings.Contains(string(main), `"git::https://x/$${path.cwd}"`) {
 		t.Errorf("source not escaped:\n%s", main)
@@ -302,7 +303,7 @@ func TestFluxSourceRefusals(t *testing.T) {
 		_, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{SourceRef: &ref}, ""))
 		return err
 	}
-	var pe *PolicyError
+	var pe *modulecheck.PolicyError
 	if err := run(infrav1.SourceReference{Kind: "GitRepository", Name: "repo", Namespace: "other"}); !errors.As(err, &pe) ||
 		!strings.Contains(err.Error(), "--allow-cross-namespace-sources") {
 		t.Errorf("cross-namespace source: %v", err)
@@ -341,7 +342,7 @@ func TestPathModuleTreeChecks(t *testing.T) {
 	b := testBase()
 	b.Options.ModuleRoot = root
 	_, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "t"}, ""))
-	var pe *PolicyError
+	var pe *modulecheck.PolicyError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), `module "vpc" (shared/l/main.tf:1): source "terraform-aws-modules/vpc/aws" is remote`) {
 		t.Errorf("remote call in a tree: %v", err)
 	}

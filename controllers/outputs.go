@@ -3,101 +3,28 @@ package controllers
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
-
-// clusterOutputs is the cluster module's output contract (modules/README.md).
-type clusterOutputs struct {
-	ControlPlaneEndpoint *struct {
-		Host string `json:"host"`
-		Port int32  `json:"port"`
-	} `json:"control_plane_endpoint"`
-	VPCID            string   `json:"vpc_id"`
-	SubnetIDs        []string `json:"subnet_ids"`
-	SecurityGroupIDs []string `json:"security_group_ids"`
-	LoadBalancer     *struct {
-		DNSName string `json:"dns_name"`
-		ARN     string `json:"arn"`
-	} `json:"load_balancer"`
-	FailureDomains []struct {
-		Name         string            `json:"name"`
-		ControlPlane *bool             `json:"control_plane"`
-		Attributes   map[string]string `json:"attributes"`
-	} `json:"failure_domains"`
-}
-
-// machineOutputs is the machine module's output contract.
-type machineOutputs struct {
-	InstanceID    string `json:"instance_id"`
-	InstanceState string `json:"instance_state"`
-	ProviderID    string `json:"provider_id"`
-	Addresses     []struct {
-		Type    string `json:"type"`
-		Address string `json:"address"`
-	} `json:"addresses"`
-	FailureDomain string `json:"failure_domain"`
-}
-
-// Health statuses of the machine module's optional health output.
-const (
-	healthHealthy   = "healthy"
-	healthUnhealthy = "unhealthy"
-	healthUnknown   = "unknown"
-)
-
-// health is the machine module's optional `health` output: a status, or an object
-// {status, message}. A module without it has no opinion (Status "").
-type health struct {
-	Status  string `json:"status"`
-	Message string `json:"message"`
-}
-
-func (h health) String() string {
-	if h.Message == "" {
-		return "module output health is " + h.Status
-	}
-	return fmt.Sprintf("module output health is %s: %s", h.Status, h.Message)
-}
 
 // machineHealth reads the health output from the plan this reconcile made or reported (the world
 // as terraform's refresh found it, before any apply), else from the stored state: a drift check
 // learns it without another terraform process. An output known only after apply is unknown.
-func machineHealth(res tfrunner.Result) (health, error) {
+func machineHealth(res tfrunner.Result) (contract.Health, error) {
 	outs := res.Outputs
 	if res.PlannedOutputs != nil {
 		outs = res.PlannedOutputs
 	}
-	var o struct {
-		Health json.RawMessage `json:"health"`
-	}
+	var o contract.MachineOutputs
 	if err := decodeOutputs(outs, &o); err != nil {
-		return health{}, err
+		return contract.Health{}, err
 	}
-	return parseHealth(o.Health)
-}
-
-func parseHealth(raw json.RawMessage) (health, error) {
-	var h health
-	if len(raw) == 0 || string(raw) == "null" {
-		return h, nil
-	}
-	if err := json.Unmarshal(raw, &h.Status); err != nil {
-		if err := json.Unmarshal(raw, &h); err != nil {
-			return health{}, fmt.Errorf("module output health must be a string or an object {status, message}: %w", err)
-		}
-	}
-	h.Status = strings.ToLower(strings.TrimSpace(h.Status))
-	switch h.Status {
-	case healthHealthy, healthUnhealthy, healthUnknown:
-		return h, nil
-	}
-	return health{}, fmt.Errorf("module output health has status %q (want healthy, unhealthy or unknown)", h.Status)
+	return contract.ParseHealth(o.Health)
 }
 
 // decodeOutputs fills dst (a struct with json tags) from terraform outputs. Sensitive outputs are
@@ -122,7 +49,7 @@ func decodeOutputs(outs map[string]tfrunner.Output, dst any) error {
 // applyClusterOutputs maps the cluster module's outputs onto the CustomCluster. A user-set
 // controlPlaneEndpoint is never overwritten.
 func applyClusterOutputs(cc *infrav1.CustomCluster, outs map[string]tfrunner.Output) error {
-	var o clusterOutputs
+	var o contract.ClusterOutputs
 	if err := decodeOutputs(outs, &o); err != nil {
 		return err
 	}
@@ -159,7 +86,7 @@ var validAddressTypes = map[string]bool{
 // applyMachineOutputs maps the machine module's outputs onto the CustomMachine. providerID is set
 // once: a module that later reports a different one is an error, never a silent change.
 func applyMachineOutputs(cm *infrav1.CustomMachine, outs map[string]tfrunner.Output) error {
-	var o machineOutputs
+	var o contract.MachineOutputs
 	if err := decodeOutputs(outs, &o); err != nil {
 		return err
 	}

@@ -12,10 +12,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 )
 
 // Options configure the reconcilers (flags of cmd/manager).

@@ -60,7 +60,7 @@ func (b *base) sourceArtifact(ctx context.Context, ref *infrav1.SourceReference,
 	ns := namespace
 	if ref.Namespace != "" && ref.Namespace != namespace {
 		if !b.Options.AllowCrossNamespaceSources {
-			return artifact{}, &PolicyError{Problems: []modulecheck.Problem{{Item: "spec.module.sourceRef", Message: fmt.Sprintf(
+			return artifact{}, &modulecheck.PolicyError{Problems: []modulecheck.Problem{{Item: "spec.module.sourceRef", Message: fmt.Sprintf(
 				"%s %s/%s is in another namespace; this manager allows that only with --allow-cross-namespace-sources", ref.Kind, ref.Namespace, ref.Name)}}}
 		}
 		ns = ref.Namespace

@@ -100,14 +100,11 @@ func (b *base) workspace(ctx context.Context, in runInput) (ws tfrunner.Workspac
 // checkPolicy applies the module policy to a module tree; digest, when known, lets a reconcile
 // of an unchanged module skip the walk.
 func (b *base) checkPolicy(digest string, fsys fs.FS) error {
-	var problems []modulecheck.Problem
 	if digest == "" {
-		problems = b.Options.ModulePolicy.Check(fsys)
-	} else {
-		problems = contractChecks.CheckPolicy(digest, fsys, b.Options.ModulePolicy)
+		return b.Options.ModulePolicy.Refuse(fsys)
 	}
-	if len(problems) > 0 {
-		return &PolicyError{Problems: problems}
+	if problems := contractChecks.CheckPolicy(digest, fsys, b.Options.ModulePolicy); len(problems) > 0 {
+		return &modulecheck.PolicyError{Problems: problems}
 	}
 	return nil
 }
@@ -119,7 +116,7 @@ func (b *base) checkInstalled(installed fs.FS) error { return b.checkPolicy("", 
 // NotAllowed for the module policy and Invalid otherwise, and a Warning event.
 func (b *base) moduleRefused(obj object, err error) {
 	reason := infrav1.ModuleInvalidReason
-	if pe := (*PolicyError)(nil); errors.As(err, &pe) {
+	if pe := (*modulecheck.PolicyError)(nil); errors.As(err, &pe) {
 		reason = infrav1.ModuleNotAllowedReason
 	}
 	if se := (*SourceNotReadyError)(nil); errors.As(err, &se) {
@@ -235,7 +232,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, token string, drifted bool, err error) (tfrunner.Result, bool, ctrl.Result, error) {
 	var locked *tfrunner.LockedError
 	var stale *tfrunner.StalePlanError
-	var policy *PolicyError
+	var policy *modulecheck.PolicyError
 	var job *tfrunner.JobRunningError
 	var gone *tfrunner.GoneError
 	switch {

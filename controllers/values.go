@@ -5,25 +5,7 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
-)
-
-// Typed cty shapes of the contract's structured variables. Explicit types (rather than implied
-// ones) keep empty lists and nulls well-typed, so terraform sees the same type for every object.
-var (
-	subnetType = cty.Object(map[string]cty.Type{
-		"cidr_block": cty.String, "availability_zone": cty.String, "is_public": cty.Bool, "id": cty.String,
-	})
-	ingressRuleType = cty.Object(map[string]cty.Type{
-		"description": cty.String, "protocol": cty.String, "from_port": cty.Number, "to_port": cty.Number,
-		"cidr_blocks": cty.List(cty.String),
-	})
-	securityGroupType = cty.Object(map[string]cty.Type{"name": cty.String, "ingress_rules": cty.List(ingressRuleType)})
-	loadBalancerType  = cty.Object(map[string]cty.Type{
-		"scheme": cty.String, "type": cty.String, "port": cty.Number, "cross_zone": cty.Bool,
-	})
-	volumeType = cty.Object(map[string]cty.Type{
-		"device_name": cty.String, "size": cty.Number, "type": cty.String, "iops": cty.Number, "encrypted": cty.Bool,
-	})
+	"github.com/company/cluster-api-provider-custom/contract"
 )
 
 // optString maps "" to null so modules can use their own defaults.
@@ -77,7 +59,7 @@ func subnetsValue(subnets []infrav1.SubnetSpec) cty.Value {
 			"id":                optString(s.ID),
 		}))
 	}
-	return listOf(vals, subnetType)
+	return listOf(vals, contract.SubnetType)
 }
 
 func securityGroupsValue(groups []infrav1.SecurityGroupSpec) cty.Value {
@@ -94,15 +76,15 @@ func securityGroupsValue(groups []infrav1.SecurityGroupSpec) cty.Value {
 			}))
 		}
 		vals = append(vals, cty.ObjectVal(map[string]cty.Value{
-			"name": cty.StringVal(g.Name), "ingress_rules": listOf(rules, ingressRuleType),
+			"name": cty.StringVal(g.Name), "ingress_rules": listOf(rules, contract.IngressRuleType),
 		}))
 	}
-	return listOf(vals, securityGroupType)
+	return listOf(vals, contract.SecurityGroupType)
 }
 
 func loadBalancerValue(lb *infrav1.LoadBalancerSpec) cty.Value {
 	if lb == nil {
-		return cty.NullVal(loadBalancerType)
+		return cty.NullVal(contract.LoadBalancerType)
 	}
 	return cty.ObjectVal(map[string]cty.Value{
 		"scheme":     optString(lb.Scheme),
@@ -114,7 +96,7 @@ func loadBalancerValue(lb *infrav1.LoadBalancerSpec) cty.Value {
 
 func volumeValue(v *infrav1.Volume) cty.Value {
 	if v == nil {
-		return cty.NullVal(volumeType)
+		return cty.NullVal(contract.VolumeType)
 	}
 	enc := cty.NullVal(cty.Bool)
 	if v.Encrypted != nil {
@@ -137,7 +119,7 @@ func clusterOutputsValue(cc *infrav1.CustomCluster) cty.Value {
 	if n := cc.Status.Network; n != nil {
 		vpcID, subnetIDs, sgIDs = n.VPCID, n.Subnets, n.SecurityGroups
 	}
-	lb := cty.NullVal(cty.Object(map[string]cty.Type{"dns_name": cty.String, "arn": cty.String}))
+	lb := cty.NullVal(contract.ClusterType.AttributeType("load_balancer"))
 	if l := cc.Status.LoadBalancer; l != nil {
 		lb = cty.ObjectVal(map[string]cty.Value{"dns_name": optString(l.DNSName), "arn": optString(l.ARN)})
 	}
@@ -158,10 +140,6 @@ func clusterOutputsValue(cc *infrav1.CustomCluster) cty.Value {
 	})
 }
 
-var failureDomainType = cty.Object(map[string]cty.Type{
-	"name": cty.String, "control_plane": cty.Bool, "attributes": cty.Map(cty.String),
-})
-
 func failureDomainsValue(fds []clusterv1.FailureDomain) cty.Value {
 	vals := make([]cty.Value, 0, len(fds))
 	for _, fd := range fds {
@@ -171,5 +149,5 @@ func failureDomainsValue(fds []clusterv1.FailureDomain) cty.Value {
 			"attributes":    stringMap(fd.Attributes),
 		}))
 	}
-	return listOf(vals, failureDomainType)
+	return listOf(vals, contract.FailureDomainType)
 }

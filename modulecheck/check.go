@@ -14,6 +14,8 @@ import (
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/company/cluster-api-provider-custom/contract"
 )
 
 // Problem is one finding, naming the item it is about, e.g.
@@ -63,8 +65,8 @@ func Check(fsys fs.FS, kind string, extraVars map[string]cty.Value) Result {
 // Check checks a parsed module against the contract of kind.
 func (m *Module) Check(kind string, extraVars map[string]cty.Value) Result {
 	r := Result{Problems: append([]Problem(nil), m.Problems...), Variables: map[string]cty.Value{}}
-	if _, ok := contractVariables[kind]; !ok {
-		r.problem("module", "unknown kind %q (want %q or %q)", kind, KindCluster, KindMachine)
+	if !contract.Known(kind) {
+		r.problem("module", "unknown kind %q (want %q or %q)", kind, contract.KindCluster, contract.KindMachine)
 		return r
 	}
 	for _, p := range m.Problems {
@@ -74,7 +76,7 @@ func (m *Module) Check(kind string, extraVars map[string]cty.Value) Result {
 	}
 
 	// Contract variables the module declares must accept what the controllers pass.
-	for _, cv := range contractVariables[kind] {
+	for _, cv := range contract.Variables(kind) {
 		v, ok := m.Variables[cv.Name]
 		if !ok {
 			continue // terraform ignores values of undeclared variables in terraform.tfvars
@@ -107,7 +109,7 @@ func (m *Module) Check(kind string, extraVars map[string]cty.Value) Result {
 	sort.Strings(keys)
 	for _, k := range keys {
 		item := fmt.Sprintf("spec.variables %q", k)
-		if _, ok := contractVariable(kind, k); ok {
+		if _, ok := contract.VariableNamed(kind, k); ok {
 			r.warn(item, "ignored: the contract variable %q rendered from the spec takes precedence", k)
 			continue
 		}
@@ -138,7 +140,7 @@ func (m *Module) Check(kind string, extraVars map[string]cty.Value) Result {
 		if v.HasDefault {
 			continue
 		}
-		if _, ok := contractVariable(kind, name); ok {
+		if _, ok := contract.VariableNamed(kind, name); ok {
 			continue
 		}
 		if _, ok := extraVars[name]; ok {
@@ -148,7 +150,7 @@ func (m *Module) Check(kind string, extraVars map[string]cty.Value) Result {
 	}
 
 	// Outputs the controllers read.
-	for _, co := range contractOutputs[kind] {
+	for _, co := range contract.Outputs(kind) {
 		item := fmt.Sprintf("output %q", co.Name)
 		o, ok := m.Outputs[co.Name]
 		switch {
@@ -178,7 +180,7 @@ func (r *Result) warn(item, format string, args ...any) {
 func (m *Module) variableNames(kind string) []string {
 	var out []string
 	for _, n := range sortedKeys(m.Variables) {
-		if _, ok := contractVariable(kind, n); !ok {
+		if _, ok := contract.VariableNamed(kind, n); !ok {
 			out = append(out, n)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modules"
 )
@@ -24,7 +25,7 @@ func TestBundledFamiliesPass(t *testing.T) {
 		}
 	}
 	for _, fam := range fams {
-		for _, kind := range []string{modulecheck.KindCluster, modulecheck.KindMachine} {
+		for _, kind := range []string{contract.KindCluster, contract.KindMachine} {
 			t.Run(fam+"/"+kind, func(t *testing.T) {
 				mod, err := modules.Get(fam, kind)
 				if err != nil {
@@ -275,7 +276,7 @@ func TestReadmeExamplePasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range []string{modulecheck.KindCluster, modulecheck.KindMachine} {
+	for _, kind := range []string{contract.KindCluster, contract.KindMachine} {
 		marker := "`" + kind + "/main.tf`:\n\n```hcl\n"
 		i := strings.Index(string(b), marker)
 		if i < 0 {
@@ -294,14 +295,14 @@ func TestReadmeExamplePasses(t *testing.T) {
 // sensitive is (the controllers would never read it).
 func TestHealthOutputIsAnExtension(t *testing.T) {
 	fsys := fstest.MapFS{"main.tf": &fstest.MapFile{Data: []byte(minimalMachine)}}
-	if r := modulecheck.Check(fsys, modulecheck.KindMachine, nil); !r.OK() || len(r.Warnings) != 0 {
+	if r := modulecheck.Check(fsys, contract.KindMachine, nil); !r.OK() || len(r.Warnings) != 0 {
 		t.Fatalf("a machine module without health: problems %v, warnings %v", r.Problems, r.Warnings)
 	}
 	fsys["health.tf"] = &fstest.MapFile{Data: []byte(`output "health" {
   value     = "healthy"
   sensitive = true
 }`)}
-	if r := modulecheck.Check(fsys, modulecheck.KindMachine, nil); !r.OK() || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0].String(), `output "health"`) {
+	if r := modulecheck.Check(fsys, contract.KindMachine, nil); !r.OK() || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0].String(), `output "health"`) {
 		t.Fatalf("a sensitive health output: problems %v, warnings %v", r.Problems, r.Warnings)
 	}
 }

@@ -98,6 +98,25 @@ type moduleDir struct {
 	uses    map[string]providerUse // local name -> first use
 }
 
+// PolicyError lists what a module does that the manager's module policy does not allow
+// (provisioners, providers outside the allow-list); nothing runs until it changes. It keeps its
+// meaning across a runner Job's boundary (tfrunner.JobError).
+type PolicyError struct {
+	Problems []Problem `json:"problems"`
+}
+
+func (e *PolicyError) Error() string {
+	return fmt.Sprintf("module is not allowed by the manager's module policy (%d problem(s)): %s", len(e.Problems), Join(e.Problems))
+}
+
+// Refuse is Check as an error: a *PolicyError, or nil when the tree passes.
+func (pol Policy) Refuse(fsys fs.FS) error {
+	if problems := pol.Check(fsys); len(problems) > 0 {
+		return &PolicyError{Problems: problems}
+	}
+	return nil
+}
+
 // Check reads every .tf and .tf.json file of the module tree (the root module and the modules
 // it calls from inside the tree) and lists what the policy does not allow, naming the file and
 // line of each.

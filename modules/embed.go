@@ -9,17 +9,12 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
 //go:embed all:simulated all:aws all:fakecloud
 var files embed.FS
-
-// Kinds of root module every family provides.
-const (
-	KindCluster = "cluster"
-	KindMachine = "machine"
-)
 
 // Families lists the embedded module families, sorted.
 func Families() []string {
@@ -40,8 +35,8 @@ func Families() []string {
 // Get returns the root module of family for kind ("cluster" or "machine") as a file tree rooted
 // at the module directory.
 func Get(family, kind string) (fs.FS, error) {
-	if kind != KindCluster && kind != KindMachine {
-		return nil, fmt.Errorf("module kind %q: must be %q or %q", kind, KindCluster, KindMachine)
+	if kind != contract.KindCluster && kind != contract.KindMachine {
+		return nil, fmt.Errorf("module kind %q: must be %q or %q", kind, contract.KindCluster, contract.KindMachine)
 	}
 	dir := family + "/" + kind
 	if _, err := fs.Stat(files, dir+"/main.tf"); err != nil {

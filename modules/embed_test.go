@@ -4,6 +4,8 @@ import (
 	"io/fs"
 	"slices"
 	"testing"
+
+	"github.com/company/cluster-api-provider-custom/contract"
 )
 
 func TestGet(t *testing.T) {
@@ -11,7 +13,7 @@ func TestGet(t *testing.T) {
 		t.Fatalf("families %v lack simulated", Families())
 	}
 	for _, fam := range Families() {
-		for _, kind := range []string{KindCluster, KindMachine} {
+		for _, kind := range []string{contract.KindCluster, contract.KindMachine} {
 			m, err := Get(fam, kind)
 			if err != nil {
 				t.Fatalf("Get(%s, %s): %v", fam, kind, err)

@@ -20,6 +20,8 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 )
 
 // JobRequest is one run for a runner Job: everything a Workspace holds except the credentials
@@ -169,13 +171,14 @@ type JobResult struct {
 
 // JobError is a run's error in transit.
 type JobError struct {
-	Kind    string          `json:"kind"` // locked, stale, gone, timeout, terraform, sandbox, other
-	Message string          `json:"message"`
-	Locked  *LockedError    `json:"locked,omitempty"`
-	Stale   *StalePlanError `json:"stale,omitempty"`
-	Gone    *GoneError      `json:"gone,omitempty"`
-	Op      string          `json:"op,omitempty"`
-	Timeout time.Duration   `json:"timeout,omitempty"`
+	Kind    string                   `json:"kind"` // locked, stale, gone, policy, timeout, terraform, sandbox, other
+	Message string                   `json:"message"`
+	Locked  *LockedError             `json:"locked,omitempty"`
+	Stale   *StalePlanError          `json:"stale,omitempty"`
+	Gone    *GoneError               `json:"gone,omitempty"`
+	Policy  *modulecheck.PolicyError `json:"policy,omitempty"`
+	Op      string                   `json:"op,omitempty"`
+	Timeout time.Duration            `json:"timeout,omitempty"`
 }
 
 // NewJobError encodes err (nil for none).
@@ -187,6 +190,7 @@ func NewJobError(err error) *JobError {
 	var locked *LockedError
 	var stale *StalePlanError
 	var gone *GoneError
+	var policy *modulecheck.PolicyError
 	var te *TerraformError
 	var to *RunTimeoutError
 	var se *SandboxError
@@ -197,6 +201,8 @@ func NewJobError(err error) *JobError {
 		je.Kind, je.Stale = "stale", stale
 	case errors.As(err, &gone):
 		je.Kind, je.Gone = "gone", gone
+	case errors.As(err, &policy): // a downloaded module the policy refuses (Workspace.CheckInstalled)
+		je.Kind, je.Policy = "policy", policy
 	case errors.As(err, &to):
 		je.Kind, je.Timeout = "timeout", to.After
 	case errors.As(err, &te):
@@ -224,6 +230,10 @@ func (e *JobError) Err() error {
 	case "gone":
 		if e.Gone != nil {
 			return e.Gone
+		}
+	case "policy":
+		if e.Policy != nil {
+			return e.Policy
 		}
 	case "timeout":
 		return &TerraformError{Op: "run", Diagnostics: e.Message, ctxErr: &RunTimeoutError{After: e.Timeout}}

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 )
 
 func TestJobRequestRoundTrip(t *testing.T) {
@@ -98,6 +101,7 @@ func TestJobErrorRoundTrip(t *testing.T) {
 		&TerraformError{Op: "apply", Diagnostics: "interrupted", ctxErr: &RunTimeoutError{After: time.Minute}},
 		errors.New("module policy: provisioner local-exec"),
 		&GoneError{Addresses: []string{"fakecloud_instance.this"}},
+		fmt.Errorf("checking installed modules: %w", &modulecheck.PolicyError{Problems: []modulecheck.Problem{{Item: `module "x"`, Message: "provisioner local-exec"}}}),
 	} {
 		b, _ := json.Marshal(NewJobError(err))
 		var je JobError
@@ -105,6 +109,15 @@ func TestJobErrorRoundTrip(t *testing.T) {
 			t.Fatal(e)
 		}
 		got := je.Err()
+		// A policy refusal keeps its type, so the controllers give it the same reason (NotAllowed)
+		// in job mode as in local mode.
+		if sent := (*modulecheck.PolicyError)(nil); errors.As(err, &sent) {
+			var pe *modulecheck.PolicyError
+			if !errors.As(got, &pe) || pe.Error() != sent.Error() {
+				t.Errorf("policy: %v → %v", err, got)
+			}
+			continue
+		}
 		var locked *LockedError
 		var stale *StalePlanError
 		var to *RunTimeoutError

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 
@@ -13,7 +12,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/yaml"
 
-	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -57,22 +55,7 @@ func runnerMain(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("creating the terraform runner (--work-dir=%q): %w", o.WorkDir, err)
 	}
-	return tfrunner.RunJob(ctx, r, &q, os.Getenv("JOB_NAME"), os.Environ(), installedCheck(policy))
-}
-
-// installedCheck applies the module policy to the modules terraform init downloaded.
-func installedCheck(policy modulecheck.Policy) func(fs.FS) error {
-	return func(installed fs.FS) error {
-		problems := policy.Check(installed)
-		if len(problems) == 0 {
-			return nil
-		}
-		s := make([]string, len(problems))
-		for i, p := range problems {
-			s[i] = p.String()
-		}
-		return fmt.Errorf("module policy: %s", strings.Join(s, "; "))
-	}
+	return tfrunner.RunJob(ctx, r, &q, os.Getenv("JOB_NAME"), os.Environ(), policy.Refuse)
 }
 
 // jobRunner wraps the local runner for --runner=job: what needs terraform runs in Jobs.

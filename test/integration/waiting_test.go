@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/modules"
 )
 
@@ -145,7 +146,7 @@ var _ = Describe("Waiting states wake up by themselves", func() {
 		cc.Spec.Module = &infrav1.ModuleSource{ConfigMapRef: &infrav1.LocalObjectReference{Name: "module"}}
 		create(cc, cluster)
 		waitFor(cc, infrav1.ModuleInvalidReason, "module")
-		mod, err := modules.Get("simulated", modules.KindCluster)
+		mod, err := modules.Get("simulated", contract.KindCluster)
 		Expect(err).NotTo(HaveOccurred())
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "module"}, Data: map[string]string{}}
 		Expect(fs.WalkDir(mod, ".", func(p string, d fs.DirEntry, err error) error {

@@ -48,6 +48,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/controllers"
 	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/modulesrc"
@@ -498,7 +499,7 @@ func newCluster(ns, name string) (*clusterv1.Cluster, *infrav1.CustomCluster, *c
 // moduleConfigMap holds the bundled simulated machine module, one key per file.
 func moduleConfigMap(t *testing.T, ns, name string) *corev1.ConfigMap {
 	t.Helper()
-	fsys, err := modules.Get("simulated", modules.KindMachine)
+	fsys, err := modules.Get("simulated", contract.KindMachine)
 	if err != nil {
 		t.Fatal(err)
 	}

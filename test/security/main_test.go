@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/controllers"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modules"
@@ -214,7 +215,7 @@ func newCluster(ns, name string, module *infrav1.ModuleSource) (*clusterv1.Clust
 // gitModule makes a git repository at dir holding the bundled simulated cluster module plus a
 // local-exec provisioner, a remote module as terraform init fetches it (git::file://).
 func gitModule(dir string) (string, error) {
-	mod, err := modules.Get("simulated", modules.KindCluster)
+	mod, err := modules.Get("simulated", contract.KindCluster)
 	if err != nil {
 		return "", err
 	}

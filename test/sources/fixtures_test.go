@@ -17,6 +17,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/bench"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 )
@@ -43,7 +44,7 @@ output "id" {
 // them, called through relative sources from two levels down.
 func writeRepo(t *testing.T, dir string) {
 	t.Helper()
-	for _, kind := range []string{modules.KindCluster, modules.KindMachine} {
+	for _, kind := range []string{contract.KindCluster, contract.KindMachine} {
 		m, err := modules.Get("simulated", kind)
 		if err != nil {
 			t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/company/cluster-api-provider-custom/bench"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/controllers"
 	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
@@ -195,7 +196,7 @@ func (b *benchmark) run(work, out string) error {
 		{"P2", func() error { return b.p2(ctx, e, sim) }},
 		{"P2s", func() error { return b.p2s(ctx, e, bin, sim) }},
 		{"P3", func() error {
-			fc, err := modules.Get("fakecloud", modules.KindMachine)
+			fc, err := modules.Get("fakecloud", contract.KindMachine)
 			if err != nil {
 				return err
 			}

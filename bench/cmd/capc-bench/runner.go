@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/company/cluster-api-provider-custom/bench"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
@@ -493,4 +494,4 @@ func bigState(serial, size int) []byte {
 }
 
 // simulatedMachine is the provider-free module of P1, P2, P4 and P5.
-func simulatedMachine() (fs.FS, error) { return modules.Get("simulated", modules.KindMachine) }
+func simulatedMachine() (fs.FS, error) { return modules.Get("simulated", contract.KindMachine) }

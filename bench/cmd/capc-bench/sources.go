@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/company/cluster-api-provider-custom/bench"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
@@ -53,7 +54,7 @@ func (b *benchmark) p7(ctx context.Context) error {
 		if unpacked, err = s.Artifact(ctx, srv.URL+"/a.tar.gz", digest); err != nil {
 			return err
 		}
-		if _, err := s.Tree(unpacked, "teams/a", modules.KindMachine); err != nil {
+		if _, err := s.Tree(unpacked, "teams/a", contract.KindMachine); err != nil {
 			return err
 		}
 		fetch = append(fetch, time.Since(t0))
@@ -62,7 +63,7 @@ func (b *benchmark) p7(ctx context.Context) error {
 	f := bench.Summarize(fetch)
 
 	cached, err := timeN(2000, func() error {
-		t, err := last.Tree(unpacked, "teams/a", modules.KindMachine)
+		t, err := last.Tree(unpacked, "teams/a", contract.KindMachine)
 		if err == nil {
 			_, err = tfrunner.TreeDigest(t.FS, t.Root)
 		}
@@ -75,7 +76,7 @@ func (b *benchmark) p7(ctx context.Context) error {
 	// directories and reuses the tree while none changed.
 	pathCost := func(root string) (bench.Stats, error) {
 		return timeN(1000, func() error {
-			t, err := last.Dir(root, "teams/a", modules.KindMachine)
+			t, err := last.Dir(root, "teams/a", contract.KindMachine)
 			if err == nil {
 				_, err = tfrunner.TreeDigest(t.FS, t.Root)
 			}
@@ -123,7 +124,7 @@ func timeN(n int, fn func() error) (bench.Stats, error) {
 // writeBenchRepo writes a module repository: the simulated machine module calling a shared
 // module that carries pad bytes of templates (200 files).
 func writeBenchRepo(dir string, pad int) error {
-	m, err := modules.Get("simulated", modules.KindMachine)
+	m, err := modules.Get("simulated", contract.KindMachine)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,39 @@
+package contract
+
+import (
+	"fmt"
+	"go/build"
+	"strings"
+	"testing"
+)
+
+// Outputs come from the output structs: required ones first, health an extension.
+func TestOutputs(t *testing.T) {
+	got := fmt.Sprint(Outputs(KindMachine))
+	want := "[{provider_id true false} {instance_id false false} {instance_state false false} {addresses false false} {failure_domain false false} {health false true}]"
+	if got != want {
+		t.Fatalf("machine outputs:\n got %s\nwant %s", got, want)
+	}
+	if o := Outputs(KindCluster); len(o) != 6 || o[0].Name != "control_plane_endpoint" || !o[0].Required {
+		t.Fatalf("cluster outputs: %v", o)
+	}
+	if Outputs("pool") != nil || Known("pool") || !Known(KindCluster) {
+		t.Fatal("only cluster and machine are kinds")
+	}
+	if s := Sensitive(KindMachine); len(s) != 1 || s[0] != VarUserData {
+		t.Fatalf("sensitive machine variables: %v", s)
+	}
+}
+
+// The contract is a leaf: everything else may import it, it imports nothing of the provider.
+func TestImportsNothingOfTheProvider(t *testing.T) {
+	pkg, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range pkg.Imports {
+		if strings.HasPrefix(imp, "github.com/company/") || strings.Contains(imp, "k8s.io") {
+			t.Errorf("contract imports %s", imp)
+		}
+	}
+}
