@@ -70,50 +70,69 @@ type resolvedModule struct {
 	revision, label string
 }
 
-// module resolves the object's module tree (bundled, path, ConfigMap, Flux source or remote),
-// checks it against the module policy and its root module against the contract, and returns
-// it with the variables to run it with: in.vars with the spec.variables values converted to
-// the module's declared types.
+// module resolves the object's module tree (bundled, path, ConfigMap, Flux source or remote) and
+// checks it (checkModule).
 func (b *base) module(ctx context.Context, in runInput) (checkedModule, error) {
 	mod, extras, err := b.resolve(ctx, in)
 	if err != nil {
 		return checkedModule{}, err
 	}
+	return checkModule(mod, extras, in.vars, in.kind, b.moduleRules(in.spec.Module))
+}
+
+// ModuleRules are the manager's rules for modules it did not ship: its module policy and
+// whether remote module sources may be downloaded.
+type ModuleRules struct {
+	Policy      modulecheck.Policy
+	AllowRemote bool
+	// Bundled modules (shipped in the binary) are exempt from the policy.
+	Bundled bool
+}
+
+func (b *base) moduleRules(src *infrav1.ModuleSource) ModuleRules {
+	return ModuleRules{Policy: b.Options.ModulePolicy, AllowRemote: b.Options.AllowRemoteModules, Bundled: bundled(src)}
+}
+
+// checkModule applies the rules to a module tree and checks its root module against the
+// contract of kind, and returns it with the variables to run it with: vars with the
+// spec.variables values (extras) converted to the module's declared types. The manager and
+// capc-plan both take this path, so they refuse the same modules with the same message.
+func checkModule(mod resolvedModule, extras, vars map[string]cty.Value, kind string, rules ModuleRules) (checkedModule, error) {
 	digest, err := tfrunner.TreeDigest(mod.tree.FS, mod.tree.Root)
 	if err != nil {
 		return checkedModule{}, fmt.Errorf("reading module: %w", err)
 	}
-	if !bundled(in.spec.Module) {
-		if len(mod.tree.Remote) > 0 && !b.Options.AllowRemoteModules {
+	if !rules.Bundled {
+		if len(mod.tree.Remote) > 0 && !rules.AllowRemote {
 			problems := make([]modulecheck.Problem, len(mod.tree.Remote))
 			for i, p := range mod.tree.Remote {
 				problems[i] = modulecheck.Problem{Item: p.Item, Message: p.Message + ": terraform init would download it, and this manager runs without --allow-remote-modules"}
 			}
 			return checkedModule{}, &modulecheck.PolicyError{Problems: problems}
 		}
-		if err := b.checkPolicy(digest, mod.tree.FS); err != nil {
-			return checkedModule{}, err
+		if problems := contractChecks.CheckPolicy(digest, mod.tree.FS, rules.Policy); len(problems) > 0 {
+			return checkedModule{}, &modulecheck.PolicyError{Problems: problems}
 		}
 	}
 	root, err := fs.Sub(mod.tree.FS, mod.tree.Root)
 	if err != nil {
 		return checkedModule{}, fmt.Errorf("reading root module %s: %w", mod.tree.Root, err)
 	}
-	res := contractChecks.Check(digest, root, in.kind, extras)
+	res := contractChecks.Check(digest, root, kind, extras)
 	if !res.OK() {
 		return checkedModule{}, &ContractError{Problems: res.Problems, Root: mod.tree.Root}
 	}
-	vars := make(map[string]cty.Value, len(in.vars))
-	for k, v := range in.vars {
-		vars[k] = v
+	all := make(map[string]cty.Value, len(vars)+len(res.Variables))
+	for k, v := range vars {
+		all[k] = v
 	}
 	for k, v := range res.Variables { // never a contract variable: those take precedence
-		vars[k] = v
+		all[k] = v
 	}
 	if mod.revision == "" {
 		mod.revision = mod.label + "@sha256:" + digest[:12]
 	}
-	return checkedModule{tree: mod.tree, vars: vars, revision: mod.revision, warnings: res.Warnings}, nil
+	return checkedModule{tree: mod.tree, vars: all, revision: mod.revision, warnings: res.Warnings}, nil
 }
 
 // resolve finds the object's module tree and its spec.variables.

@@ -3,36 +3,56 @@ package controllers
 import (
 	"fmt"
 
+	"github.com/zclconf/go-cty/cty"
+
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
-// ClusterWorkspace is the module and variables the provider runs for a CustomCluster; the plan
-// command uses it to show a plan without a management cluster.
-func ClusterWorkspace(cc *infrav1.CustomCluster, clusterName, moduleRoot string) (tfrunner.Workspace, error) {
-	mod, err := resolveModule(cc.Spec.Module, contract.KindCluster, moduleRoot)
-	if err != nil {
-		return tfrunner.Workspace{}, fmt.Errorf("module of CustomCluster %s: %w", cc.Name, err)
-	}
+// ClusterWorkspace is the module and variables the provider runs for a CustomCluster, checked
+// as the manager checks them (rules, contract, spec.variables); the plan command uses it to show
+// a plan without a management cluster.
+func ClusterWorkspace(cc *infrav1.CustomCluster, clusterName, moduleRoot string, rules ModuleRules) (tfrunner.Workspace, error) {
 	vars, err := clusterVariables(clusterName, cc)
 	if err != nil {
 		return tfrunner.Workspace{}, fmt.Errorf("variables of CustomCluster %s: %w", cc.Name, err)
 	}
-	return tfrunner.Workspace{Object: objectRef(cc, "CustomCluster", clusterName), Module: mod.FS, ModuleDir: mod.Root, Variables: vars}, nil
+	ref := objectRef(cc, "CustomCluster", clusterName)
+	return offlineWorkspace(ref, cc.Spec.TerraformSpec, contract.KindCluster, moduleRoot, vars, rules)
 }
 
 // MachineWorkspace is the module and variables the provider runs for a CustomMachine of the
 // given CustomCluster (whose status supplies the cluster's outputs).
-func MachineWorkspace(cm *infrav1.CustomMachine, cc *infrav1.CustomCluster, clusterName, moduleRoot, userData string, controlPlane bool) (tfrunner.Workspace, error) {
-	mod, err := resolveModule(cm.Spec.Module, contract.KindMachine, moduleRoot)
-	if err != nil {
-		return tfrunner.Workspace{}, fmt.Errorf("module of CustomMachine %s: %w", cm.Name, err)
-	}
+func MachineWorkspace(cm *infrav1.CustomMachine, cc *infrav1.CustomCluster, clusterName, moduleRoot, userData string, controlPlane bool, rules ModuleRules) (tfrunner.Workspace, error) {
 	vars, err := machineVariables(machineInput{ClusterName: clusterName, Machine: cm, Cluster: cc, UserData: userData, ControlPlane: controlPlane})
 	if err != nil {
 		return tfrunner.Workspace{}, fmt.Errorf("variables of CustomMachine %s: %w", cm.Name, err)
 	}
-	return tfrunner.Workspace{Object: objectRef(cm, "CustomMachine", clusterName), Module: mod.FS, ModuleDir: mod.Root, Variables: vars,
-		Sensitive: sensitiveMachineVariables}, nil
+	ws, err := offlineWorkspace(objectRef(cm, "CustomMachine", clusterName), cm.Spec.TerraformSpec, contract.KindMachine, moduleRoot, vars, rules)
+	ws.Sensitive = sensitiveMachineVariables
+	return ws, err
+}
+
+// offlineWorkspace resolves a module without the manager (bundled or under moduleRoot) and
+// checks it on the manager's path (checkModule).
+func offlineWorkspace(ref tfrunner.ObjectRef, spec infrav1.TerraformSpec, kind, moduleRoot string, vars map[string]cty.Value, rules ModuleRules) (tfrunner.Workspace, error) {
+	tree, err := resolveModule(spec.Module, kind, moduleRoot)
+	if err != nil {
+		return tfrunner.Workspace{}, fmt.Errorf("module of %s %s: %w", ref.Kind, ref.Name, err)
+	}
+	extras, err := extraVariables(spec.Variables)
+	if err != nil {
+		return tfrunner.Workspace{}, fmt.Errorf("variables of %s %s: %w", ref.Kind, ref.Name, err)
+	}
+	rules.Bundled = bundled(spec.Module)
+	mod, err := checkModule(resolvedModule{tree: tree}, extras, vars, kind, rules)
+	if err != nil {
+		return tfrunner.Workspace{}, fmt.Errorf("module of %s %s: %w", ref.Kind, ref.Name, err)
+	}
+	ws := tfrunner.Workspace{Object: ref, Module: mod.tree.FS, ModuleDir: mod.tree.Root, Variables: mod.vars}
+	if !rules.Bundled {
+		ws.CheckInstalled = rules.Policy.Refuse
+	}
+	return ws, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -92,25 +91,10 @@ func (b *base) workspace(ctx context.Context, in runInput) (ws tfrunner.Workspac
 		ws.CredentialsSecret = in.spec.CredentialsRef.Name
 	}
 	if !bundled(in.spec.Module) {
-		ws.CheckInstalled = b.checkInstalled // remote modules' files exist only after init
+		ws.CheckInstalled = b.Options.ModulePolicy.Refuse // remote modules' files exist only after init
 	}
 	return ws, mod.revision, true
 }
-
-// checkPolicy applies the module policy to a module tree; digest, when known, lets a reconcile
-// of an unchanged module skip the walk.
-func (b *base) checkPolicy(digest string, fsys fs.FS) error {
-	if digest == "" {
-		return b.Options.ModulePolicy.Refuse(fsys)
-	}
-	if problems := contractChecks.CheckPolicy(digest, fsys, b.Options.ModulePolicy); len(problems) > 0 {
-		return &modulecheck.PolicyError{Problems: problems}
-	}
-	return nil
-}
-
-// checkInstalled applies the module policy to the modules terraform init downloaded.
-func (b *base) checkInstalled(installed fs.FS) error { return b.checkPolicy("", installed) }
 
 // moduleRefused says why a module cannot run: ModuleValid=False and Ready=False, with reason
 // NotAllowed for the module policy and Invalid otherwise, and a Warning event.

@@ -98,6 +98,23 @@ type moduleDir struct {
 	uses    map[string]providerUse // local name -> first use
 }
 
+// NewPolicy builds the policy from the manager's flags: --allow-provisioners and the comma list
+// of --allowed-providers (short patterns get defaultHost, the engine's default registry).
+func NewPolicy(allowProvisioners bool, allowedProviders, defaultHost string) (Policy, error) {
+	pol := Policy{AllowProvisioners: allowProvisioners, DefaultHost: defaultHost}
+	for _, s := range strings.Split(allowedProviders, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		p, err := ParseProviderPattern(s, defaultHost)
+		if err != nil {
+			return pol, fmt.Errorf("--allowed-providers: %w", err)
+		}
+		pol.Providers = append(pol.Providers, p)
+	}
+	return pol, nil
+}
+
 // PolicyError lists what a module does that the manager's module policy does not allow
 // (provisioners, providers outside the allow-list); nothing runs until it changes. It keeps its
 // meaning across a runner Job's boundary (tfrunner.JobError).

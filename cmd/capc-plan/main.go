@@ -23,12 +23,16 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
 type options struct {
 	file, clusterFile, state, terraform, moduleRoot, clusterName, output string
 	controlPlane                                                         bool
+	// The manager's module rules, so that a module it refuses is refused here too.
+	allowProvisioners, allowRemoteModules bool
+	allowedProviders                      string
 }
 
 func main() {
@@ -42,6 +46,9 @@ func main() {
 	fs.StringVar(&o.clusterName, "cluster-name", "", "CAPI Cluster name (default: the cluster-name label, else the object's name)")
 	fs.BoolVar(&o.controlPlane, "control-plane", false, "for a CustomMachine: plan it as a control-plane machine")
 	fs.StringVar(&o.output, "o", "text", "output: text or json")
+	fs.BoolVar(&o.allowProvisioners, "allow-provisioners", false, "as the manager's flag: let modules the provider did not ship use provisioners")
+	fs.StringVar(&o.allowedProviders, "allowed-providers", "", "as the manager's flag: comma-separated provider patterns modules the provider did not ship may use (empty: any)")
+	fs.BoolVar(&o.allowRemoteModules, "allow-remote-modules", false, "as the manager's flag: let module trees call remote module sources")
 	_ = fs.Parse(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -116,13 +123,18 @@ func workspace(o options) (tfrunner.Workspace, error) {
 	if err != nil {
 		return tfrunner.Workspace{}, err
 	}
+	pol, err := modulecheck.NewPolicy(o.allowProvisioners, o.allowedProviders, "registry.terraform.io")
+	if err != nil {
+		return tfrunner.Workspace{}, err
+	}
+	rules := controllers.ModuleRules{Policy: pol, AllowRemote: o.allowRemoteModules}
 	switch kind {
 	case "CustomCluster":
 		cc := &infrav1.CustomCluster{}
 		if err := yaml.UnmarshalStrict(raw, cc); err != nil {
 			return tfrunner.Workspace{}, fmt.Errorf("decoding CustomCluster: %w", err)
 		}
-		return controllers.ClusterWorkspace(defaults(cc), clusterName(o, cc.Labels, cc.Name), o.moduleRoot)
+		return controllers.ClusterWorkspace(defaults(cc), clusterName(o, cc.Labels, cc.Name), o.moduleRoot, rules)
 	case "CustomMachine":
 		cm := &infrav1.CustomMachine{}
 		if err := yaml.UnmarshalStrict(raw, cm); err != nil {
@@ -138,7 +150,7 @@ func workspace(o options) (tfrunner.Workspace, error) {
 				return tfrunner.Workspace{}, fmt.Errorf("decoding CustomCluster: %w", err)
 			}
 		}
-		return controllers.MachineWorkspace(defaults(cm), cc, clusterName(o, cm.Labels, cc.Name), o.moduleRoot, cm.Spec.UserData, o.controlPlane)
+		return controllers.MachineWorkspace(defaults(cm), cc, clusterName(o, cm.Labels, cc.Name), o.moduleRoot, cm.Spec.UserData, o.controlPlane, rules)
 	}
 	return tfrunner.Workspace{}, fmt.Errorf("%s holds no CustomCluster or CustomMachine", o.file)
 }

@@ -80,3 +80,56 @@ func TestPlanRejectsOtherKinds(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// capc-plan takes the manager's path: a module the manager refuses is refused here, before any
+// terraform runs, with the manager's message (the one its ModuleValid condition shows).
+func TestPlanRefusesWhatTheManagerRefuses(t *testing.T) {
+	root := t.TempDir()
+	machine := `variable "cluster_name" { type = string }
+variable "machine_name" { type = string }
+variable "user_data" {
+  type      = string
+  sensitive = true
+}
+output "instance_id" { value = var.machine_name }
+`
+	withID := machine + `output "provider_id" { value = "custom://x/${var.machine_name}" }
+resource "terraform_data" "boot" {
+  provisioner "local-exec" { command = "true" }
+}
+`
+	for dir, main := range map[string]string{"nocontract": machine, "provisioner": withID} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, dir, "main.tf"), []byte(main), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obj := filepath.Join(root, "m.yaml")
+	for _, tc := range []struct {
+		path, want string
+		o          options
+	}{
+		{"nocontract", `module fails the contract check (1 problem(s)): output "provider_id": is missing; the machine contract requires it`, options{}},
+		{"provisioner", `module is not allowed by the manager's module policy (1 problem(s)): `, options{}},
+		{"provisioner", `local-exec`, options{}},
+	} {
+		m := "apiVersion: infrastructure.cluster.x-k8s.io/v1beta1\nkind: CustomMachine\nmetadata: {name: m0}\n" +
+			"spec: {instanceType: t3.large, imageId: ami-1, module: {path: " + tc.path + "}}\n"
+		if err := os.WriteFile(obj, []byte(m), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tc.o.file, tc.o.moduleRoot, tc.o.terraform, tc.o.output = obj, root, terraformPath(t), "text"
+		err := run(context.Background(), tc.o, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to contain %q", tc.path, err, tc.want)
+		}
+	}
+	// Allowed as the manager would allow it: the plan is made (provisioners only run on apply).
+	var out bytes.Buffer
+	if err := run(context.Background(), options{file: obj, moduleRoot: root, terraform: terraformPath(t), output: "text",
+		allowProvisioners: true}, &out); err != nil || !strings.Contains(out.String(), "1 to add") {
+		t.Fatalf("with -allow-provisioners: %v\n%s", err, out.String())
+	}
+}

@@ -13,9 +13,10 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
 // Runner modes accepted by --runner.
@@ -291,21 +292,11 @@ func holderIdentity() string {
 // modulePolicy is what modules the provider did not ship may do (--allow-provisioners,
 // --allowed-providers); short provider patterns get the engine's default registry.
 func (o *options) modulePolicy() (modulecheck.Policy, error) {
-	pol := modulecheck.Policy{AllowProvisioners: o.AllowProvisioners, DefaultHost: "registry.terraform.io"}
+	host := "registry.terraform.io"
 	if o.Engine == tfrunner.EngineTofu {
-		pol.DefaultHost = "registry.opentofu.org"
+		host = "registry.opentofu.org"
 	}
-	for _, s := range strings.Split(o.AllowedProviders, ",") {
-		if strings.TrimSpace(s) == "" {
-			continue
-		}
-		p, err := modulecheck.ParseProviderPattern(s, pol.DefaultHost)
-		if err != nil {
-			return pol, fmt.Errorf("--allowed-providers: %w", err)
-		}
-		pol.Providers = append(pol.Providers, p)
-	}
-	return pol, nil
+	return modulecheck.NewPolicy(o.AllowProvisioners, o.AllowedProviders, host)
 }
 
 // sandboxReadPaths are --sandbox-allow-read plus, with --allow-provisioners or
