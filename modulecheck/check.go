@@ -1,7 +1,8 @@
 // Package modulecheck checks a Terraform root module against the provider's module contract
-// (modules/README.md) before any terraform run: it parses the module's `variable` and `output`
+// (package contract) before any terraform run: it parses the module's `variable` and `output`
 // blocks with hcl/v2 and compares them with the variables the controllers pass and the outputs
-// they read. It does not import controller-runtime and never runs terraform.
+// they read; and it holds the module policy (provisioners, providers) and its PolicyError. It
+// never imports controllers, tfrunner or controller-runtime, and never runs terraform.
 package modulecheck
 
 import (

@@ -48,59 +48,43 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 	defer r.flushOrphans(runCtx, rn)
 	if st != nil {
 		res.StateSerial = st.Serial
-		if p.ApproveDigest == st.AppliedPlan {
-			// An approval left on the object after its plan was applied approves nothing new; kept,
-			// it would be refused as stale against every later plan.
-			p.ApproveDigest = ""
-		}
 	}
-	if st != nil && st.InputsHash == rn.hash && !p.Force && p.ApproveDigest == "" {
-		res.Skipped = true
+	d := decide(p, rn.hash, st, pl.plan)
+	if d.step != stepSkip && pl.err != nil {
+		return res, pl.err
+	}
+	rn.saved = pl.plan
+	switch d.step {
+	case stepSkip:
 		r.cfg.Metrics.Skipped.Inc()
+		res.Skipped = true
 		res.Outputs, err = outputsOf(st.Raw)
 		return res, err
-	}
-	saved, err := pl.plan, pl.err
-	if err != nil {
-		return res, err
-	}
-	rn.saved = saved
-	if saved == nil && p.AutoApply && !p.Force && p.ApproveDigest == "" && !hasResources(st) {
+	case stepApplyFresh:
 		return r.applyFresh(runCtx, rn, st, res)
-	}
-	// A saved plan that is still current is applied (approved, or now allowed by policy) or
-	// reported again as pending: re-planning would mint a new digest on every reconcile and the
-	// user could never approve the one they saw.
-	current := saved != nil && staleReason(saved, saved.Digest, rn.hash, st) == ""
-	if current && p.PreviewToken != "" && saved.Preview == p.PreviewToken {
-		p.Force = false // this preview was answered already
-	}
-	var stale error
-	switch {
-	case current && (p.ApproveDigest == saved.Digest ||
-		p.ApproveDigest == "" && !p.Force && p.AutoApply && (!saved.Summary.Destructive() || p.AllowDestroy)):
-		return r.applySaved(runCtx, rn, st, saved, res)
-	case current && !p.Force:
+	case stepApplySaved:
+		return r.applySaved(runCtx, rn, st, rn.saved, res)
+	case stepReportPending:
+		saved := rn.saved
 		res.Plan, res.PlanDigest, res.PendingApproval = &saved.Summary, saved.Digest, true
 		res.PlanText, res.PlannedOutputs = saved.Text, saved.Outputs
 		res.Outputs, err = outputsOf(stRaw(st))
-		if p.ApproveDigest != "" {
-			err = errors.Join(err, &StalePlanError{Approved: p.ApproveDigest, Saved: saved.Digest, Reason: "digest does not match the saved plan"})
-		}
-		return res, err
-	case p.ApproveDigest != "":
-		se := &StalePlanError{Approved: p.ApproveDigest, Reason: staleReason(saved, p.ApproveDigest, rn.hash, st)}
-		if saved != nil {
-			se.Saved = saved.Digest
-		}
-		stale = se
+		return res, errors.Join(err, staleOrNil(d.stale))
 	}
 	release, err := r.prepare(runCtx, rn, st)
 	if err != nil {
 		return res, err
 	}
 	defer release()
-	return r.planAndMaybeApply(runCtx, rn, st, p, res, stale)
+	return r.planAndMaybeApply(runCtx, rn, st, d.policy, res, staleOrNil(d.stale))
+}
+
+// staleOrNil keeps a nil *StalePlanError from becoming a non-nil error.
+func staleOrNil(e *StalePlanError) error {
+	if e == nil {
+		return nil
+	}
+	return e
 }
 
 // firstJournal is what an object's first apply will journal (every resource of its module), when

@@ -1,0 +1,39 @@
+// Package imports checks the rules of which package may import which (README, Architecture):
+// the rooms stay rooms.
+package imports
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/company/cluster-api-provider-custom/"
+
+// Each package and the prefixes nothing it (transitively) imports may have.
+var rules = map[string][]string{
+	"contract":    {mod, "k8s.io/", "sigs.k8s.io/"},
+	"modulecheck": {mod + "controllers", mod + "tfrunner", "sigs.k8s.io/controller-runtime"},
+	"modulesrc":   {mod + "controllers", "sigs.k8s.io/controller-runtime"},
+	"tfrunner":    {mod + "controllers", "sigs.k8s.io/controller-runtime", "sigs.k8s.io/cluster-api"},
+	"modules":     {mod + "controllers", "sigs.k8s.io/controller-runtime"},
+}
+
+func TestImportRules(t *testing.T) {
+	for pkg, banned := range rules {
+		out, err := exec.Command("go", "list", "-deps", mod+pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == mod+pkg {
+				continue
+			}
+			for _, b := range banned {
+				if strings.HasPrefix(dep, b) {
+					t.Errorf("%s imports %s (rule: nothing under %s)", pkg, dep, b)
+				}
+			}
+		}
+	}
+}
