@@ -18,8 +18,10 @@ import (
 // and never created again under the same Machine, in auto and in manual mode; its state stays
 // for the delete, which then removes what remains.
 func TestInstanceDeleted(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"auto", "manual"} {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
 			g := NewWithT(t)
 			ns := sharedCluster(t)
 			name := "deleted-" + mode // instance names are the fake cloud's, shared by every namespace
@@ -60,8 +62,10 @@ func TestInstanceDeleted(t *testing.T) {
 // again at the next drift check. In manual mode the refresh's output-only plan waits for approval
 // while the machine is reported unhealthy from it.
 func TestInstanceStopped(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"auto", "manual"} {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
 			g := NewWithT(t)
 			ns := sharedCluster(t)
 			name := "stopped-" + mode // instance names are the fake cloud's, shared by every namespace

@@ -28,6 +28,7 @@ import (
 // machine's kubelet: MachineHealthCheck only judges workers once the control plane is initialized,
 // which CAPI decides from a control-plane Machine with a Node.
 func TestRemediation(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := "remediation"
 	newCluster(t, ns)
