@@ -60,11 +60,16 @@ type checkedModule struct {
 	revision string
 	// warnings do not block a run; they are shown in ModuleValid and a Warning event.
 	warnings []modulecheck.Problem
+	// checkInstalled applies the module policy to what `terraform init` downloads (remote
+	// modules' files exist only then); nil for a module the provider ships.
+	checkInstalled func(fs.FS) error
 }
 
 // resolvedModule is an object's module tree and what it is called.
 type resolvedModule struct {
 	tree modulesrc.Tree
+	// shipped: a module embedded in the binary, exempt from the module policy.
+	shipped bool
 	// revision is a Flux artifact's revision or a remote source; label names other modules,
 	// whose revision is their digest.
 	revision, label string
@@ -77,7 +82,8 @@ func (b *base) module(ctx context.Context, in runInput) (checkedModule, error) {
 	if err != nil {
 		return checkedModule{}, err
 	}
-	return checkModule(mod, extras, in.vars, in.kind, b.moduleRules(in.spec.Module))
+	mod.shipped = bundled(in.spec.Module)
+	return checkModule(mod, extras, in.vars, in.kind, ModuleRules{Policy: b.Options.ModulePolicy, AllowRemote: b.Options.AllowRemoteModules})
 }
 
 // ModuleRules are the manager's rules for modules it did not ship: its module policy and
@@ -85,12 +91,6 @@ func (b *base) module(ctx context.Context, in runInput) (checkedModule, error) {
 type ModuleRules struct {
 	Policy      modulecheck.Policy
 	AllowRemote bool
-	// Bundled modules (shipped in the binary) are exempt from the policy.
-	Bundled bool
-}
-
-func (b *base) moduleRules(src *infrav1.ModuleSource) ModuleRules {
-	return ModuleRules{Policy: b.Options.ModulePolicy, AllowRemote: b.Options.AllowRemoteModules, Bundled: bundled(src)}
 }
 
 // checkModule applies the rules to a module tree and checks its root module against the
@@ -102,7 +102,7 @@ func checkModule(mod resolvedModule, extras, vars map[string]cty.Value, kind str
 	if err != nil {
 		return checkedModule{}, fmt.Errorf("reading module: %w", err)
 	}
-	if !rules.Bundled {
+	if !mod.shipped {
 		if len(mod.tree.Remote) > 0 && !rules.AllowRemote {
 			problems := make([]modulecheck.Problem, len(mod.tree.Remote))
 			for i, p := range mod.tree.Remote {
@@ -132,7 +132,11 @@ func checkModule(mod resolvedModule, extras, vars map[string]cty.Value, kind str
 	if mod.revision == "" {
 		mod.revision = mod.label + "@sha256:" + digest[:12]
 	}
-	return checkedModule{tree: mod.tree, vars: all, revision: mod.revision, warnings: res.Warnings}, nil
+	checked := checkedModule{tree: mod.tree, vars: all, revision: mod.revision, warnings: res.Warnings}
+	if !mod.shipped {
+		checked.checkInstalled = rules.Policy.Refuse
+	}
+	return checked, nil
 }
 
 // resolve finds the object's module tree and its spec.variables.
@@ -320,7 +324,7 @@ func remoteModule(source, version, kind string, extraNames []string) (fs.FS, err
 		}
 	}
 	for _, n := range extraNames {
-		if _, ok := contractVariableNamed(kind, n); ok {
+		if _, ok := contract.VariableNamed(kind, n); ok {
 			continue
 		}
 		names = append(names, n)
@@ -342,15 +346,6 @@ func remoteModule(source, version, kind string, extraNames []string) (fs.FS, err
 		}
 	}
 	return fstest.MapFS{"main.tf": &fstest.MapFile{Data: hclwrite.Format(f.Bytes()), Mode: 0o644}}, nil
-}
-
-func contractVariableNamed(kind, name string) (contract.Variable, bool) {
-	for _, cv := range contract.Variables(kind) {
-		if cv.Name == name {
-			return cv, true
-		}
-	}
-	return contract.Variable{}, false
 }
 
 // typeExpr renders a contract type as a terraform type expression.

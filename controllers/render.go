@@ -45,14 +45,10 @@ func offlineWorkspace(ref tfrunner.ObjectRef, spec infrav1.TerraformSpec, kind, 
 	if err != nil {
 		return tfrunner.Workspace{}, fmt.Errorf("variables of %s %s: %w", ref.Kind, ref.Name, err)
 	}
-	rules.Bundled = bundled(spec.Module)
-	mod, err := checkModule(resolvedModule{tree: tree}, extras, vars, kind, rules)
+	mod, err := checkModule(resolvedModule{tree: tree, shipped: bundled(spec.Module)}, extras, vars, kind, rules)
 	if err != nil {
 		return tfrunner.Workspace{}, fmt.Errorf("module of %s %s: %w", ref.Kind, ref.Name, err)
 	}
-	ws := tfrunner.Workspace{Object: ref, Module: mod.tree.FS, ModuleDir: mod.tree.Root, Variables: mod.vars}
-	if !rules.Bundled {
-		ws.CheckInstalled = rules.Policy.Refuse
-	}
-	return ws, nil
+	return tfrunner.Workspace{Object: ref, Module: mod.tree.FS, ModuleDir: mod.tree.Root, Variables: mod.vars,
+		CheckInstalled: mod.checkInstalled}, nil
 }

@@ -86,12 +86,10 @@ func (b *base) workspace(ctx context.Context, in runInput) (ws tfrunner.Workspac
 		return tfrunner.Workspace{}, "", false
 	}
 	ws = tfrunner.Workspace{Object: in.ref, Module: mod.tree.FS, ModuleDir: mod.tree.Root, Variables: mod.vars, Sensitive: in.sensitive, Env: env,
-		OnRun: b.blockMove(in.obj, in.patch), OnSuspectedOrphans: b.reportOrphans(in.obj), OnProgress: b.progress(ctx, in)}
+		OnRun: b.blockMove(in.obj, in.patch), OnSuspectedOrphans: b.reportOrphans(in.obj), OnProgress: b.progress(ctx, in),
+		CheckInstalled: mod.checkInstalled}
 	if b.Options.JobMode && in.spec.CredentialsRef != nil {
 		ws.CredentialsSecret = in.spec.CredentialsRef.Name
-	}
-	if !bundled(in.spec.Module) {
-		ws.CheckInstalled = b.Options.ModulePolicy.Refuse // remote modules' files exist only after init
 	}
 	return ws, mod.revision, true
 }

@@ -35,7 +35,7 @@ func Families() []string {
 // Get returns the root module of family for kind ("cluster" or "machine") as a file tree rooted
 // at the module directory.
 func Get(family, kind string) (fs.FS, error) {
-	if kind != contract.KindCluster && kind != contract.KindMachine {
+	if !contract.Known(kind) {
 		return nil, fmt.Errorf("module kind %q: must be %q or %q", kind, contract.KindCluster, contract.KindMachine)
 	}
 	dir := family + "/" + kind

@@ -90,12 +90,17 @@ func (f *FakeCloud) Do(method, path string, body, out any) error {
 	return json.Unmarshal(b, out)
 }
 
-// FakeCloudStats is what the fake cloud's /admin/stats answers (the fields tests read).
+// FakeCloudStats is what the fake cloud's /admin/stats answers (fakecloud/server.Stats).
 type FakeCloudStats struct {
-	Counts           map[string]int `json:"counts"`
-	InstancesByState map[string]int `json:"instances_by_state"`
-	Created          map[string]int `json:"created"`
-	Deleted          map[string]int `json:"deleted"`
+	Counts                 map[string]int `json:"counts"`
+	Total                  int            `json:"total"`
+	DuplicateInstanceNames map[string]int `json:"duplicate_instance_names"`
+	InstancesByState       map[string]int `json:"instances_by_state"`
+	Requests               map[string]int `json:"requests"`
+	Injected               map[string]int `json:"injected"`
+	Created                map[string]int `json:"created"`
+	Deleted                map[string]int `json:"deleted"`
+	Replays                map[string]int `json:"replays"` // creates answered by client_token
 }
 
 // Stats reads the fake cloud's counters.

@@ -97,6 +97,17 @@ func readyReason(g Gomega, cm *infrav1.CustomMachine) *metav1.Condition {
 	return cond
 }
 
+// waitNotReady waits until the CustomMachine is Ready=False with reason and a message that
+// contains message.
+func waitNotReady(g Gomega, cm *infrav1.CustomMachine, reason, message string) {
+	g.Eventually(func(g Gomega) {
+		cond := readyReason(g, cm)
+		g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(cond.Reason).To(Equal(reason))
+		g.Expect(cond.Message).To(ContainSubstring(message))
+	}, time.Minute, 250*time.Millisecond).Should(Succeed())
+}
+
 // instances are the fake cloud's live instances named name (a CustomMachine's name).
 func instances(g Gomega, name string) []map[string]any {
 	items, err := cloud.Instances(name)

@@ -29,12 +29,7 @@ func TestInstanceDeleted(t *testing.T) {
 			providerID, id := cm.Spec.ProviderID, cm.Status.InstanceID
 			instanceAction(g, http.MethodDelete, "/v1/instances/"+id)
 
-			g.Eventually(func(g Gomega) {
-				cond := readyReason(g, cm)
-				g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
-				g.Expect(cond.Reason).To(Equal(infrav1.InstanceTerminatedReason))
-				g.Expect(cond.Message).To(ContainSubstring("fakecloud_instance.this"))
-			}, time.Minute, 250*time.Millisecond).Should(Succeed())
+			waitNotReady(g, cm, infrav1.InstanceTerminatedReason, "fakecloud_instance.this")
 			g.Expect(warnings(g, ns, name, infrav1.InstanceTerminatedReason)).To(Equal(1))
 
 			// Several drift checks later: still reported, nothing created, providerID and state kept.
@@ -73,12 +68,7 @@ func TestInstanceStopped(t *testing.T) {
 			providerID, id := cm.Spec.ProviderID, cm.Status.InstanceID
 			instanceAction(g, http.MethodPost, "/v1/instances/"+id+"/stop")
 
-			g.Eventually(func(g Gomega) {
-				cond := readyReason(g, cm)
-				g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
-				g.Expect(cond.Reason).To(Equal(infrav1.InstanceUnhealthyReason))
-				g.Expect(cond.Message).To(ContainSubstring("instance " + id + " is stopped"))
-			}, time.Minute, 250*time.Millisecond).Should(Succeed())
+			waitNotReady(g, cm, infrav1.InstanceUnhealthyReason, "instance "+id+" is stopped")
 			g.Expect(warnings(g, ns, name, infrav1.InstanceUnhealthyReason)).To(Equal(1))
 			g.Consistently(func(g Gomega) {
 				g.Expect(readyReason(g, cm).Reason).To(Equal(infrav1.InstanceUnhealthyReason))

@@ -222,18 +222,6 @@ func startFakeCloud(t *testing.T, token string, args ...string) *fakeCloud {
 	return &fakeCloud{f}
 }
 
-type fcStats struct {
-	Counts                 map[string]int `json:"counts"`
-	Total                  int            `json:"total"`
-	DuplicateInstanceNames map[string]int `json:"duplicate_instance_names"`
-	InstancesByState       map[string]int `json:"instances_by_state"`
-	Requests               map[string]int `json:"requests"`
-	Injected               map[string]int `json:"injected"`
-	Created                map[string]int `json:"created"`
-	Deleted                map[string]int `json:"deleted"`
-	Replays                map[string]int `json:"replays"` // creates answered by client_token
-}
-
 type fcObject struct {
 	ID        string         `json:"id"`
 	Name      string         `json:"name"`
@@ -253,9 +241,12 @@ func (f *fakeCloud) do(t *testing.T, method, path string, body any, into any) {
 	}
 }
 
-func (f *fakeCloud) Stats(t *testing.T) fcStats {
-	var s fcStats
-	f.do(t, http.MethodGet, "/admin/stats", nil, &s)
+func (f *fakeCloud) Stats(t *testing.T) envtestutil.FakeCloudStats {
+	t.Helper()
+	s, err := f.FakeCloud.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
