@@ -19,17 +19,6 @@ import (
 	"github.com/company/cluster-api-provider-custom/contract"
 )
 
-// Problem is one finding, naming the item it is about, e.g.
-// `variable "region": type list(string) is not compatible with string`.
-type Problem struct {
-	// Item names what the problem is about: `variable "x"`, `output "y"`, `spec.variables "z"`,
-	// `file "main.tf"` or `module`.
-	Item    string
-	Message string
-}
-
-func (p Problem) String() string { return p.Item + ": " + p.Message }
-
 // Result is the outcome of a check.
 type Result struct {
 	// Problems make the module unusable for the object: nothing may run.
@@ -75,8 +64,19 @@ func (m *Module) Check(kind string, extraVars map[string]cty.Value) Result {
 			return r // a file could not be read or parsed: the rest would be guesswork
 		}
 	}
+	m.checkContractVariables(&r, kind)
+	m.checkExtraVariables(&r, kind, extraVars)
+	m.checkRequired(&r, kind, extraVars)
+	m.checkOutputs(&r, kind)
+	for _, b := range m.Backends {
+		r.warn(fmt.Sprintf("backend %q (%s)", b.Label, b.At), "is ignored: the provider keeps the state in Kubernetes Secrets")
+	}
+	return r
+}
 
-	// Contract variables the module declares must accept what the controllers pass.
+// checkContractVariables: contract variables the module declares must accept what the
+// controllers pass.
+func (m *Module) checkContractVariables(r *Result, kind string) {
 	for _, cv := range contract.Variables(kind) {
 		v, ok := m.Variables[cv.Name]
 		if !ok {
@@ -101,8 +101,11 @@ func (m *Module) Check(kind string, extraVars map[string]cty.Value) Result {
 			r.warn(item, "attribute %s is declared but never passed by the controllers (it always takes its default)", a)
 		}
 	}
+}
 
-	// spec.variables: only declared, non-contract variables, converted to their declared types.
+// checkExtraVariables: spec.variables may set only declared, non-contract variables, and are
+// converted to their declared types.
+func (m *Module) checkExtraVariables(r *Result, kind string, extraVars map[string]cty.Value) {
 	keys := make([]string, 0, len(extraVars))
 	for k := range extraVars {
 		keys = append(keys, k)
@@ -134,8 +137,10 @@ func (m *Module) Check(kind string, extraVars map[string]cty.Value) Result {
 		}
 		r.Variables[k] = val
 	}
+}
 
-	// Required variables nobody provides.
+// checkRequired: every variable without a default is given by the contract or spec.variables.
+func (m *Module) checkRequired(r *Result, kind string, extraVars map[string]cty.Value) {
 	for _, name := range sortedKeys(m.Variables) {
 		v := m.Variables[name]
 		if v.HasDefault {
@@ -149,8 +154,10 @@ func (m *Module) Check(kind string, extraVars map[string]cty.Value) Result {
 		}
 		r.problem(fmt.Sprintf("variable %q", name), "is required (no default) but neither the %s contract nor spec.variables provides it", kind)
 	}
+}
 
-	// Outputs the controllers read.
+// checkOutputs: the outputs the controllers read are declared and not sensitive.
+func (m *Module) checkOutputs(r *Result, kind string) {
 	for _, co := range contract.Outputs(kind) {
 		item := fmt.Sprintf("output %q", co.Name)
 		o, ok := m.Outputs[co.Name]
@@ -166,7 +173,6 @@ func (m *Module) Check(kind string, extraVars map[string]cty.Value) Result {
 			r.warn(item, "is sensitive, so the controllers ignore it")
 		}
 	}
-	return r
 }
 
 func (r *Result) problem(item, format string, args ...any) {

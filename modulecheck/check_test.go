@@ -306,3 +306,16 @@ func TestHealthOutputIsAnExtension(t *testing.T) {
 		t.Fatalf("a sensitive health output: problems %v, warnings %v", r.Problems, r.Warnings)
 	}
 }
+
+// A module's own backend is replaced by the runner's (state lives in Secrets): a warning, not
+// a refusal, so a module written for a team's S3 backend runs as it is.
+func TestBackendIsWarned(t *testing.T) {
+	fsys := fstest.MapFS{"main.tf": &fstest.MapFile{Data: []byte(minimalMachine)},
+		"backend.tf": &fstest.MapFile{Data: []byte(`terraform {
+  backend "s3" { bucket = "team-state" }
+}`)}}
+	r := modulecheck.Check(fsys, contract.KindMachine, nil)
+	if !r.OK() || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0].String(), `backend "s3" (backend.tf:2): is ignored`) {
+		t.Fatalf("problems %v, warnings %v", r.Problems, r.Warnings)
+	}
+}

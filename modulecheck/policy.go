@@ -4,13 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"sort"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/zclconf/go-cty/cty"
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
 // Policy is what an operator lets modules the provider did not ship do. Terraform runs them
@@ -28,41 +25,12 @@ type Policy struct {
 	DefaultHost string
 }
 
-// ProviderPattern is a provider source pattern as terraform's provider_installation `include`
-// takes it: [host/]namespace/type, where type, namespace and type, or all three may be `*`.
-type ProviderPattern struct{ Host, Namespace, Type string }
-
-func (p ProviderPattern) String() string { return p.Host + "/" + p.Namespace + "/" + p.Type }
-
-// ParseProviderPattern parses one allow-list entry (a short pattern gets defaultHost).
-func ParseProviderPattern(s, defaultHost string) (ProviderPattern, error) {
-	parts := strings.Split(strings.ToLower(strings.TrimSpace(s)), "/")
-	if len(parts) == 2 {
-		parts = append([]string{defaultHost}, parts...)
-	}
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
-		return ProviderPattern{}, fmt.Errorf("provider pattern %q: want [host/]namespace/type", s)
-	}
-	p := ProviderPattern{Host: parts[0], Namespace: parts[1], Type: parts[2]}
-	if (p.Host == "*" && p.Namespace != "*") || (p.Namespace == "*" && p.Type != "*") {
-		return ProviderPattern{}, fmt.Errorf("provider pattern %q: a wildcard host needs wildcard namespace and type, a wildcard namespace a wildcard type", s)
-	}
-	return p, nil
-}
-
-// Matches reports whether the provider source addr (host/namespace/type) matches p.
-func (p ProviderPattern) Matches(addr string) bool {
-	parts := strings.Split(addr, "/")
-	if len(parts) != 3 {
-		return false
-	}
-	return (p.Host == "*" || p.Host == parts[0]) && (p.Namespace == "*" || p.Namespace == parts[1]) &&
-		(p.Type == "*" || p.Type == parts[2])
-}
+// ProviderPattern is an allow-list entry (tfmodule's provider address rules).
+type ProviderPattern = tfmodule.ProviderPattern
 
 // AllowsProvider reports whether the provider at addr may be installed and run.
 func (pol Policy) AllowsProvider(addr string) bool {
-	if len(pol.Providers) == 0 || addr == builtinProvider {
+	if len(pol.Providers) == 0 || addr == tfmodule.BuiltinProvider {
 		return true
 	}
 	for _, p := range pol.Providers {
@@ -73,31 +41,6 @@ func (pol Policy) AllowsProvider(addr string) bool {
 	return false
 }
 
-const builtinProvider = "terraform.io/builtin/terraform"
-
-var policySchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
-	{Type: "resource", LabelNames: []string{"type", "name"}},
-	{Type: "data", LabelNames: []string{"type", "name"}},
-	{Type: "provider", LabelNames: []string{"name"}},
-	{Type: "terraform"},
-}}
-
-var resourceSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "provider"}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "provisioner", LabelNames: []string{"type"}}},
-}
-
-var terraformSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "required_providers"}}}
-
-// providerUse is where a module directory first uses a provider by its local name.
-type providerUse struct{ what, at string }
-
-// moduleDir collects what one module directory (root or called) declares and uses.
-type moduleDir struct {
-	sources map[string]string      // local name -> source, from required_providers
-	uses    map[string]providerUse // local name -> first use
-}
-
 // NewPolicy builds the policy from the manager's flags: --allow-provisioners and the comma list
 // of --allowed-providers (short patterns get defaultHost, the engine's default registry).
 func NewPolicy(allowProvisioners bool, allowedProviders, defaultHost string) (Policy, error) {
@@ -106,7 +49,7 @@ func NewPolicy(allowProvisioners bool, allowedProviders, defaultHost string) (Po
 		if strings.TrimSpace(s) == "" {
 			continue
 		}
-		p, err := ParseProviderPattern(s, defaultHost)
+		p, err := tfmodule.ParseProviderPattern(s, defaultHost)
 		if err != nil {
 			return pol, fmt.Errorf("--allowed-providers: %w", err)
 		}
@@ -134,12 +77,12 @@ func (pol Policy) Refuse(fsys fs.FS) error {
 	return nil
 }
 
-// Check reads every .tf and .tf.json file of the module tree (the root module and the modules
-// it calls from inside the tree) and lists what the policy does not allow, naming the file and
-// line of each.
+// Check reads every module directory of the tree (the root module, the modules it calls from
+// inside the tree, and what terraform init installed under it) and lists what the policy does
+// not allow, naming the file and line of each.
 func (pol Policy) Check(fsys fs.FS) []Problem {
 	var problems []Problem
-	dirs := map[string]*moduleDir{}
+	var dirs []*tfmodule.Module
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == "." && errors.Is(err, fs.ErrNotExist) {
@@ -147,135 +90,86 @@ func (pol Policy) Check(fsys fs.FS) []Problem {
 			}
 			return err
 		}
-		if d.IsDir() && d.Name() == ".terraform" {
-			return fs.SkipDir
-		}
-		if d.IsDir() || !isModuleFile(d.Name()) {
+		if !d.IsDir() {
 			return nil
 		}
-		md := dirs[path.Dir(p)]
-		if md == nil {
-			md = &moduleDir{sources: map[string]string{}, uses: map[string]providerUse{}}
-			dirs[path.Dir(p)] = md
+		if d.Name() == ".terraform" {
+			return fs.SkipDir
 		}
-		problems = append(problems, pol.checkFile(fsys, p, md)...)
+		// Syntax errors are left to the contract check (root) or terraform (called modules).
+		m := tfmodule.ReadDir(fsys, p)
+		problems = append(problems, m.ReadErrors...)
+		if len(m.Files) > 0 {
+			dirs = append(dirs, m)
+		}
 		return nil
 	})
 	if err != nil {
 		return append(problems, Problem{Item: "module", Message: fmt.Sprintf("cannot be read for the policy check: %v", err)})
 	}
+	for _, m := range dirs {
+		problems = append(problems, pol.provisionerProblems(m)...)
+	}
 	return append(problems, pol.providerProblems(dirs)...)
 }
 
-// checkFile records the file's provider declarations and uses in md and returns its
-// provisioner problems.
-func (pol Policy) checkFile(fsys fs.FS, name string, md *moduleDir) []Problem {
-	src, err := fs.ReadFile(fsys, name)
-	if err != nil {
-		return []Problem{{Item: fmt.Sprintf("file %q", name), Message: fmt.Sprintf("cannot be read: %v", err)}}
+// provisionerProblems names each provisioner when the policy allows none.
+func (pol Policy) provisionerProblems(m *tfmodule.Module) []Problem {
+	if pol.AllowProvisioners {
+		return nil
 	}
-	p := hclparse.NewParser()
-	f, diags := parseSource(p, name, src)
-	if diags.HasErrors() {
-		return nil // the contract check (root) or terraform (called modules) reports syntax
-	}
-	content, _, _ := f.Body.PartialContent(policySchema)
 	var problems []Problem
-	for _, b := range content.Blocks {
-		at := fmt.Sprintf("%s:%d", name, b.DefRange.Start.Line)
-		switch b.Type {
-		case "terraform":
-			md.requiredProviders(b.Body)
-		case "provider":
-			md.use(b.Labels[0], fmt.Sprintf("provider %q", b.Labels[0]), at)
-		case "resource", "data":
-			what := fmt.Sprintf("%s %q %q", b.Type, b.Labels[0], b.Labels[1])
-			rc, _, _ := b.Body.PartialContent(resourceSchema)
-			md.use(resourceProvider(b.Labels[0], rc.Attributes["provider"]), what, at)
-			for _, pb := range rc.Blocks {
-				if !pol.AllowProvisioners {
-					problems = append(problems, Problem{Item: fmt.Sprintf("provisioner %q", pb.Labels[0]),
-						Message: fmt.Sprintf("in %s (%s:%d) is not allowed: provisioners run any command on the manager, and this manager runs without --allow-provisioners",
-							what, name, pb.DefRange.Start.Line)})
-				}
-			}
+	for _, r := range m.Resources {
+		for _, pb := range r.Provisioners {
+			problems = append(problems, Problem{Item: fmt.Sprintf("provisioner %q", pb.Label),
+				Message: fmt.Sprintf("in %s %q %q (%s) is not allowed: provisioners run any command on the manager, and this manager runs without --allow-provisioners",
+					r.Mode, r.Type, r.Name, pb.At)})
 		}
 	}
 	return problems
 }
 
-func (md *moduleDir) use(local, what, at string) {
-	if _, ok := md.uses[local]; !ok {
-		md.uses[local] = providerUse{what: what, at: at}
-	}
-}
+// providerUse is where a module directory first uses a provider by its local name.
+type providerUse struct{ what, at string }
 
-// requiredProviders reads terraform { required_providers { name = { source = "..." } } }.
-func (md *moduleDir) requiredProviders(body hcl.Body) {
-	tc, _, _ := body.PartialContent(terraformSchema)
-	for _, rp := range tc.Blocks {
-		attrs, _ := rp.Body.JustAttributes()
-		for name, a := range attrs {
-			v, diags := a.Expr.Value(nil)
-			if diags.HasErrors() || v.IsNull() || !v.Type().IsObjectType() || !v.Type().HasAttribute("source") {
-				continue // a bare version constraint: the source is implied
-			}
-			if s := v.GetAttr("source"); s.Type() == cty.String && s.IsKnown() && !s.IsNull() {
-				md.sources[name] = s.AsString()
-			}
+// uses lists the providers a module directory uses by local name, each with its first use.
+func uses(m *tfmodule.Module) map[string]providerUse {
+	out := map[string]providerUse{}
+	use := func(local, what, at string) {
+		if _, ok := out[local]; !ok {
+			out[local] = providerUse{what: what, at: at}
 		}
 	}
-}
-
-// resourceProvider is the local provider name of a resource: its provider meta-argument
-// (`aws.west`), else its type's prefix (`aws_instance`).
-func resourceProvider(typ string, attr *hcl.Attribute) string {
-	if attr != nil {
-		if tr, diags := hcl.AbsTraversalForExpr(attr.Expr); !diags.HasErrors() && len(tr) > 0 {
-			return tr.RootName()
-		}
+	for _, p := range m.Providers {
+		use(p.Label, fmt.Sprintf("provider %q", p.Label), p.At)
 	}
-	local, _, _ := strings.Cut(typ, "_")
-	return local
+	for _, r := range m.Resources {
+		use(r.Provider, fmt.Sprintf("%s %q %q", r.Mode, r.Type, r.Name), r.At)
+	}
+	return out
 }
 
 // providerProblems names each provider outside the allow-list once, with its first use.
-func (pol Policy) providerProblems(dirs map[string]*moduleDir) []Problem {
+func (pol Policy) providerProblems(dirs []*tfmodule.Module) []Problem {
 	if len(pol.Providers) == 0 {
 		return nil
 	}
 	seen := map[string]bool{}
 	var problems []Problem
-	for _, dir := range sortedKeys(dirs) {
-		md := dirs[dir]
-		for _, local := range sortedKeys(md.uses) {
-			addr := pol.sourceAddr(local, md.sources[local])
+	for _, m := range dirs {
+		used := uses(m)
+		for _, local := range sortedKeys(used) {
+			addr := tfmodule.ProviderAddr(local, m.RequiredProviders[local], pol.DefaultHost)
 			if seen[addr] || pol.AllowsProvider(addr) {
 				continue
 			}
 			seen[addr] = true
-			u := md.uses[local]
+			u := used[local]
 			problems = append(problems, Problem{Item: fmt.Sprintf("provider %q", addr),
 				Message: fmt.Sprintf("used by %s (%s) is not in the manager's provider allow-list (%s)", u.what, u.at, pol.allowList())})
 		}
 	}
 	return problems
-}
-
-// sourceAddr is the full source address of a local provider name (source "" is implied:
-// hashicorp/<name>, or the builtin terraform provider).
-func (pol Policy) sourceAddr(local, source string) string {
-	if source == "" {
-		if local == "terraform" {
-			return builtinProvider
-		}
-		source = "hashicorp/" + local
-	}
-	parts := strings.Split(strings.ToLower(source), "/")
-	if len(parts) == 2 {
-		parts = append([]string{pol.DefaultHost}, parts...)
-	}
-	return strings.Join(parts, "/")
 }
 
 func (pol Policy) allowList() string {

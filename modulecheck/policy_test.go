@@ -4,13 +4,15 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
 func TestPolicyCheck(t *testing.T) {
 	allow := func(s ...string) []ProviderPattern {
 		var out []ProviderPattern
 		for _, x := range s {
-			p, err := ParseProviderPattern(x, "registry.terraform.io")
+			p, err := tfmodule.ParseProviderPattern(x, "registry.terraform.io")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,25 +83,6 @@ resource "terraform_data" "t" {}
 				}
 			}
 		})
-	}
-}
-
-func TestParseProviderPattern(t *testing.T) {
-	for in, want := range map[string]string{
-		"hashicorp/aws": "registry.terraform.io/hashicorp/aws", "Hashicorp/*": "registry.terraform.io/hashicorp/*",
-		"*/*/*": "*/*/*", "example.com/team/*": "example.com/team/*",
-		"*/aws": "", "*/x/*": "", "aws": "", "a/b/c/d": "", "a//b": "",
-	} {
-		p, err := ParseProviderPattern(in, "registry.terraform.io")
-		if want == "" {
-			if err == nil {
-				t.Errorf("%q: want an error, got %v", in, p)
-			}
-			continue
-		}
-		if err != nil || p.String() != want {
-			t.Errorf("%q: got %v, %v; want %s", in, p, err, want)
-		}
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 	"sync"
 
 	"github.com/company/cluster-api-provider-custom/contract"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
 //go:embed all:simulated all:aws all:fakecloud
@@ -49,7 +49,7 @@ func Get(family, kind string) (fs.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("module %s: %w", dir, err)
 	}
-	m, _ := bundled.LoadOrStore(dir, tfrunner.ImmutableModule(sub))
+	m, _ := bundled.LoadOrStore(dir, tfmodule.NewImmutable(sub))
 	return m.(fs.FS), nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
 // ArchiveError says why an archive was refused: nothing of it is used.
@@ -135,7 +136,7 @@ func unpackError(name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if modulecheck.EscapesRoot(err) || errors.Is(err, os.ErrExist) {
+	if tfmodule.EscapesRoot(err) || errors.Is(err, os.ErrExist) {
 		return &ArchiveError{Entry: name, Reason: "is written through a symlink leaving the tree or over another entry"}
 	}
 	return fmt.Errorf("unpacking %s: %w", name, err)

@@ -9,7 +9,7 @@ import (
 	"syscall"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
 // stamp identifies what a path was when it was read: a file rewritten, replaced, renamed over
@@ -62,7 +62,7 @@ func (s *Store) Dir(dir, p, kind string) (Tree, error) {
 	if err != nil {
 		return Tree{}, err
 	}
-	t.FS = tfrunner.ImmutableModule(t.FS)
+	t.FS = tfmodule.NewImmutable(t.FS)
 	s.remember(key, t)
 	return t, nil
 }
@@ -80,7 +80,7 @@ func ReadDir(dir, p, kind string, lim Limits) (Tree, error) {
 	fi, err := fs.Stat(fsys, top) // before RootFor: a kind directory created later changes it
 	if err != nil {
 		msg := fmt.Sprintf("is not a directory inside --module-root: %v", err)
-		if modulecheck.EscapesRoot(err) {
+		if tfmodule.EscapesRoot(err) {
 			msg = "escapes --module-root (a symlink out of it)"
 		}
 		return Tree{}, &TreeError{Problems: []modulecheck.Problem{{Item: fmt.Sprintf("spec.module.path %q", p), Message: msg}}}

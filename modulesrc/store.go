@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
 // Store unpacks archives into <Dir>/<algorithm>-<hex digest>/, once per digest, and remembers
@@ -150,7 +150,7 @@ func (s *Store) Tree(dir, p, kind string) (Tree, error) {
 	if err != nil {
 		return Tree{}, err
 	}
-	t.FS = tfrunner.ImmutableModule(t.FS)
+	t.FS = tfmodule.NewImmutable(t.FS)
 	s.remember(key, t)
 	return t, nil
 }

@@ -15,6 +15,7 @@ import (
 	"testing/fstest"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
 // Limits bound an archive or module tree: a zip bomb or a runaway symlink loop stops here.
@@ -163,7 +164,7 @@ func (r *reader) stamp(p string, info func() (fs.FileInfo, error)) {
 // readError reports a path the confined fsys refused (a symlink out of the tree) as a problem
 // of the module; other errors stay errors.
 func (r *reader) readError(p string, err error) error {
-	if errors.Is(err, fs.ErrNotExist) || modulecheck.EscapesRoot(err) {
+	if errors.Is(err, fs.ErrNotExist) || tfmodule.EscapesRoot(err) {
 		return &TreeError{Problems: []modulecheck.Problem{{Item: fmt.Sprintf("file %q", p),
 			Message: "is a symlink that leaves the module tree or points nowhere"}}}
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
 func TestCLIConfig(t *testing.T) {
@@ -14,10 +14,10 @@ func TestCLIConfig(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(mirror, "registry.terraform.io", "company", "fakecloud", "0.1.0"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	pats := func(s ...string) []modulecheck.ProviderPattern {
-		var out []modulecheck.ProviderPattern
+	pats := func(s ...string) []tfmodule.ProviderPattern {
+		var out []tfmodule.ProviderPattern
 		for _, x := range s {
-			p, err := modulecheck.ParseProviderPattern(x, "registry.terraform.io")
+			p, err := tfmodule.ParseProviderPattern(x, "registry.terraform.io")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -28,7 +28,7 @@ func TestCLIConfig(t *testing.T) {
 	tests := []struct {
 		name    string
 		mirrors []string
-		allowed []modulecheck.ProviderPattern
+		allowed []tfmodule.ProviderPattern
 		want    []string
 		absent  []string
 	}{

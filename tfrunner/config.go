@@ -3,7 +3,6 @@ package tfrunner
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"os"
 	"path"
 	"path/filepath"
@@ -11,8 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
 // A one-process apply has no plan to journal, so the run journals what its configuration may
@@ -23,24 +21,10 @@ import (
 
 const anyKey = "[*]"
 
-var configSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
-	{Type: "resource", LabelNames: []string{"type", "name"}},
-	{Type: "module", LabelNames: []string{"name"}},
-}}
-
-var repeatSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "count"}, {Name: "for_each"}, {Name: "source"},
-}}
-
 // configModule is what one module directory declares.
 type configModule struct {
 	resources []string // type.name, with [*] when repeated
-	calls     []moduleCall
-}
-
-type moduleCall struct {
-	name, source string
-	repeated     bool
+	calls     []tfmodule.ModuleCall
 }
 
 // configResources lists the journal patterns of every managed resource the configuration in dir
@@ -62,17 +46,17 @@ func configResources(dir string) ([]string, error) {
 			out = append(out, prefix+r)
 		}
 		for _, c := range m.calls {
-			p := prefix + "module." + c.name
-			if c.repeated {
+			p := prefix + "module." + c.Name
+			if c.Repeated {
 				p += anyKey
 			}
-			ckey := c.name
+			ckey := c.Name
 			if key != "" {
-				ckey = key + "." + c.name
+				ckey = key + "." + c.Name
 			}
 			cdir, ok := dirs[ckey]
-			if !ok && modulecheck.IsLocalSource(c.source) {
-				cdir, ok = path.Join(modDir, c.source), true
+			if !ok && tfmodule.IsLocalSource(c.Source) {
+				cdir, ok = path.Join(modDir, c.Source), true
 			}
 			if !ok {
 				out = append(out, p+".*")
@@ -110,60 +94,25 @@ func installedModules(dir string) map[string]string {
 	return out
 }
 
-// parseConfigDir reads the resource and module blocks of the .tf and .tf.json files in dir.
+// parseConfigDir reads the managed resources and module calls of the module in dir.
 func parseConfigDir(dir string) (*configModule, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading module directory: %w", err)
+	m := tfmodule.ReadDir(os.DirFS(dir), ".")
+	if ps := append(m.ReadErrors, m.SyntaxErrors...); len(ps) > 0 {
+		return nil, fmt.Errorf("reading the module in %s: %s", dir, ps[0])
 	}
-	p := hclparse.NewParser()
-	m := &configModule{}
+	out := &configModule{calls: m.Calls}
 	seen := map[string]bool{}
-	for _, e := range entries {
-		name := e.Name()
-		var f *hcl.File
-		var diags hcl.Diagnostics
-		switch {
-		case e.IsDir():
-			continue
-		case strings.HasSuffix(name, ".tf"):
-			f, diags = p.ParseHCLFile(filepath.Join(dir, name))
-		case strings.HasSuffix(name, ".tf.json"):
-			f, diags = p.ParseJSONFile(filepath.Join(dir, name))
-		default:
-			continue
+	for _, r := range m.Resources {
+		addr := r.Type + "." + r.Name
+		if r.Repeated {
+			addr += anyKey
 		}
-		if diags.HasErrors() {
-			return nil, fmt.Errorf("parsing %s: %s", name, diags.Error())
-		}
-		content, _, _ := f.Body.PartialContent(configSchema)
-		for _, b := range content.Blocks {
-			attrs, _, _ := b.Body.PartialContent(repeatSchema)
-			_, count := attrs.Attributes["count"]
-			_, each := attrs.Attributes["for_each"]
-			switch b.Type {
-			case "resource":
-				addr := b.Labels[0] + "." + b.Labels[1]
-				if count || each {
-					addr += anyKey
-				}
-				if !seen[addr] {
-					seen[addr] = true
-					m.resources = append(m.resources, addr)
-				}
-			case "module":
-				c := moduleCall{name: b.Labels[0], repeated: count || each}
-				if a, ok := attrs.Attributes["source"]; ok {
-					v, _ := a.Expr.Value(nil)
-					if v.IsKnown() && !v.IsNull() && v.Type().FriendlyName() == "string" {
-						c.source = v.AsString()
-					}
-				}
-				m.calls = append(m.calls, c)
-			}
+		if r.Mode == "resource" && !seen[addr] {
+			seen[addr] = true
+			out.resources = append(out.resources, addr)
 		}
 	}
-	return m, nil
+	return out, nil
 }
 
 // indexKey matches one instance key of a resource or module address: a number or a quoted string.

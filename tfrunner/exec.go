@@ -10,10 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/company/cluster-api-provider-custom/tfrunner/shim"
 	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/company/cluster-api-provider-custom/tfrunner/shim"
 )
 
 // watchQuiet is the state watcher's poll interval and the quiet start of a run.

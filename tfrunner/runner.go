@@ -12,12 +12,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/go-logr/logr"
 	"github.com/hashicorp/terraform-exec/tfexec"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
 // Config configures a Runner.
@@ -54,7 +55,7 @@ type Config struct {
 	Sandbox SandboxMode
 	// AllowedProviders, when set, are the only providers terraform may install (its CLI
 	// configuration's provider_installation includes nothing else).
-	AllowedProviders []modulecheck.ProviderPattern
+	AllowedProviders []tfmodule.ProviderPattern
 	// SandboxReadPaths are more directories or files a sandboxed terraform may read (a CA
 	// bundle or provider plugins in an unusual place).
 	SandboxReadPaths []string

@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
 const (
@@ -62,22 +62,10 @@ func moduleFiles(m fs.FS) ([]string, error) {
 
 // ModuleDigest is sha256 over the sorted module file paths and contents.
 func ModuleDigest(m fs.FS) (string, error) {
-	if im, ok := m.(*immutableModule); ok {
-		im.once.Do(func() { im.digest, im.err = moduleDigest(im.FS) })
-		return im.digest, im.err
+	if im, ok := m.(*tfmodule.Immutable); ok {
+		return im.Digest(moduleDigest)
 	}
 	return moduleDigest(m)
-}
-
-// ImmutableModule marks a module file tree that never changes (an embedded module) so its digest
-// is computed once rather than on every reconcile.
-func ImmutableModule(m fs.FS) fs.FS { return &immutableModule{FS: m} }
-
-type immutableModule struct {
-	fs.FS
-	once   sync.Once
-	digest string
-	err    error
 }
 
 // TreeDigest is the digest of a module tree whose root module is in dir: ModuleDigest for a
@@ -211,7 +199,7 @@ func (r *Runner) workspaceDir(obj ObjectRef) string {
 
 // writeCLIConfig gives terraform its own CLI config (plugin cache, provider installation), never
 // the user's. Filesystem mirrors are tried first; providers not in them come from their registry.
-func writeCLIConfig(workDir string, mirrors []string, allowed []modulecheck.ProviderPattern) (string, string, error) {
+func writeCLIConfig(workDir string, mirrors []string, allowed []tfmodule.ProviderPattern) (string, string, error) {
 	cache := filepath.Join(workDir, "plugin-cache")
 	if err := os.MkdirAll(cache, 0o700); err != nil {
 		return "", "", fmt.Errorf("creating plugin cache: %w", err)
@@ -228,7 +216,7 @@ func writeCLIConfig(workDir string, mirrors []string, allowed []modulecheck.Prov
 // would otherwise still happen (and fail offline) for mirrored providers. With an allow-list,
 // every installation method includes only allowed providers, so `terraform init` cannot
 // install anything else whatever a module asks for.
-func cliConfig(cache string, mirrors []string, allowed []modulecheck.ProviderPattern) string {
+func cliConfig(cache string, mirrors []string, allowed []tfmodule.ProviderPattern) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "plugin_cache_dir = %q\ndisable_checkpoint = true\n", cache)
 	if len(mirrors) == 0 && len(allowed) == 0 {
@@ -260,7 +248,7 @@ func cliConfig(cache string, mirrors []string, allowed []modulecheck.ProviderPat
 }
 
 // allowedOnly keeps the provider addresses an allow-list permits (all without one).
-func allowedOnly(addrs []string, allowed []modulecheck.ProviderPattern) []string {
+func allowedOnly(addrs []string, allowed []tfmodule.ProviderPattern) []string {
 	if len(allowed) == 0 {
 		return addrs
 	}

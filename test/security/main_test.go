@@ -34,6 +34,7 @@ import (
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+	"github.com/company/cluster-api-provider-custom/tfmodule"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"github.com/company/cluster-api-provider-custom/tfrunner/shim"
 )
@@ -63,7 +64,7 @@ var (
 	binary     *tfrunner.Binary
 	logs       = &envtestutil.SyncBuffer{}
 	policy     = modulecheck.Policy{DefaultHost: "registry.terraform.io",
-		Providers: []modulecheck.ProviderPattern{{Host: "registry.terraform.io", Namespace: "hashicorp", Type: "aws"}}}
+		Providers: []tfmodule.ProviderPattern{{Host: "registry.terraform.io", Namespace: "hashicorp", Type: "aws"}}}
 )
 
 func TestMain(m *testing.M) {

@@ -1,0 +1,91 @@
+package tfmodule
+
+import (
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+)
+
+// IsLocalSource reports whether a module source is a local path, which terraform reads from
+// the directory tree instead of downloading: it starts with ./ or ../ (terraform's rule).
+func IsLocalSource(src string) bool {
+	return strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../") || src == "." || src == ".."
+}
+
+// EscapesRoot reports whether err is an os.Root refusing a path that leaves its directory (a
+// symlink out of the module tree); Go does not export that error, only its text.
+func EscapesRoot(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "path escapes from parent")
+}
+
+// BuiltinProvider is the address of terraform's built-in provider (terraform_data,
+// terraform_remote_state), which is never installed.
+const BuiltinProvider = "terraform.io/builtin/terraform"
+
+// ProviderPattern is a provider source pattern as terraform's provider_installation `include`
+// takes it: [host/]namespace/type, where type, namespace and type, or all three may be `*`.
+type ProviderPattern struct{ Host, Namespace, Type string }
+
+func (p ProviderPattern) String() string { return p.Host + "/" + p.Namespace + "/" + p.Type }
+
+// ParseProviderPattern parses one allow-list entry (a short pattern gets defaultHost).
+func ParseProviderPattern(s, defaultHost string) (ProviderPattern, error) {
+	parts := strings.Split(strings.ToLower(strings.TrimSpace(s)), "/")
+	if len(parts) == 2 {
+		parts = append([]string{defaultHost}, parts...)
+	}
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return ProviderPattern{}, fmt.Errorf("provider pattern %q: want [host/]namespace/type", s)
+	}
+	p := ProviderPattern{Host: parts[0], Namespace: parts[1], Type: parts[2]}
+	if (p.Host == "*" && p.Namespace != "*") || (p.Namespace == "*" && p.Type != "*") {
+		return ProviderPattern{}, fmt.Errorf("provider pattern %q: a wildcard host needs wildcard namespace and type, a wildcard namespace a wildcard type", s)
+	}
+	return p, nil
+}
+
+// Matches reports whether the provider source addr (host/namespace/type) matches p.
+func (p ProviderPattern) Matches(addr string) bool {
+	parts := strings.Split(addr, "/")
+	if len(parts) != 3 {
+		return false
+	}
+	return (p.Host == "*" || p.Host == parts[0]) && (p.Namespace == "*" || p.Namespace == parts[1]) &&
+		(p.Type == "*" || p.Type == parts[2])
+}
+
+// ProviderAddr is the full source address (host/namespace/type) of the provider a module names
+// local with source in required_providers ("" when it is implied: hashicorp/<local>, or the
+// built-in terraform provider); a short source gets defaultHost.
+func ProviderAddr(local, source, defaultHost string) string {
+	if source == "" {
+		if local == "terraform" {
+			return BuiltinProvider
+		}
+		source = "hashicorp/" + local
+	}
+	parts := strings.Split(strings.ToLower(source), "/")
+	if len(parts) == 2 {
+		parts = append([]string{defaultHost}, parts...)
+	}
+	return strings.Join(parts, "/")
+}
+
+// Immutable marks a module tree that never changes (an embedded module, an unpacked
+// content-addressed artifact), so what is derived from its content is derived once.
+type Immutable struct {
+	fs.FS
+	once   sync.Once
+	digest string
+	err    error
+}
+
+// NewImmutable marks m.
+func NewImmutable(m fs.FS) *Immutable { return &Immutable{FS: m} }
+
+// Digest returns compute's answer for the tree, computing it on the first call only.
+func (m *Immutable) Digest(compute func(fs.FS) (string, error)) (string, error) {
+	m.once.Do(func() { m.digest, m.err = compute(m.FS) })
+	return m.digest, m.err
+}
