@@ -47,7 +47,7 @@ type Options struct {
 	// Sandbox is whether terraform runs are sandboxed; a run that is not, in best-effort mode,
 	// says so in the Ready condition.
 	Sandbox tfrunner.SandboxStatus
-	// JobMode runs terraform in runner Jobs (tfrunner.JobRunner): credentials Secrets are named
+	// JobMode runs terraform in runner Jobs (tfjob.Runner): credentials Secrets are named
 	// to the Jobs, never read, and finished Jobs requeue their object.
 	JobMode bool
 }

@@ -18,6 +18,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/tfjob"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -215,7 +216,7 @@ func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, 
 	var locked *tfrunner.LockedError
 	var stale *tfrunner.StalePlanError
 	var policy *modulecheck.PolicyError
-	var job *tfrunner.JobRunningError
+	var job *tfjob.RunningError
 	var gone *tfrunner.GoneError
 	switch {
 	case errors.As(err, &gone): // Policy.NoRecreate: a machine's instance was deleted out of band
@@ -354,7 +355,7 @@ func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 	}
 	if err := b.Runner.Destroy(ctx, ws); err != nil {
 		var locked *tfrunner.LockedError
-		var job *tfrunner.JobRunningError
+		var job *tfjob.RunningError
 		if errors.As(err, &job) {
 			inJob(in.obj, job)
 			return false, nil
@@ -383,7 +384,7 @@ const jobRequeue = 10 * time.Second
 // inJob records a run in flight in a runner Job: the block-move annotation stays until the
 // Job's result is read, and an object not provisioned yet says where it is being provisioned (a
 // provisioned one keeps its conditions through a drift check or an update).
-func inJob(obj object, job *tfrunner.JobRunningError) {
+func inJob(obj object, job *tfjob.RunningError) {
 	if !conditions.IsTrue(obj, infrav1.InfrastructureProvisionedCondition) {
 		setCondition(obj, infrav1.InfrastructureProvisionedCondition, false, infrav1.ProvisioningReason, "%v", job)
 	}

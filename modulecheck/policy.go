@@ -29,17 +29,7 @@ type Policy struct {
 type ProviderPattern = tfmodule.ProviderPattern
 
 // AllowsProvider reports whether the provider at addr may be installed and run.
-func (pol Policy) AllowsProvider(addr string) bool {
-	if len(pol.Providers) == 0 || addr == tfmodule.BuiltinProvider {
-		return true
-	}
-	for _, p := range pol.Providers {
-		if p.Matches(addr) {
-			return true
-		}
-	}
-	return false
-}
+func (pol Policy) AllowsProvider(addr string) bool { return tfmodule.Allows(pol.Providers, addr) }
 
 // NewPolicy builds the policy from the manager's flags: --allow-provisioners and the comma list
 // of --allowed-providers (short patterns get defaultHost, the engine's default registry).

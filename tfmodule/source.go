@@ -55,6 +55,20 @@ func (p ProviderPattern) Matches(addr string) bool {
 		(p.Type == "*" || p.Type == parts[2])
 }
 
+// Allows reports whether an allow-list permits the provider at addr: an empty list allows
+// every provider, and the built-in provider is always allowed.
+func Allows(allowed []ProviderPattern, addr string) bool {
+	if len(allowed) == 0 || addr == BuiltinProvider {
+		return true
+	}
+	for _, p := range allowed {
+		if p.Matches(addr) {
+			return true
+		}
+	}
+	return false
+}
+
 // ProviderAddr is the full source address (host/namespace/type) of the provider a module names
 // local with source in required_providers ("" when it is implied: hashicorp/<local>, or the
 // built-in terraform provider); a short source gets defaultHost.

@@ -83,6 +83,12 @@ func (e *TerraformError) Error() string {
 // Unwrap exposes context.Canceled/DeadlineExceeded (or *RunTimeoutError) when the run was cancelled.
 func (e *TerraformError) Unwrap() error { return e.ctxErr }
 
+// NewTimeoutError is a run interrupted after timeout, with terraform's diagnostics (a runner
+// Job's timeout, decoded in the manager).
+func NewTimeoutError(diagnostics string, timeout time.Duration) error {
+	return &TerraformError{Op: "run", Diagnostics: diagnostics, ctxErr: &RunTimeoutError{After: timeout}}
+}
+
 func newTerraformError(ctx context.Context, op string, err error, red *redactor) error {
 	te := &TerraformError{Op: op, Diagnostics: red.redact(err.Error())}
 	var timeout *RunTimeoutError

@@ -110,3 +110,18 @@ func ownedBy(refs []metav1.OwnerReference, uid string) bool {
 	}
 	return false
 }
+
+// Unchanged is Reconcile's lock-free no-op answer, without terraform: ok when the stored state
+// was applied from these exact inputs.
+func (r *Runner) Unchanged(ctx context.Context, ws Workspace, p Policy) (Result, bool) {
+	rn, err := r.newRun(ws)
+	if err != nil {
+		return Result{}, false
+	}
+	serial, outputs, ok := r.unchanged(ctx, rn, p)
+	if !ok {
+		return Result{}, false
+	}
+	r.cfg.Metrics.Skipped.Inc()
+	return Result{Skipped: true, StateSerial: serial, Outputs: outputs, InputsHash: rn.hash, FinishedAt: r.now()}, true
+}

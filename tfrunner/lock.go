@@ -149,7 +149,7 @@ func (r *Runner) newLease(obj ObjectRef, runID string, now time.Time) *coordinat
 	secs := int32((r.cfg.LockTTL + time.Second - 1) / time.Second)
 	t := metav1.NewMicroTime(now)
 	holder := r.cfg.Holder
-	l := &coordinationv1.Lease{ObjectMeta: r.objectMeta(obj, leaseName(obj), "lock"),
+	l := &coordinationv1.Lease{ObjectMeta: r.ObjectMeta(obj, leaseName(obj), "lock"),
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &t, RenewTime: &t}}
 	l.Annotations[AnnRunID] = runID
 	if r.cfg.LeaderLease != "" {

@@ -58,8 +58,8 @@ func BaseName(obj ObjectRef) string {
 	return strings.TrimRight(b[:maxBaseLen-11], "-.") + "-" + hex.EncodeToString(sum[:])[:10]
 }
 
-// labelValue keeps v when it is a valid label value, else a truncated value plus hash.
-func labelValue(v string) string {
+// LabelValue keeps v when it is a valid label value, else a truncated value plus hash.
+func LabelValue(v string) string {
 	if len(validation.IsValidLabelValue(v)) == 0 {
 		return v
 	}
@@ -79,26 +79,28 @@ func labelValue(v string) string {
 
 // selector lists everything tfrunner made for obj.
 func selector(obj ObjectRef) string {
-	return LabelKind + "=" + labelValue(strings.ToLower(obj.Kind)) + "," + LabelName + "=" + labelValue(obj.Name)
+	return LabelKind + "=" + LabelValue(strings.ToLower(obj.Kind)) + "," + LabelName + "=" + LabelValue(obj.Name)
 }
 
-func (r *Runner) objectMeta(obj ObjectRef, name, role string) metav1.ObjectMeta {
+// Labels are the labels of everything the runner (or a runner Job) makes for obj.
+func Labels(obj ObjectRef, role string) map[string]string {
 	labels := map[string]string{
-		LabelKind: labelValue(strings.ToLower(obj.Kind)),
-		LabelName: labelValue(obj.Name),
+		LabelKind: LabelValue(strings.ToLower(obj.Kind)),
+		LabelName: LabelValue(obj.Name),
 		LabelRole: role,
 		LabelMove: "",
 	}
 	if obj.ClusterName != "" {
-		labels[LabelClusterName] = labelValue(obj.ClusterName)
+		labels[LabelClusterName] = LabelValue(obj.ClusterName)
 	}
-	return metav1.ObjectMeta{
-		Name:            name,
-		Namespace:       obj.Namespace,
-		Labels:          labels,
-		Annotations:     map[string]string{},
-		OwnerReferences: r.cfg.OwnerRefs(obj),
-	}
+	return labels
+}
+
+// ObjectMeta is the metadata of an object the runner (or a runner Job) makes for obj: its
+// labels, and the object as owner.
+func (r *Runner) ObjectMeta(obj ObjectRef, name, role string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: obj.Namespace, Labels: Labels(obj, role),
+		Annotations: map[string]string{}, OwnerReferences: r.cfg.OwnerRefs(obj)}
 }
 
 // DefaultOwnerRefs is one non-controller ownerRef to the object, when its UID is known.

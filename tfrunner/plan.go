@@ -131,8 +131,8 @@ func planChunkName(obj ObjectRef, digest string, i int) string {
 	return fmt.Sprintf("%s-plan-%s-%d", BaseName(obj), digest[:12], i)
 }
 
-// planSecretBudget bounds the plan Secret's data, under the 1 MiB object limit with room for metadata.
-const planSecretBudget = 900 << 10
+// SecretBudget bounds the data of one Secret the runner writes (a plan, a run request), under the 1 MiB object limit with room for metadata.
+const SecretBudget = 900 << 10
 
 // maxSummaryResources bounds the addresses kept in the plan Secret's summary.json (the counts and
 // plan.txt stay complete).
@@ -157,20 +157,20 @@ func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan, prev 
 	}
 	text := []byte(truncate(p.Text, maxPlanText))
 	gz := gzipBytes(p.Planfile)
-	first := gz[:min(len(gz), max(planSecretBudget-len(sum)-len(outs)-len(text), 0))]
+	first := gz[:min(len(gz), max(SecretBudget-len(sum)-len(outs)-len(text), 0))]
 	var chunks [][]byte
 	if len(gz) > len(first) {
 		chunks = splitChunks(gz[len(first):], ChunkSize)
 	}
 	for i, c := range chunks {
-		cs := &corev1.Secret{ObjectMeta: r.objectMeta(obj, planChunkName(obj, p.Digest, i+1), "tfplan-chunk"),
+		cs := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, planChunkName(obj, p.Digest, i+1), "tfplan-chunk"),
 			Type: SecretTypePlan, Data: map[string][]byte{"plan.gz": c}}
 		cs.Annotations[AnnPlanDigest] = p.Digest
 		if err := r.createOrReplace(ctx, cs); err != nil {
 			return fmt.Errorf("saving plan chunk %s: %w", cs.Name, err)
 		}
 	}
-	s := &corev1.Secret{ObjectMeta: r.objectMeta(obj, planSecretName(obj), "plan"), Type: SecretTypePlan,
+	s := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, planSecretName(obj), "plan"), Type: SecretTypePlan,
 		Data: map[string][]byte{"plan.gz": first, "summary.json": sum, "plan.txt": text, "outputs.json": outs}}
 	s.Annotations[AnnChunks] = strconv.Itoa(len(chunks) + 1)
 	s.Annotations[AnnPlanDigest] = p.Digest

@@ -147,6 +147,14 @@ func New(cfg Config) (*Runner, error) {
 	return r, nil
 }
 
+// Limits are a run's time bounds: the run timeout, the lock TTL and the interrupt's grace.
+type Limits struct{ RunTimeout, LockTTL, CancelGrace time.Duration }
+
+// Limits returns the runner's time bounds, defaults applied.
+func (r *Runner) Limits() Limits {
+	return Limits{RunTimeout: r.cfg.RunTimeout, LockTTL: r.cfg.LockTTL, CancelGrace: r.cfg.CancelGrace}
+}
+
 // Kube is the clientset the runner reads and writes with.
 func (r *Runner) Kube() kubernetes.Interface { return r.cfg.Kube }
 

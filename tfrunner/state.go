@@ -257,7 +257,7 @@ func checkWritable(obj ObjectRef, sec *corev1.Secret, meta stateMeta) error {
 }
 
 func (r *Runner) primarySecret(obj ObjectRef, meta stateMeta, sha string, n int, chunk0 []byte, w stateWrite) *corev1.Secret {
-	s := &corev1.Secret{ObjectMeta: r.objectMeta(obj, primaryName(obj), "tfstate"), Type: SecretTypeState}
+	s := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, primaryName(obj), "tfstate"), Type: SecretTypeState}
 	s.Annotations[AnnSerial] = strconv.FormatInt(meta.Serial, 10)
 	s.Annotations[AnnLineage] = meta.Lineage
 	s.Annotations[AnnChunks] = strconv.Itoa(n)
@@ -270,7 +270,7 @@ func (r *Runner) primarySecret(obj ObjectRef, meta stateMeta, sha string, n int,
 
 func (r *Runner) writeChunks(ctx context.Context, obj ObjectRef, serial int64, sha string, chunks [][]byte) error {
 	for i, c := range chunks {
-		s := &corev1.Secret{ObjectMeta: r.objectMeta(obj, chunkName(obj, serial, sha, i+1), "tfstate-chunk"),
+		s := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, chunkName(obj, serial, sha, i+1), "tfstate-chunk"),
 			Type: SecretTypeStateChunk, Data: map[string][]byte{dataKey: c}}
 		s.Annotations[AnnSerial] = strconv.FormatInt(serial, 10)
 		s.Annotations[AnnSHA256] = sha
@@ -285,7 +285,7 @@ func (r *Runner) writeChunks(ctx context.Context, obj ObjectRef, serial int64, s
 // by gcState while the backup exists).
 func (r *Runner) writeBackup(ctx context.Context, obj ObjectRef, cur *corev1.Secret) error {
 	serial, _ := strconv.ParseInt(cur.Annotations[AnnSerial], 10, 64)
-	b := &corev1.Secret{ObjectMeta: r.objectMeta(obj, backupName(obj, serial), "tfstate-backup"),
+	b := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, backupName(obj, serial), "tfstate-backup"),
 		Type: SecretTypeStateBackup, Data: cur.Data}
 	for _, k := range []string{AnnSerial, AnnLineage, AnnChunks, AnnSHA256, AnnInputsHash} {
 		b.Annotations[k] = cur.Annotations[k]
@@ -297,7 +297,12 @@ func (r *Runner) writeBackup(ctx context.Context, obj ObjectRef, cur *corev1.Sec
 }
 
 func (r *Runner) createOrReplace(ctx context.Context, s *corev1.Secret) error {
-	c := r.cfg.Kube.CoreV1().Secrets(s.Namespace)
+	return CreateOrReplace(ctx, r.cfg.Kube, s)
+}
+
+// CreateOrReplace writes s whether or not a Secret of its name exists.
+func CreateOrReplace(ctx context.Context, kube kubernetes.Interface, s *corev1.Secret) error {
+	c := kube.CoreV1().Secrets(s.Namespace)
 	_, err := c.Create(ctx, s, metav1.CreateOptions{})
 	if !apierrors.IsAlreadyExists(err) {
 		return err

@@ -199,7 +199,7 @@ func TestBaseNameAndLabels(t *testing.T) {
 	if len(chunkName(ObjectRef{Kind: "CustomMachine", Name: long}, 1<<62, strings.Repeat("f", 64), 99)) > 253 {
 		t.Fatal("chunk name too long")
 	}
-	if v := labelValue(long); len(v) > 63 {
+	if v := LabelValue(long); len(v) > 63 {
 		t.Fatalf("label value %q too long", v)
 	}
 }

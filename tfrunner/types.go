@@ -23,8 +23,8 @@ type ObjectRef struct {
 	ClusterName string
 }
 
-// Workspace is everything one run needs; it is serialisable in spirit (module digest, variables,
-// state reference) so a later runner mode can execute it in a Job.
+// Workspace is everything one run needs. Job mode (package tfjob) sends all of it but the
+// credentials and the hooks to a runner Job.
 type Workspace struct {
 	Object ObjectRef
 	// Module is the module's file tree (an fs.Sub of the embedded modules, or a tree read from

@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
@@ -254,7 +253,7 @@ func allowedOnly(addrs []string, allowed []tfmodule.ProviderPattern) []string {
 	}
 	var out []string
 	for _, a := range addrs {
-		if (modulecheck.Policy{Providers: allowed}).AllowsProvider(a) {
+		if tfmodule.Allows(allowed, a) {
 			out = append(out, a)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/company/cluster-api-provider-custom/tfjob"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -26,7 +27,7 @@ func runnerMain(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("reading the run request: %w", err)
 	}
-	var q tfrunner.JobRequest
+	var q tfjob.Request
 	if err := json.Unmarshal(raw, &q); err != nil {
 		return fmt.Errorf("decoding the run request %s: %w", o.Request, err)
 	}
@@ -55,12 +56,12 @@ func runnerMain(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("creating the terraform runner (--work-dir=%q): %w", o.WorkDir, err)
 	}
-	return tfrunner.RunJob(ctx, r, &q, os.Getenv("JOB_NAME"), os.Environ(), policy.Refuse)
+	return tfjob.Run(ctx, r, o.WorkDir, &q, os.Getenv("JOB_NAME"), os.Environ(), policy.Refuse)
 }
 
 // jobRunner wraps the local runner for --runner=job: what needs terraform runs in Jobs.
-func jobRunner(ctx context.Context, o *options, local *tfrunner.Runner) (*tfrunner.JobRunner, error) {
-	jc := tfrunner.JobConfig{Image: o.RunnerImage, ServiceAccount: o.RunnerServiceAccount, TTL: o.RunnerJobTTL,
+func jobRunner(ctx context.Context, o *options, local *tfrunner.Runner) (*tfjob.Runner, error) {
+	jc := tfjob.Config{Image: o.RunnerImage, ServiceAccount: o.RunnerServiceAccount, TTL: o.RunnerJobTTL,
 		Args: o.runnerArgs()}
 	if o.RunnerPodTemplate != "" {
 		t, err := podTemplate(ctx, local, o.RunnerPodTemplate)
@@ -69,7 +70,7 @@ func jobRunner(ctx context.Context, o *options, local *tfrunner.Runner) (*tfrunn
 		}
 		jc.Template = t
 	}
-	return &tfrunner.JobRunner{Runner: local, Jobs: jc}, nil
+	return tfjob.New(local, jc, ctrl.Log.WithName("jobs")), nil
 }
 
 // podTemplate reads the operator's runner pod template from a ConfigMap (namespace/name).

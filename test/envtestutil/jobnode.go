@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfjob"
 )
 
 // RunnerImage is the image name job-mode stacks give their runner Jobs; the node agent maps it
@@ -25,8 +25,8 @@ const RunnerImage = "capc-test/runner:dev"
 
 // RunnerJobs is the job-mode configuration of a test stack: runner Jobs of RunnerImage, with
 // bin/terraform and no sandbox.
-func RunnerJobs() *tfrunner.JobConfig {
-	return &tfrunner.JobConfig{Image: RunnerImage, ServiceAccount: "capc-runner", TTL: time.Minute,
+func RunnerJobs() *tfjob.Config {
+	return &tfjob.Config{Image: RunnerImage, ServiceAccount: "capc-runner", TTL: time.Minute,
 		Args: []string{"--terraform-path=" + filepath.Join(RepoRoot(), "bin", "terraform"), "--sandbox=off"}}
 }
 

@@ -33,6 +33,7 @@ import (
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
 	"github.com/company/cluster-api-provider-custom/modulesrc"
+	"github.com/company/cluster-api-provider-custom/tfjob"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -61,7 +62,7 @@ type StackOptions struct {
 	Runner func(*tfrunner.Config)
 	// Jobs, when set, runs terraform in runner Jobs (job mode); the stack's own runner then
 	// only answers unchanged objects and reads state.
-	Jobs *tfrunner.JobConfig
+	Jobs *tfjob.Config
 	// WrapTransport, when set, wraps every request the stack's manager (controllers and runner)
 	// sends: a test's view of what the manager asks the API server.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
@@ -172,7 +173,7 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 	opts.Sandbox = st.Runner.Sandbox()
 	var runs controllers.Runner = st.Runner
 	if o.Jobs != nil {
-		runs, opts.JobMode = &tfrunner.JobRunner{Runner: st.Runner, Jobs: *o.Jobs}, true
+		runs, opts.JobMode = tfjob.New(st.Runner, *o.Jobs, ctrl.Log.WithName("jobs")), true
 	}
 	if err := controllers.Setup(ctx, mgr, runs, opts); err != nil {
 		return err

@@ -13,10 +13,15 @@ const mod = "github.com/company/cluster-api-provider-custom/"
 // Each package and the prefixes nothing it (transitively) imports may have.
 var rules = map[string][]string{
 	"contract":    {mod, "k8s.io/", "sigs.k8s.io/"},
-	"modulecheck": {mod + "controllers", mod + "tfrunner", "sigs.k8s.io/controller-runtime"},
-	"modulesrc":   {mod + "controllers", "sigs.k8s.io/controller-runtime"},
-	"tfrunner":    {mod + "controllers", "sigs.k8s.io/controller-runtime", "sigs.k8s.io/cluster-api"},
-	"modules":     {mod + "controllers", "sigs.k8s.io/controller-runtime"},
+	"tfmodule":    {mod, "k8s.io/", "sigs.k8s.io/"},
+	"modulecheck": {mod + "controllers", mod + "tfrunner", mod + "tfjob", "k8s.io/", "sigs.k8s.io/"},
+	"modulesrc":   {mod + "controllers", mod + "tfrunner", mod + "tfjob", "sigs.k8s.io/controller-runtime"},
+	"modules":     {mod + "controllers", mod + "tfrunner", mod + "modulecheck", "sigs.k8s.io/controller-runtime"},
+	// The runner runs any module: checking it is the caller's (modulecheck), and job mode is a
+	// room of its own on top (tfjob).
+	"tfrunner": {mod + "controllers", mod + "modulecheck", mod + "modulesrc", mod + "contract", mod + "tfjob",
+		"sigs.k8s.io/controller-runtime", "sigs.k8s.io/cluster-api"},
+	"tfjob": {mod + "controllers", "sigs.k8s.io/controller-runtime", "sigs.k8s.io/cluster-api"},
 }
 
 func TestImportRules(t *testing.T) {

@@ -31,6 +31,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+	"github.com/company/cluster-api-provider-custom/tfjob"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -217,7 +218,7 @@ func TestJobModeProvisionAndDelete(t *testing.T) {
 	credsSeen := 0
 	for pod, env := range e.agent.Envs {
 		for _, kv := range env {
-			if kv == tfrunner.CredentialsEnvPrefix+"SIMULATED_TOKEN=tok-only-for-the-runner-pod" {
+			if kv == tfjob.CredentialsEnvPrefix+"SIMULATED_TOKEN=tok-only-for-the-runner-pod" {
 				credsSeen++
 			}
 		}

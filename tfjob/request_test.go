@@ -1,4 +1,4 @@
-package tfrunner
+package tfjob
 
 import (
 	"archive/tar"
@@ -16,11 +16,14 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/modulesrc"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
-func TestJobRequestRoundTrip(t *testing.T) {
+func TestRequestRoundTrip(t *testing.T) {
 	mod := fstest.MapFS{
 		"machine/main.tf":   {Data: []byte(`resource "terraform_data" "x" {}`)},
 		"modules/lb/lb.tf":  {Data: []byte(`variable "port" {}`)},
@@ -32,9 +35,9 @@ func TestJobRequestRoundTrip(t *testing.T) {
 		"sizes": cty.ListVal([]cty.Value{cty.NumberIntVal(50), cty.NumberIntVal(100)}),
 		"extra": cty.NullVal(cty.String),
 	}
-	ws := Workspace{Object: ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m-0", UID: "u1"}, Module: mod,
+	ws := tfrunner.Workspace{Object: tfrunner.ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m-0", UID: "u1"}, Module: mod,
 		ModuleDir: "machine", Variables: vars, Sensitive: []string{"name"}}
-	q, err := NewJobRequest(OpReconcile, ws, Policy{AutoApply: true, PreviewToken: "p1"})
+	q, err := NewRequest(OpReconcile, ws, tfrunner.Policy{AutoApply: true, PreviewToken: "p1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +45,7 @@ func TestJobRequestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back JobRequest
+	var back Request
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +62,8 @@ func TestJobRequestRoundTrip(t *testing.T) {
 	if back.Policy.PreviewToken != "p1" || !back.Policy.AutoApply || got.ModuleDir != "machine" || got.Env["TOKEN"] != "x" {
 		t.Errorf("request: %+v, workspace %+v", back, got)
 	}
-	want, _ := TreeDigest(mod, "machine")
-	if d, err := TreeDigest(got.Module, "machine"); err != nil || d != want {
+	want, _ := tfrunner.TreeDigest(mod, "machine")
+	if d, err := tfrunner.TreeDigest(got.Module, "machine"); err != nil || d != want {
 		t.Errorf("module digest after the trip %s (%v), want %s", d, err, want)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "modules", "lb", "lb.tf")); err != nil {
@@ -78,33 +81,34 @@ func TestJobRequestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestUntarRefusesEscapes(t *testing.T) {
-	evil, err := tarModule(fstest.MapFS{"ok.tf": {Data: []byte("x")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := untarModule(evil, t.TempDir()); err != nil {
-		t.Fatalf("a plain module: %v", err)
-	}
-	bad := tarEntries(t, "../escape.tf")
-	if err := untarModule(bad, t.TempDir()); err == nil {
-		t.Fatal("an entry leaving the module was unpacked")
+// The runner pod unpacks its module with the artifacts' hardened unpacker: an entry that
+// leaves the work dir, or a link, is refused before anything runs.
+func TestRequestModuleIsUnpackedHardened(t *testing.T) {
+	for name, mod := range map[string][]byte{
+		"escape": tarEntries(t, tar.TypeReg, "../escape.tf"),
+		"link":   tarEntries(t, tar.TypeSymlink, "out.tf"),
+	} {
+		q := &Request{Module: mod, Variables: []byte(`{}`), VarsType: []byte(`"dynamic"`)}
+		if _, err := q.Workspace(t.TempDir(), nil); err == nil || !errors.As(err, new(*modulesrc.ArchiveError)) {
+			t.Errorf("%s: %v, want an archive refusal", name, err)
+		}
 	}
 }
 
-func TestJobErrorRoundTrip(t *testing.T) {
+func TestErrorRoundTrip(t *testing.T) {
 	since := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	for _, err := range []error{
-		&LockedError{Holder: "pod-a", RunID: "r1", Since: since, Expires: since.Add(time.Minute)},
-		&StalePlanError{Approved: "a", Saved: "b", Reason: "digest does not match"},
-		&TerraformError{Op: "apply", Diagnostics: "Error: quota exceeded"},
-		&TerraformError{Op: "apply", Diagnostics: "interrupted", ctxErr: &RunTimeoutError{After: time.Minute}},
+		&tfrunner.LockedError{Holder: "pod-a", RunID: "r1", Since: since, Expires: since.Add(time.Minute)},
+		&tfrunner.StalePlanError{Approved: "a", Saved: "b", Reason: "digest does not match"},
+		&tfrunner.TerraformError{Op: "apply", Diagnostics: "Error: quota exceeded"},
+		tfrunner.NewTimeoutError("interrupted", time.Minute),
+		&tfrunner.SandboxError{Status: tfrunner.SandboxStatus{Mode: tfrunner.SandboxRequired, Reason: "Landlock is not available"}},
 		errors.New("module policy: provisioner local-exec"),
-		&GoneError{Addresses: []string{"fakecloud_instance.this"}},
+		&tfrunner.GoneError{Addresses: []string{"fakecloud_instance.this"}},
 		fmt.Errorf("checking installed modules: %w", &modulecheck.PolicyError{Problems: []modulecheck.Problem{{Item: `module "x"`, Message: "provisioner local-exec"}}}),
 	} {
-		b, _ := json.Marshal(NewJobError(err))
-		var je JobError
+		b, _ := json.Marshal(NewError(err))
+		var je Error
 		if e := json.Unmarshal(b, &je); e != nil {
 			t.Fatal(e)
 		}
@@ -118,24 +122,29 @@ func TestJobErrorRoundTrip(t *testing.T) {
 			}
 			continue
 		}
-		var locked *LockedError
-		var stale *StalePlanError
-		var to *RunTimeoutError
+		var locked *tfrunner.LockedError
+		var stale *tfrunner.StalePlanError
+		var to *tfrunner.RunTimeoutError
 		switch err.(type) {
-		case *LockedError:
+		case *tfrunner.LockedError:
 			if !errors.As(got, &locked) || locked.Holder != "pod-a" || !locked.Since.Equal(since) {
 				t.Errorf("locked: %v", got)
 			}
-		case *StalePlanError:
+		case *tfrunner.StalePlanError:
 			if !errors.As(got, &stale) || stale.Saved != "b" {
 				t.Errorf("stale: %v", got)
 			}
-		case *GoneError:
-			var gone *GoneError
+		case *tfrunner.GoneError:
+			var gone *tfrunner.GoneError
 			if !errors.As(got, &gone) || len(gone.Addresses) != 1 || got.Error() != err.Error() {
 				t.Errorf("gone: %v", got)
 			}
-		case *TerraformError:
+		case *tfrunner.SandboxError:
+			var se *tfrunner.SandboxError
+			if !errors.As(got, &se) || got.Error() != err.Error() {
+				t.Errorf("sandbox: %v → %v", err, got)
+			}
+		case *tfrunner.TerraformError:
 			if errors.As(err, &to) != errors.As(got, &to) || !errors.Is(got, got) || got.Error() == "" {
 				t.Errorf("terraform: %v → %v", err, got)
 			}
@@ -145,7 +154,7 @@ func TestJobErrorRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if NewJobError(nil) != nil || (*JobError)(nil).Err() != nil {
+	if NewError(nil) != nil || (*Error)(nil).Err() != nil {
 		t.Error("no error must stay no error")
 	}
 }
@@ -158,9 +167,9 @@ func TestRunnerJobSpec(t *testing.T) {
 		Tolerations: []corev1.Toleration{{Key: "runners", Operator: corev1.TolerationOpExists}},
 		Containers: []corev1.Container{{Name: "runner", Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceCPU: cpu}}}}}}
-	j := &JobRunner{Runner: &Runner{cfg: Config{RunTimeout: 30 * time.Minute, CancelGrace: 30 * time.Second, LockTTL: 40 * time.Second,
-		OwnerRefs: DefaultOwnerRefs}}, Jobs: JobConfig{Image: "img:v1", ServiceAccount: "capc-runner", Template: tmpl, TTL: 10 * time.Minute}}
-	ws := Workspace{Object: ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1", Kind: "CustomMachine", Namespace: "ns",
+	j := &Runner{local: limitsOnly{}, limits: limitsOnly{}.Limits(),
+		jobs: Config{Image: "img:v1", ServiceAccount: "capc-runner", Template: tmpl, TTL: 10 * time.Minute}}
+	ws := tfrunner.Workspace{Object: tfrunner.ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1", Kind: "CustomMachine", Namespace: "ns",
 		Name: "m-0", UID: "u1"}, CredentialsSecret: "cloud"}
 	job := j.job(ws, "capc-m-0-abc")
 	spec, pod := job.Spec, job.Spec.Template.Spec
@@ -176,7 +185,7 @@ func TestRunnerJobSpec(t *testing.T) {
 		t.Errorf("credentials: %+v", c.EnvFrom)
 	case pod.NodeSelector["pool"] != "runners" || len(pod.Tolerations) != 1 || !c.Resources.Requests.Cpu().Equal(cpu):
 		t.Errorf("template not applied: %+v %+v", pod, c.Resources)
-	case job.Labels[LabelRole] != "run" || job.Labels[LabelName] != "m-0" || hasKey(job.Labels, LabelMove):
+	case job.Labels[tfrunner.LabelRole] != "run" || job.Labels[tfrunner.LabelName] != "m-0" || hasKey(job.Labels, tfrunner.LabelMove):
 		t.Errorf("labels: %v", job.Labels)
 	case len(job.OwnerReferences) != 1 || job.OwnerReferences[0].UID != "u1":
 		t.Errorf("owner: %+v", job.OwnerReferences)
@@ -185,14 +194,26 @@ func TestRunnerJobSpec(t *testing.T) {
 
 func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
 
+// limitsOnly is the local runner as the Job spec reads it: its limits and object metadata.
+type limitsOnly struct{ Local }
+
+func (limitsOnly) Limits() tfrunner.Limits {
+	return tfrunner.Limits{RunTimeout: 30 * time.Minute, CancelGrace: 30 * time.Second, LockTTL: 40 * time.Second}
+}
+
+func (limitsOnly) ObjectMeta(obj tfrunner.ObjectRef, name, role string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: obj.Namespace, Labels: tfrunner.Labels(obj, role),
+		OwnerReferences: tfrunner.DefaultOwnerRefs(obj)}
+}
+
 // tarEntries packs empty files with exactly these names (no cleaning), as a hostile request might.
-func tarEntries(t *testing.T, names ...string) []byte {
+func tarEntries(t *testing.T, typ byte, names ...string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
 	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Typeflag: typ, Linkname: "/etc/passwd"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package tfrunner
+package tfjob
 
 import (
 	"archive/tar"
@@ -8,11 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,21 +17,24 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/modulesrc"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
-// JobRequest is one run for a runner Job: everything a Workspace holds except the credentials
+// Request is one run for a runner Job: everything a Workspace holds except the credentials
 // (they reach the runner pod from the object's Secret, never through the manager) and the hooks.
-type JobRequest struct {
-	Op        string          `json:"op"` // reconcile or destroy
-	Object    ObjectRef       `json:"object"`
-	Module    []byte          `json:"module"` // tar.gz of the module tree
-	ModuleDir string          `json:"moduleDir,omitempty"`
-	Variables json.RawMessage `json:"variables"` // cty JSON of an object holding every variable
-	VarsType  json.RawMessage `json:"variablesType"`
-	Sensitive []string        `json:"sensitive,omitempty"`
-	Policy    Policy          `json:"policy"`
+type Request struct {
+	Op        string             `json:"op"` // reconcile or destroy
+	Object    tfrunner.ObjectRef `json:"object"`
+	Module    []byte             `json:"module"` // tar.gz of the module tree
+	ModuleDir string             `json:"moduleDir,omitempty"`
+	Variables json.RawMessage    `json:"variables"` // cty JSON of an object holding every variable
+	VarsType  json.RawMessage    `json:"variablesType"`
+	Sensitive []string           `json:"sensitive,omitempty"`
+	Policy    tfrunner.Policy    `json:"policy"`
 }
 
 // Job operations.
@@ -43,8 +43,8 @@ const (
 	OpDestroy   = "destroy"
 )
 
-// NewJobRequest serialises ws and p for a runner Job.
-func NewJobRequest(op string, ws Workspace, p Policy) (*JobRequest, error) {
+// NewRequest serialises ws and p for a runner Job.
+func NewRequest(op string, ws tfrunner.Workspace, p tfrunner.Policy) (*Request, error) {
 	mod, err := tarModule(ws.Module)
 	if err != nil {
 		return nil, fmt.Errorf("packing the module: %w", err)
@@ -61,29 +61,29 @@ func NewJobRequest(op string, ws Workspace, p Policy) (*JobRequest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding variable types: %w", err)
 	}
-	return &JobRequest{Op: op, Object: ws.Object, Module: mod, ModuleDir: ws.ModuleDir, Variables: vars,
+	return &Request{Op: op, Object: ws.Object, Module: mod, ModuleDir: ws.ModuleDir, Variables: vars,
 		VarsType: typ, Sensitive: ws.Sensitive, Policy: p}, nil
 }
 
 // Workspace rebuilds the run's workspace in dir (the module tree is unpacked there); env is the
 // credentials environment the runner pod received.
-func (q *JobRequest) Workspace(dir string, env map[string]string) (Workspace, error) {
-	if err := untarModule(q.Module, dir); err != nil {
-		return Workspace{}, fmt.Errorf("unpacking the module: %w", err)
+func (q *Request) Workspace(dir string, env map[string]string) (tfrunner.Workspace, error) {
+	if err := modulesrc.Unpack(bytes.NewReader(q.Module), dir, modulesrc.DefaultLimits); err != nil {
+		return tfrunner.Workspace{}, fmt.Errorf("unpacking the module: %w", err)
 	}
 	typ, err := ctyjson.UnmarshalType(q.VarsType)
 	if err != nil {
-		return Workspace{}, fmt.Errorf("decoding variable types: %w", err)
+		return tfrunner.Workspace{}, fmt.Errorf("decoding variable types: %w", err)
 	}
 	v, err := ctyjson.Unmarshal(q.Variables, typ)
 	if err != nil {
-		return Workspace{}, fmt.Errorf("decoding variables: %w", err)
+		return tfrunner.Workspace{}, fmt.Errorf("decoding variables: %w", err)
 	}
 	vars := map[string]cty.Value{}
 	for k, x := range v.AsValueMap() {
 		vars[k] = x
 	}
-	return Workspace{Object: q.Object, Module: os.DirFS(dir), ModuleDir: q.ModuleDir, Variables: vars,
+	return tfrunner.Workspace{Object: q.Object, Module: os.DirFS(dir), ModuleDir: q.ModuleDir, Variables: vars,
 		Sensitive: q.Sensitive, Env: env}, nil
 }
 
@@ -124,76 +124,40 @@ func tarModule(m fs.FS) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// untarModule unpacks what tarModule packed into dir, refusing paths that leave it.
-func untarModule(b []byte, dir string) error {
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := path.Clean(h.Name)
-		if !fs.ValidPath(name) || strings.HasPrefix(name, "..") {
-			return fmt.Errorf("module archive entry %q leaves the module", h.Name)
-		}
-		target := filepath.Join(dir, filepath.FromSlash(name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(target, 0o755)
-		case tar.TypeReg:
-			if err = os.MkdirAll(filepath.Dir(target), 0o755); err == nil {
-				var data []byte
-				if data, err = io.ReadAll(io.LimitReader(tr, 64<<20)); err == nil {
-					err = os.WriteFile(target, data, 0o644)
-				}
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// JobResult is what a runner Job reports back: the run's result, or its error, typed so that
+// Outcome is what a runner Job reports back: the run's result, or its error, typed so that
 // the manager handles a Job's outcome exactly as a local run's.
-type JobResult struct {
-	Result  Result            `json:"result"`
-	Error   *JobError         `json:"error,omitempty"`
-	Orphans *SuspectedOrphans `json:"orphans,omitempty"`
+type Outcome struct {
+	Result  tfrunner.Result            `json:"result"`
+	Error   *Error                     `json:"error,omitempty"`
+	Orphans *tfrunner.SuspectedOrphans `json:"orphans,omitempty"`
 }
 
-// JobError is a run's error in transit.
-type JobError struct {
+// Error is a run's error in transit: its kind and the typed error the controllers tell apart.
+type Error struct {
 	Kind    string                   `json:"kind"` // locked, stale, gone, policy, timeout, terraform, sandbox, other
 	Message string                   `json:"message"`
-	Locked  *LockedError             `json:"locked,omitempty"`
-	Stale   *StalePlanError          `json:"stale,omitempty"`
-	Gone    *GoneError               `json:"gone,omitempty"`
+	Locked  *tfrunner.LockedError    `json:"locked,omitempty"`
+	Stale   *tfrunner.StalePlanError `json:"stale,omitempty"`
+	Gone    *tfrunner.GoneError      `json:"gone,omitempty"`
 	Policy  *modulecheck.PolicyError `json:"policy,omitempty"`
+	Sandbox *tfrunner.SandboxError   `json:"sandbox,omitempty"`
 	Op      string                   `json:"op,omitempty"`
 	Timeout time.Duration            `json:"timeout,omitempty"`
 }
 
-// NewJobError encodes err (nil for none).
-func NewJobError(err error) *JobError {
+// NewError encodes err (nil for none).
+func NewError(err error) *Error {
 	if err == nil {
 		return nil
 	}
-	je := &JobError{Kind: "other", Message: err.Error()}
-	var locked *LockedError
-	var stale *StalePlanError
-	var gone *GoneError
+	je := &Error{Kind: "other", Message: err.Error()}
+	var locked *tfrunner.LockedError
+	var stale *tfrunner.StalePlanError
+	var gone *tfrunner.GoneError
 	var policy *modulecheck.PolicyError
-	var te *TerraformError
-	var to *RunTimeoutError
-	var se *SandboxError
+	var te *tfrunner.TerraformError
+	var to *tfrunner.RunTimeoutError
+	var se *tfrunner.SandboxError
 	switch {
 	case errors.As(err, &locked):
 		je.Kind, je.Locked = "locked", locked
@@ -208,13 +172,13 @@ func NewJobError(err error) *JobError {
 	case errors.As(err, &te):
 		je.Kind, je.Op, je.Message = "terraform", te.Op, te.Diagnostics
 	case errors.As(err, &se):
-		je.Kind = "sandbox"
+		je.Kind, je.Sandbox = "sandbox", se
 	}
 	return je
 }
 
 // Err decodes the error, with the types the controllers tell apart.
-func (e *JobError) Err() error {
+func (e *Error) Err() error {
 	if e == nil {
 		return nil
 	}
@@ -236,27 +200,39 @@ func (e *JobError) Err() error {
 			return e.Policy
 		}
 	case "timeout":
-		return &TerraformError{Op: "run", Diagnostics: e.Message, ctxErr: &RunTimeoutError{After: e.Timeout}}
+		return tfrunner.NewTimeoutError(e.Message, e.Timeout)
 	case "terraform":
-		return &TerraformError{Op: e.Op, Diagnostics: e.Message}
+		return &tfrunner.TerraformError{Op: e.Op, Diagnostics: e.Message}
 	case "sandbox":
-		return &SandboxError{Status: SandboxStatus{Reason: strings.TrimPrefix(e.Message, "refusing to run terraform: --sandbox=required, but ")}}
+		if e.Sandbox != nil {
+			return e.Sandbox
+		}
 	}
 	return errors.New(e.Message)
 }
 
-// RunJob is the runner Job's side: it runs the request with r (whose Holder is the pod's name)
-// and writes the result Secret, owned by the Job so that the Job's deletion removes it. env is
-// the process environment; the credentials are its CredentialsEnvPrefix keys. An error means no
-// result was written (the Job fails; the manager retries).
-func RunJob(ctx context.Context, r *Runner, q *JobRequest, jobName string, env []string, check func(fs.FS) error) error {
+// Engine is the local runner as a runner pod uses it (tfrunner.Runner).
+type Engine interface {
+	Reconcile(ctx context.Context, ws tfrunner.Workspace, p tfrunner.Policy) (tfrunner.Result, error)
+	Destroy(ctx context.Context, ws tfrunner.Workspace) error
+	Wait()
+	ObjectMeta(obj tfrunner.ObjectRef, name, role string) metav1.ObjectMeta
+	Kube() kubernetes.Interface
+}
+
+// Run is the runner Job's side: it runs the request with r (whose Holder is the pod's name),
+// the module unpacked under workDir, and writes the result Secret, owned by the Job so that the
+// Job's deletion removes it. env is the process environment; the credentials are its
+// CredentialsEnvPrefix keys. check refuses downloaded modules the policy does not allow. An
+// error means no result was written (the Job fails; the manager retries).
+func Run(ctx context.Context, r Engine, workDir string, q *Request, jobName string, env []string, check func(fs.FS) error) error {
 	creds := map[string]string{}
 	for _, kv := range env {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, CredentialsEnvPrefix) {
 			creds[strings.TrimPrefix(k, CredentialsEnvPrefix)] = v
 		}
 	}
-	dir, err := os.MkdirTemp(r.cfg.WorkDir, "module-")
+	dir, err := os.MkdirTemp(workDir, "module-")
 	if err != nil {
 		return err
 	}
@@ -266,8 +242,8 @@ func RunJob(ctx context.Context, r *Runner, q *JobRequest, jobName string, env [
 		return err
 	}
 	ws.CheckInstalled = check
-	var out JobResult
-	ws.OnSuspectedOrphans = func(_ context.Context, o SuspectedOrphans) { out.Orphans = &o }
+	var out Outcome
+	ws.OnSuspectedOrphans = func(_ context.Context, o tfrunner.SuspectedOrphans) { out.Orphans = &o }
 	var runErr error
 	switch q.Op {
 	case OpReconcile:
@@ -278,12 +254,12 @@ func RunJob(ctx context.Context, r *Runner, q *JobRequest, jobName string, env [
 		return fmt.Errorf("unknown run operation %q", q.Op)
 	}
 	r.Wait() // the lock is released before the manager reads the result
-	out.Error = NewJobError(runErr)
+	out.Error = NewError(runErr)
 	// Bounded: a runner cut off from the API server exits (its Job fails, the manager retries)
 	// rather than hang until the Job's deadline.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resultTimeout)
 	defer cancel()
-	if err := writeJobResult(wctx, r, q.Object, jobName, out); err != nil {
+	if err := writeOutcome(wctx, r, q.Object, jobName, out); err != nil {
 		return fmt.Errorf("writing the result (run error: %v): %w", runErr, err)
 	}
 	return nil
@@ -292,18 +268,18 @@ func RunJob(ctx context.Context, r *Runner, q *JobRequest, jobName string, env [
 // resultTimeout bounds the writing of a runner Job's result.
 var resultTimeout = 30 * time.Second
 
-func writeJobResult(ctx context.Context, r *Runner, obj ObjectRef, jobName string, out JobResult) error {
+func writeOutcome(ctx context.Context, r Engine, obj tfrunner.ObjectRef, jobName string, out Outcome) error {
 	body, err := json.Marshal(out)
 	if err != nil {
 		return fmt.Errorf("encoding the result: %w", err)
 	}
-	job, err := r.cfg.Kube.BatchV1().Jobs(obj.Namespace).Get(ctx, jobName, metav1.GetOptions{})
+	job, err := r.Kube().BatchV1().Jobs(obj.Namespace).Get(ctx, jobName, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("reading this run's Job %s: %w", jobName, err)
 	}
-	s := &corev1.Secret{ObjectMeta: r.objectMeta(obj, jobName+"-result", "run-result"), Type: SecretTypeRun,
+	s := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, jobName+"-result", "run-result"), Type: tfrunner.SecretTypeRun,
 		Data: map[string][]byte{"result.json": body}}
-	delete(s.Labels, LabelMove)
+	delete(s.Labels, tfrunner.LabelMove)
 	s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}}
-	return r.createOrReplace(ctx, s)
+	return tfrunner.CreateOrReplace(ctx, r.Kube(), s)
 }

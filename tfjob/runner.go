@@ -1,4 +1,11 @@
-package tfrunner
+// Package tfjob is job mode: each terraform run of an object is a Kubernetes Job that runs the
+// provider image's `runner` subcommand in the object's namespace, so the manager never starts
+// terraform. The manager's side (Runner) answers what needs no terraform through the local
+// runner's small Local interface and reads each Job's result; the pod's side (Run) runs the
+// request with a local tfrunner.Runner. Requests, results and errors are types that survive
+// the Job boundary, so a Job's outcome means to the controllers what a local run's does. It
+// never imports controllers or controller-runtime.
+package tfjob
 
 import (
 	"context"
@@ -11,16 +18,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
-// JobConfig configures job mode: each terraform run is a Kubernetes Job running the provider
-// image's `runner` subcommand in the object's namespace.
-type JobConfig struct {
+// Config configures job mode.
+type Config struct {
 	Image          string
 	ServiceAccount string // the runner's ServiceAccount, in each object's namespace
 	// Template, when set, supplies the runner pod's scheduling and resources: node selector,
@@ -35,24 +45,54 @@ type JobConfig struct {
 	Env  []corev1.EnvVar
 }
 
-// JobRunner runs terraform in Jobs; the manager process never starts terraform. Runs answered
-// without terraform (nothing changed) and the state reads stay local.
-type JobRunner struct {
-	*Runner
-	Jobs JobConfig
+// Local is what job mode needs of the local runner (tfrunner.Runner): the answers that take no
+// terraform, and what the objects it makes are named, labelled and owned by.
+type Local interface {
+	Unchanged(ctx context.Context, ws tfrunner.Workspace, p tfrunner.Policy) (tfrunner.Result, bool)
+	HasState(ctx context.Context, obj tfrunner.ObjectRef) (bool, error)
+	DeleteState(ctx context.Context, obj tfrunner.ObjectRef) error
+	ObjectMeta(obj tfrunner.ObjectRef, name, role string) metav1.ObjectMeta
+	Limits() tfrunner.Limits
+	Kube() kubernetes.Interface
+}
+
+// Runner runs terraform in Jobs; the manager process never starts terraform. Runs answered
+// without terraform (nothing changed) and the state reads stay local. It implements the
+// controllers' Runner as the local runner does.
+type Runner struct {
+	local  Local
+	jobs   Config
+	kube   kubernetes.Interface
+	limits tfrunner.Limits
+	log    logr.Logger
 	// inflight is the Job this process last started or saw running per object: its result is
 	// read (and the Job deleted) before the object is answered any other way, also when the
 	// state the Job pushed already makes the object look unchanged.
 	inflight sync.Map // object key → Job name
 }
 
-// JobRunningError says the run is in a Job that has not finished: the caller checks back later.
-type JobRunningError struct {
+// New wraps local for job mode.
+func New(local Local, cfg Config, log logr.Logger) *Runner {
+	return &Runner{local: local, jobs: cfg, kube: local.Kube(), limits: local.Limits(), log: log}
+}
+
+// HasState reports whether the object has a state Secret (read locally).
+func (j *Runner) HasState(ctx context.Context, obj tfrunner.ObjectRef) (bool, error) {
+	return j.local.HasState(ctx, obj)
+}
+
+// DeleteState removes the object's state, plan and lock objects (locally: no terraform).
+func (j *Runner) DeleteState(ctx context.Context, obj tfrunner.ObjectRef) error {
+	return j.local.DeleteState(ctx, obj)
+}
+
+// RunningError says the run is in a Job that has not finished: the caller checks back later.
+type RunningError struct {
 	Job   string
 	Since time.Time
 }
 
-func (e *JobRunningError) Error() string {
+func (e *RunningError) Error() string {
 	return fmt.Sprintf("terraform runs in Job %s since %s", e.Job, e.Since.UTC().Format(time.RFC3339))
 }
 
@@ -66,28 +106,28 @@ const (
 )
 
 // Reconcile answers an unchanged object locally, else runs (or checks on) the run's Job.
-func (j *JobRunner) Reconcile(ctx context.Context, ws Workspace, p Policy) (Result, error) {
-	if res, err, ok := j.collect(ctx, ws); ok {
+func (j *Runner) Reconcile(ctx context.Context, ws tfrunner.Workspace, p tfrunner.Policy) (tfrunner.Result, error) {
+	if res, ok, err := j.collect(ctx, ws); ok {
 		return res, err
 	}
-	if res, ok := j.Unchanged(ctx, ws, p); ok {
+	if res, ok := j.local.Unchanged(ctx, ws, p); ok {
 		return res, nil
 	}
-	q, err := NewJobRequest(OpReconcile, ws, p)
+	q, err := NewRequest(OpReconcile, ws, p)
 	if err != nil {
-		return Result{}, err
+		return tfrunner.Result{}, err
 	}
 	return j.run(ctx, ws, q)
 }
 
 // Destroy runs (or checks on) the object's destroy Job.
-func (j *JobRunner) Destroy(ctx context.Context, ws Workspace) error {
+func (j *Runner) Destroy(ctx context.Context, ws tfrunner.Workspace) error {
 	// A Job of this object ended: a destroy's that left no state is the answer; a reconcile's
 	// (its result moot now) or a failed one leads to the destroy Job.
-	if _, err, ok := j.collect(ctx, ws); ok && (err != nil || j.destroyed(ctx, ws)) {
+	if _, ok, err := j.collect(ctx, ws); ok && (err != nil || j.destroyed(ctx, ws)) {
 		return err
 	}
-	q, err := NewJobRequest(OpDestroy, ws, Policy{})
+	q, err := NewRequest(OpDestroy, ws, tfrunner.Policy{})
 	if err != nil {
 		return err
 	}
@@ -95,54 +135,39 @@ func (j *JobRunner) Destroy(ctx context.Context, ws Workspace) error {
 	return err
 }
 
-// Unchanged is Reconcile's lock-free no-op answer, without terraform: ok when the stored state
-// was applied from these exact inputs.
-func (r *Runner) Unchanged(ctx context.Context, ws Workspace, p Policy) (Result, bool) {
-	rn, err := r.newRun(ws)
-	if err != nil {
-		return Result{}, false
-	}
-	serial, outputs, ok := r.unchanged(ctx, rn, p)
-	if !ok {
-		return Result{}, false
-	}
-	r.cfg.Metrics.Skipped.Inc()
-	return Result{Skipped: true, StateSerial: serial, Outputs: outputs, InputsHash: rn.hash, FinishedAt: r.now()}, true
-}
-
 // run creates the request's Job, or reads the result of the one that ran it. The Job's name is
 // derived from the object and the request, so a manager restarted (or a second one) finds the
 // Job already there instead of starting another.
-func (j *JobRunner) run(ctx context.Context, ws Workspace, q *JobRequest) (Result, error) {
+func (j *Runner) run(ctx context.Context, ws tfrunner.Workspace, q *Request) (tfrunner.Result, error) {
 	body, err := json.Marshal(q)
 	if err != nil {
-		return Result{}, err
+		return tfrunner.Result{}, err
 	}
-	if len(body) > planSecretBudget {
-		return Result{}, fmt.Errorf("the run request is %d KiB, over the %d KiB a Secret holds: the module tree is too big for job mode", len(body)>>10, planSecretBudget>>10)
+	if len(body) > tfrunner.SecretBudget {
+		return tfrunner.Result{}, fmt.Errorf("the run request is %d KiB, over the %d KiB a Secret holds: the module tree is too big for job mode", len(body)>>10, tfrunner.SecretBudget>>10)
 	}
 	return j.check(ctx, ws, jobName(ws.Object, body), body)
 }
 
-func objectKey(o ObjectRef) string { return o.Kind + "/" + o.Namespace + "/" + o.Name }
+func objectKey(o tfrunner.ObjectRef) string { return o.Kind + "/" + o.Namespace + "/" + o.Name }
 
 // collect reads the result of the Job this process knows to be running for the object, if
 // any: ok is false when there is none (or it is gone), and the caller goes on.
-func (j *JobRunner) collect(ctx context.Context, ws Workspace) (Result, error, bool) {
+func (j *Runner) collect(ctx context.Context, ws tfrunner.Workspace) (res tfrunner.Result, ok bool, err error) {
 	name, known := j.inflight.Load(objectKey(ws.Object))
 	if !known {
-		return Result{}, nil, false
+		return tfrunner.Result{}, false, nil
 	}
-	res, err := j.check(ctx, ws, name.(string), nil)
+	res, err = j.check(ctx, ws, name.(string), nil)
 	if errors.Is(err, errJobGone) {
-		return Result{}, nil, false
+		return tfrunner.Result{}, false, nil
 	}
-	return res, err, true
+	return res, true, err
 }
 
 // destroyed reports whether the object has no state left (after a destroy Job ran).
-func (j *JobRunner) destroyed(ctx context.Context, ws Workspace) bool {
-	has, err := j.HasState(ctx, ws.Object)
+func (j *Runner) destroyed(ctx context.Context, ws tfrunner.Workspace) bool {
+	has, err := j.local.HasState(ctx, ws.Object)
 	return err == nil && !has
 }
 
@@ -150,31 +175,31 @@ var errJobGone = errors.New("runner Job gone")
 
 // check starts the Job when it does not exist (body given), or reports it running, or reads
 // its result and deletes it.
-func (j *JobRunner) check(ctx context.Context, ws Workspace, name string, body []byte) (Result, error) {
+func (j *Runner) check(ctx context.Context, ws tfrunner.Workspace, name string, body []byte) (tfrunner.Result, error) {
 	key := objectKey(ws.Object)
-	job, err := j.cfg.Kube.BatchV1().Jobs(ws.Object.Namespace).Get(ctx, name, metav1.GetOptions{})
+	job, err := j.kube.BatchV1().Jobs(ws.Object.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		j.inflight.Delete(key)
 		if body == nil {
-			return Result{}, errJobGone
+			return tfrunner.Result{}, errJobGone
 		}
 		err = j.start(ctx, ws, name, body)
-		if errors.As(err, new(*JobRunningError)) {
+		if errors.As(err, new(*RunningError)) {
 			j.inflight.Store(key, name)
 		}
-		return Result{}, err
+		return tfrunner.Result{}, err
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("reading runner Job %s: %w", name, err)
+		return tfrunner.Result{}, fmt.Errorf("reading runner Job %s: %w", name, err)
 	}
 	done, failed := jobFinished(job)
 	if !done || job.DeletionTimestamp != nil {
 		j.inflight.Store(key, name)
-		return Result{}, &JobRunningError{Job: name, Since: job.CreationTimestamp.Time}
+		return tfrunner.Result{}, &RunningError{Job: name, Since: job.CreationTimestamp.Time}
 	}
 	res, runErr := j.result(ctx, job, failed)
 	if err := j.cleanup(ctx, job); err != nil {
-		j.cfg.Logger.Info("deleting a finished runner Job failed; its TTL removes it", "job", name, "error", err.Error())
+		j.log.Info("deleting a finished runner Job failed; its TTL removes it", "job", name, "error", err.Error())
 	}
 	j.inflight.Delete(key)
 	if res.Orphans != nil && ws.OnSuspectedOrphans != nil {
@@ -185,36 +210,36 @@ func (j *JobRunner) check(ctx context.Context, ws Workspace, name string, body [
 
 // start creates the Job, then its request Secret, owned by the Job (the pod waits for it as
 // for any Secret volume), so that the Job's deletion removes both.
-func (j *JobRunner) start(ctx context.Context, ws Workspace, name string, body []byte) error {
+func (j *Runner) start(ctx context.Context, ws tfrunner.Workspace, name string, body []byte) error {
 	if ws.OnRun != nil {
 		if err := ws.OnRun(ctx); err != nil {
 			return err
 		}
 	}
-	created, err := j.cfg.Kube.BatchV1().Jobs(ws.Object.Namespace).Create(ctx, j.job(ws, name), metav1.CreateOptions{})
+	created, err := j.kube.BatchV1().Jobs(ws.Object.Namespace).Create(ctx, j.job(ws, name), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		return &JobRunningError{Job: name, Since: j.now()}
+		return &RunningError{Job: name, Since: time.Now()}
 	}
 	if err != nil {
 		return fmt.Errorf("creating runner Job %s: %w", name, err)
 	}
-	req := &corev1.Secret{ObjectMeta: j.objectMeta(ws.Object, name+"-request", "run-request"),
-		Type: SecretTypeRun, Data: map[string][]byte{"request.json": body}}
-	delete(req.Labels, LabelMove)
+	req := &corev1.Secret{ObjectMeta: j.local.ObjectMeta(ws.Object, name+"-request", "run-request"),
+		Type: tfrunner.SecretTypeRun, Data: map[string][]byte{"request.json": body}}
+	delete(req.Labels, tfrunner.LabelMove)
 	req.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: name, UID: created.UID}}
-	if err := j.createOrReplace(ctx, req); err != nil {
+	if err := tfrunner.CreateOrReplace(ctx, j.kube, req); err != nil {
 		_ = j.cleanup(ctx, created)
 		return fmt.Errorf("writing the run request of Job %s: %w", name, err)
 	}
-	j.cfg.Logger.Info("started runner Job", "object", ws.Object.Name, "job", name)
-	return &JobRunningError{Job: name, Since: created.CreationTimestamp.Time}
+	j.log.Info("started runner Job", "object", ws.Object.Name, "job", name)
+	return &RunningError{Job: name, Since: created.CreationTimestamp.Time}
 }
 
 // result reads what the runner wrote; a Job that failed without writing it (killed, evicted,
 // past its deadline) is an error the manager retries like any failed run.
-func (j *JobRunner) result(ctx context.Context, job *batchv1.Job, failed string) (JobResult, error) {
-	var res JobResult
-	sec, err := j.cfg.Kube.CoreV1().Secrets(job.Namespace).Get(ctx, job.Name+"-result", metav1.GetOptions{})
+func (j *Runner) result(ctx context.Context, job *batchv1.Job, failed string) (Outcome, error) {
+	var res Outcome
+	sec, err := j.kube.CoreV1().Secrets(job.Namespace).Get(ctx, job.Name+"-result", metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		if failed == "" {
 			failed = "it completed without writing its result"
@@ -230,11 +255,11 @@ func (j *JobRunner) result(ctx context.Context, job *batchv1.Job, failed string)
 	return res, res.Error.Err()
 }
 
-func (j *JobRunner) cleanup(ctx context.Context, job *batchv1.Job) error {
+func (j *Runner) cleanup(ctx context.Context, job *batchv1.Job) error {
 	bg := metav1.DeletePropagationBackground
-	err := j.cfg.Kube.BatchV1().Jobs(job.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
+	err := j.kube.BatchV1().Jobs(job.Namespace).Delete(ctx, job.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
 	for _, s := range []string{job.Name + "-request", job.Name + "-result"} {
-		if e := j.cfg.Kube.CoreV1().Secrets(job.Namespace).Delete(ctx, s, metav1.DeleteOptions{}); e != nil && !apierrors.IsNotFound(e) {
+		if e := j.kube.CoreV1().Secrets(job.Namespace).Delete(ctx, s, metav1.DeleteOptions{}); e != nil && !apierrors.IsNotFound(e) {
 			err = errors.Join(err, e)
 		}
 	}
@@ -261,11 +286,11 @@ func jobFinished(job *batchv1.Job) (done bool, failed string) {
 }
 
 // jobName is capc-<object name, cut>-<hash of the object's UID and the request>: one Job per run.
-func jobName(obj ObjectRef, body []byte) string {
+func jobName(obj tfrunner.ObjectRef, body []byte) string {
 	h := sha256.New()
 	h.Write([]byte(obj.Kind + "/" + obj.UID + "/" + obj.Name + "\n"))
 	h.Write(body)
-	name := strings.Trim(labelValue(obj.Name), "-._")
+	name := strings.Trim(tfrunner.LabelValue(obj.Name), "-._")
 	if len(name) > 36 {
 		name = strings.Trim(name[:36], "-._")
 	}
@@ -274,17 +299,17 @@ func jobName(obj ObjectRef, body []byte) string {
 
 // job is the runner Job: one pod, no retries (the manager retries with backoff), a deadline
 // past the run timeout, non-root with a read-only root filesystem.
-func (j *JobRunner) job(ws Workspace, name string) *batchv1.Job {
-	meta := j.objectMeta(ws.Object, name, "run")
-	delete(meta.Labels, LabelMove) // a run is not moved: clusterctl move waits for it instead
+func (j *Runner) job(ws tfrunner.Workspace, name string) *batchv1.Job {
+	meta := j.local.ObjectMeta(ws.Object, name, "run")
+	delete(meta.Labels, tfrunner.LabelMove) // a run is not moved: clusterctl move waits for it instead
 	c := corev1.Container{
-		Name: runnerContainer, Image: j.Jobs.Image,
+		Name: runnerContainer, Image: j.jobs.Image,
 		Args: append([]string{"runner", "--request=" + requestMount + "/request.json", "--work-dir=" + workMount,
-			fmt.Sprintf("--run-timeout=%s", j.cfg.RunTimeout), fmt.Sprintf("--state-lock-ttl=%s", j.cfg.LockTTL)}, j.Jobs.Args...),
+			fmt.Sprintf("--run-timeout=%s", j.limits.RunTimeout), fmt.Sprintf("--state-lock-ttl=%s", j.limits.LockTTL)}, j.jobs.Args...),
 		Env: append([]corev1.EnvVar{
 			{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 			{Name: "JOB_NAME", Value: name},
-		}, j.Jobs.Env...),
+		}, j.jobs.Env...),
 		VolumeMounts: []corev1.VolumeMount{{Name: "request", MountPath: requestMount, ReadOnly: true}, {Name: "work", MountPath: workMount}},
 		SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
 			RunAsNonRoot: ptr.To(true), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
@@ -294,7 +319,7 @@ func (j *JobRunner) job(ws Workspace, name string) *batchv1.Job {
 			SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: ws.CredentialsSecret}}}}
 	}
 	spec := corev1.PodSpec{
-		RestartPolicy: corev1.RestartPolicyNever, ServiceAccountName: j.Jobs.ServiceAccount, Containers: []corev1.Container{c},
+		RestartPolicy: corev1.RestartPolicyNever, ServiceAccountName: j.jobs.ServiceAccount, Containers: []corev1.Container{c},
 		SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To(int64(65532)),
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 		Volumes: []corev1.Volume{
@@ -302,7 +327,7 @@ func (j *JobRunner) job(ws Workspace, name string) *batchv1.Job {
 			{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		},
 	}
-	if t := j.Jobs.Template; t != nil {
+	if t := j.jobs.Template; t != nil {
 		spec.NodeSelector, spec.Tolerations, spec.Affinity = t.Spec.NodeSelector, t.Spec.Tolerations, t.Spec.Affinity
 		spec.PriorityClassName, spec.ImagePullSecrets = t.Spec.PriorityClassName, t.Spec.ImagePullSecrets
 		for _, tc := range t.Spec.Containers {
@@ -311,13 +336,13 @@ func (j *JobRunner) job(ws Workspace, name string) *batchv1.Job {
 			}
 		}
 	}
-	deadline := int64((j.cfg.RunTimeout + 2*j.cfg.CancelGrace + time.Minute) / time.Second)
+	deadline := int64((j.limits.RunTimeout + 2*j.limits.CancelGrace + time.Minute) / time.Second)
 	job := &batchv1.Job{ObjectMeta: meta, Spec: batchv1.JobSpec{
 		BackoffLimit: ptr.To(int32(0)), ActiveDeadlineSeconds: &deadline,
 		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: meta.Labels}, Spec: spec},
 	}}
-	if j.Jobs.TTL > 0 {
-		job.Spec.TTLSecondsAfterFinished = ptr.To(int32(j.Jobs.TTL / time.Second))
+	if j.jobs.TTL > 0 {
+		job.Spec.TTLSecondsAfterFinished = ptr.To(int32(j.jobs.TTL / time.Second))
 	}
 	return job
 }
