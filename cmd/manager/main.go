@@ -93,38 +93,9 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 
-	// Nothing here reads managed fields; dropped, they cost the cache nothing (P5, P8i).
-	cacheOpts := cache.Options{SyncPeriod: &o.SyncPeriod, DefaultTransform: cache.TransformStripManagedFields()}
-	if o.Namespace != "" {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.Namespace: {}}
-	}
-	leNamespace := o.LeaderElectionNamespace
-	if leNamespace == "" && o.Namespace != "" {
-		leNamespace = o.Namespace
-	}
-
-	mopts := ctrl.Options{
-		Scheme:                        newScheme(),
-		Cache:                         cacheOpts,
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
-		HealthProbeBindAddress:        o.HealthProbeBindAddress,
-		LeaderElection:                o.LeaderElect,
-		LeaderElectionID:              o.LeaderElectionID,
-		LeaderElectionNamespace:       leNamespace,
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 &o.LeaseDuration,
-		RenewDeadline:                 &o.RenewDeadline,
-		RetryPeriod:                   &o.RetryPeriod,
-	}
-	leaderLease := ""
-	if o.LeaderElect {
-		if mopts.LeaderElectionResourceLockInterface, leaderLease, err = leaderLock(restConfig, leNamespace, o.LeaderElectionID, holderIdentity()); err != nil {
-			return err
-		}
-	}
-	mgr, err := ctrl.NewManager(restConfig, mopts)
+	mgr, leaderLease, err := newManager(restConfig, o)
 	if err != nil {
-		return fmt.Errorf("creating manager: %w", err)
+		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
@@ -185,6 +156,46 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
+}
+
+// newManager is the controller manager the flags describe: its cache, metrics and health
+// endpoints, and leader election (with the Lease the runner's locks name, "" without).
+func newManager(restConfig *rest.Config, o *options) (ctrl.Manager, string, error) {
+	// Nothing here reads managed fields; dropped, they cost the cache nothing (P5, P8i).
+	cacheOpts := cache.Options{SyncPeriod: &o.SyncPeriod, DefaultTransform: cache.TransformStripManagedFields()}
+	if o.Namespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.Namespace: {}}
+	}
+	leNamespace := o.LeaderElectionNamespace
+	if leNamespace == "" && o.Namespace != "" {
+		leNamespace = o.Namespace
+	}
+
+	mopts := ctrl.Options{
+		Scheme:                        newScheme(),
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionNamespace:       leNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &o.LeaseDuration,
+		RenewDeadline:                 &o.RenewDeadline,
+		RetryPeriod:                   &o.RetryPeriod,
+	}
+	leaderLease := ""
+	if o.LeaderElect {
+		var err error
+		if mopts.LeaderElectionResourceLockInterface, leaderLease, err = leaderLock(restConfig, leNamespace, o.LeaderElectionID, holderIdentity()); err != nil {
+			return nil, "", err
+		}
+	}
+	mgr, err := ctrl.NewManager(restConfig, mopts)
+	if err != nil {
+		return nil, "", fmt.Errorf("creating manager: %w", err)
+	}
+	return mgr, leaderLease, nil
 }
 
 // resolveBinary finds (or installs) the terraform or tofu binary the flags name.

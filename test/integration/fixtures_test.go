@@ -6,7 +6,6 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -16,9 +15,9 @@ import (
 
 // newNamespace creates a namespace of its own for one test.
 func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "it-" + rand.String(6)}}
-	Expect(k8s.Create(ctx, ns)).To(Succeed())
-	return ns.Name
+	ns, err := envtestutil.NewNamespace(ctx, k8s, "it")
+	Expect(err).NotTo(HaveOccurred())
+	return ns
 }
 
 // newCluster returns a CAPI Cluster and the CustomCluster it references (the product's usage shape).
@@ -44,10 +43,9 @@ func get[T client.Object](o T) T {
 
 // stateSecrets counts the Secrets tfrunner keeps for a cluster's objects.
 func stateSecrets(ns, clusterName string) int {
-	list := &corev1.SecretList{}
-	Expect(k8s.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{clusterv1.ClusterNameLabel: clusterName},
-		client.HasLabels{"custom.infrastructure.cluster.x-k8s.io/kind"})).To(Succeed())
-	return len(list.Items)
+	list, err := envtestutil.StateSecrets(ctx, k8s, ns, clusterName)
+	Expect(err).NotTo(HaveOccurred())
+	return len(list)
 }
 
 func conditionStatus(conds []metav1.Condition, typ string) string {

@@ -22,7 +22,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -176,14 +175,7 @@ func (e *env) recordJobs(ctx context.Context) {
 	}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	start := time.Now()
-	defer func() { t.Logf("%s: %s", what, time.Since(start).Round(100*time.Millisecond)) }()
-	if err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, timeout, true, cond); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
+var waitFor = envtestutil.WaitFor
 
 func TestJobModeProvisionAndDelete(t *testing.T) {
 	e := start(t, nil)

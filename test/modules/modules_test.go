@@ -110,9 +110,9 @@ func copyDir(src, dst string) error {
 }
 
 func newNamespace(g *WithT) string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mod-" + rand.String(6)}}
-	g.Expect(k8s.Create(ctx, ns)).To(Succeed())
-	return ns.Name
+	ns, err := envtestutil.NewNamespace(ctx, k8s, "mod")
+	g.Expect(err).NotTo(HaveOccurred())
+	return ns
 }
 
 // moduleConfigMap turns testdata/byo/<kind> into a ConfigMap whose keys are the file names.

@@ -89,10 +89,10 @@ func workload(t *testing.T, ns string, n int) (*infrav1.CustomCluster, []*infrav
 // stateSerials maps each state Secret of ns to its serial label/annotation-free identity: its
 // resourceVersion-independent data size and name, to show the move carried them unchanged.
 func stateSecrets(g Gomega, c client.Client, ns string) map[string]string {
-	l := &corev1.SecretList{}
-	g.Expect(c.List(ctx, l, client.InNamespace(ns), client.HasLabels{"custom.infrastructure.cluster.x-k8s.io/kind"})).To(Succeed())
+	list, err := envtestutil.StateSecrets(ctx, c, ns, "")
+	g.Expect(err).NotTo(HaveOccurred())
 	out := map[string]string{}
-	for _, s := range l.Items {
+	for _, s := range list {
 		out[s.Name] = fmt.Sprintf("%x", s.Data)
 	}
 	return out

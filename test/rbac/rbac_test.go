@@ -519,9 +519,9 @@ func moduleConfigMap(t *testing.T, ns, name string) *corev1.ConfigMap {
 }
 
 func stateSecrets(ctx context.Context, g Gomega, c client.Client, ns string) int {
-	list := &corev1.SecretList{}
-	g.Expect(c.List(ctx, list, client.InNamespace(ns), client.HasLabels{"custom.infrastructure.cluster.x-k8s.io/kind"})).To(Succeed())
-	return len(list.Items)
+	list, err := envtestutil.StateSecrets(ctx, c, ns, "")
+	g.Expect(err).NotTo(HaveOccurred())
+	return len(list)
 }
 
 func testPod(ns string) *corev1.Pod {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,15 +23,7 @@ import (
 // syncBuffer collects a subprocess's output safely while the test reads it.
 type syncBuffer = envtestutil.SyncBuffer
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+var freePort = envtestutil.FreePort
 
 // ---- manager process ----
 

@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -25,11 +24,11 @@ func bg() context.Context { return context.Background() }
 // newNamespace creates a namespace of its own for one suite.
 func newNamespace(t *testing.T, prefix string) string {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: prefix + "-" + rand.String(5)}}
-	if err := suite.k8s.Create(bg(), ns); err != nil {
+	ns, err := envtestutil.NewNamespace(bg(), suite.k8s, prefix)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return ns.Name
+	return ns
 }
 
 // fakeCloudModule selects the bundled fakecloud family.

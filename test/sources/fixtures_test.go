@@ -9,7 +9,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -95,9 +94,9 @@ func tarGz(t *testing.T, dir string) []byte {
 
 // newNamespace creates a namespace for one test.
 func newNamespace(g Gomega) string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "src-" + rand.String(6)}}
-	g.Expect(stack.Client.Create(ctx, ns)).To(Succeed())
-	return ns.Name
+	ns, err := envtestutil.NewNamespace(ctx, stack.Client, "src")
+	g.Expect(err).NotTo(HaveOccurred())
+	return ns
 }
 
 // workload is a Cluster with one control-plane Machine, both from module.
@@ -170,8 +169,7 @@ func condition(conds []metav1.Condition, typ string) string {
 
 // stateSecrets counts the state Secrets of a cluster's objects.
 func stateSecrets(g Gomega, ns, clusterName string) int {
-	list := &corev1.SecretList{}
-	g.Expect(stack.Client.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{clusterv1.ClusterNameLabel: clusterName},
-		client.HasLabels{"custom.infrastructure.cluster.x-k8s.io/kind"})).To(Succeed())
-	return len(list.Items)
+	list, err := envtestutil.StateSecrets(ctx, stack.Client, ns, clusterName)
+	g.Expect(err).NotTo(HaveOccurred())
+	return len(list)
 }
