@@ -26,20 +26,35 @@ var terraformSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "required_providers"}, {Type: "backend", LabelNames: []string{"type"}}, {Type: "cloud"},
 }}
 
+// declare returns the declaration a variable or output block b adds to or, from an override
+// file, changes in decls; ok is false (and a problem recorded) when terraform would refuse it:
+// a second declaration outside override files, or one only in an override file.
+func declare[T any](m *Module, decls map[string]*T, b *hcl.Block, override bool, item string,
+	rangeOf func(*T) hcl.Range, create func() *T) (d *T, ok bool) {
+	d, exists := decls[b.Labels[0]]
+	switch {
+	case exists && !override:
+		m.problem(item, "declared twice (%s and %s)", rangeOf(d), b.DefRange)
+		return nil, false
+	case !exists && override:
+		m.problem(item, "declared only in override file %s", b.DefRange.Filename)
+		return nil, false
+	case !exists:
+		d = create()
+		decls[b.Labels[0]] = d
+	}
+	return d, true
+}
+
 func (m *Module) readVariable(b *hcl.Block, override bool) {
 	name := b.Labels[0]
 	item := fmt.Sprintf("variable %q", name)
-	v, exists := m.Variables[name]
-	switch {
-	case exists && !override:
-		m.problem(item, "declared twice (%s and %s)", v.Range, b.DefRange)
+	v, ok := declare(m, m.Variables, b, override, item, func(v *Variable) hcl.Range { return v.Range },
+		func() *Variable {
+			return &Variable{Name: name, Type: cty.DynamicPseudoType, Nullable: true, Range: b.DefRange}
+		})
+	if !ok {
 		return
-	case !exists && override:
-		m.problem(item, "declared only in override file %s", b.DefRange.Filename)
-		return
-	case !exists:
-		v = &Variable{Name: name, Type: cty.DynamicPseudoType, Nullable: true, Range: b.DefRange}
-		m.Variables[name] = v
 	}
 	content, _, diags := b.Body.PartialContent(variableSchema)
 	if diags.HasErrors() {
@@ -64,17 +79,10 @@ func (m *Module) readVariable(b *hcl.Block, override bool) {
 func (m *Module) readOutput(b *hcl.Block, override bool) {
 	name := b.Labels[0]
 	item := fmt.Sprintf("output %q", name)
-	o, exists := m.Outputs[name]
-	switch {
-	case exists && !override:
-		m.problem(item, "declared twice (%s and %s)", o.Range, b.DefRange)
+	o, ok := declare(m, m.Outputs, b, override, item, func(o *Output) hcl.Range { return o.Range },
+		func() *Output { return &Output{Name: name, Range: b.DefRange} })
+	if !ok {
 		return
-	case !exists && override:
-		m.problem(item, "declared only in override file %s", b.DefRange.Filename)
-		return
-	case !exists:
-		o = &Output{Name: name, Range: b.DefRange}
-		m.Outputs[name] = o
 	}
 	content, _, diags := b.Body.PartialContent(outputSchema)
 	if diags.HasErrors() {

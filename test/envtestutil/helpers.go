@@ -14,7 +14,6 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -25,14 +24,6 @@ func NewNamespace(ctx context.Context, c client.Client, prefix string) (string, 
 		return "", fmt.Errorf("creating namespace: %w", err)
 	}
 	return ns.Name, nil
-}
-
-// ClusterPair is a CAPI Cluster (not paused) and the CustomCluster it references, that one
-// with module (nil: the default).
-func ClusterPair(ns, name string, module *infrav1.ModuleSource) (*clusterv1.Cluster, *infrav1.CustomCluster) {
-	cc := NewCustomCluster(ns, name)
-	cc.Spec.Module = module
-	return NewCluster(ns, name, false), cc
 }
 
 // StateSecrets lists the Secrets the runner keeps in ns (state, backups, plans), those of one
