@@ -56,6 +56,12 @@ type Local interface {
 	Kube() kubernetes.Interface
 }
 
+// The local runner is what both sides of a Job need.
+var (
+	_ Local  = (*tfrunner.Runner)(nil)
+	_ Engine = (*tfrunner.Runner)(nil)
+)
+
 // Runner runs terraform in Jobs; the manager process never starts terraform. Runs answered
 // without terraform (nothing changed) and the state reads stay local. It implements the
 // controllers' Runner as the local runner does.
