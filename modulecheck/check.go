@@ -1,6 +1,6 @@
 // Package modulecheck checks a Terraform root module against the provider's module contract
-// (package contract) before any terraform run: it parses the module's `variable` and `output`
-// blocks with hcl/v2 and compares them with the variables the controllers pass and the outputs
+// (package contract) before any terraform run: it reads the module's `variable` and `output`
+// blocks through tfmodule and compares them with the variables the controllers pass and the outputs
 // they read; and it holds the module policy (provisioners, providers) and its PolicyError. It
 // never imports controllers, tfrunner or controller-runtime, and never runs terraform.
 package modulecheck

@@ -50,7 +50,7 @@ func NewPolicy(allowProvisioners bool, allowedProviders, defaultHost string) (Po
 
 // PolicyError lists what a module does that the manager's module policy does not allow
 // (provisioners, providers outside the allow-list); nothing runs until it changes. It keeps its
-// meaning across a runner Job's boundary (tfrunner.JobError).
+// meaning across a runner Job's boundary (tfjob.Error).
 type PolicyError struct {
 	Problems []Problem `json:"problems"`
 }
