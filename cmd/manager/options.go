@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
-
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
