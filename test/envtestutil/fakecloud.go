@@ -90,7 +90,8 @@ func (f *FakeCloud) Do(method, path string, body, out any) error {
 	return json.Unmarshal(b, out)
 }
 
-// FakeCloudStats is what the fake cloud's /admin/stats answers (fakecloud/server.Stats).
+// FakeCloudStats is what the fake cloud's /admin/stats answers: fakecloud/server.Stats as JSON
+// (fakecloud is a Go module of its own, which the provider's module does not require).
 type FakeCloudStats struct {
 	Counts                 map[string]int `json:"counts"`
 	Total                  int            `json:"total"`
