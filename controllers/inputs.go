@@ -13,13 +13,21 @@ import (
 	"github.com/company/cluster-api-provider-custom/contract"
 )
 
+// variables are an object's module inputs, each parsed once: the contract's, rendered from its
+// spec, and its spec.variables (implied types; checkModule converts them to the module's
+// declared types and lets the contract's take precedence).
+type variables struct {
+	contract, extras map[string]cty.Value
+}
+
 // clusterVariables renders a CustomCluster's spec into the cluster module's contract variables
-// (modules/README.md), merged over the user's extra spec.variables.
-func clusterVariables(clusterName string, cc *infrav1.CustomCluster) (map[string]cty.Value, error) {
-	vars, err := extraVariables(cc.Spec.Variables)
+// (modules/README.md) beside the user's extra spec.variables.
+func clusterVariables(clusterName string, cc *infrav1.CustomCluster) (variables, error) {
+	extras, err := extraVariables(cc.Spec.Variables)
 	if err != nil {
-		return nil, err
+		return variables{}, err
 	}
+	vars := map[string]cty.Value{}
 	s := cc.Spec
 	vars[contract.VarClusterName] = cty.StringVal(clusterName)
 	vars[contract.VarNamespace] = cty.StringVal(cc.Namespace)
@@ -32,7 +40,7 @@ func clusterVariables(clusterName string, cc *infrav1.CustomCluster) (map[string
 	vars[contract.VarSecurityGroups] = securityGroupsValue(s.NetworkSpec.SecurityGroups)
 	vars[contract.VarLoadBalancer] = loadBalancerValue(s.LoadBalancerSpec)
 	vars[contract.VarTags] = stringMap(s.AdditionalTags)
-	return vars, nil
+	return variables{contract: vars, extras: extras}, nil
 }
 
 // machineInput gathers what a machine's variables are rendered from.
@@ -46,11 +54,12 @@ type machineInput struct {
 }
 
 // machineVariables renders a CustomMachine's spec into the machine module's contract variables.
-func machineVariables(in machineInput) (map[string]cty.Value, error) {
-	vars, err := extraVariables(in.Machine.Spec.Variables)
+func machineVariables(in machineInput) (variables, error) {
+	extras, err := extraVariables(in.Machine.Spec.Variables)
 	if err != nil {
-		return nil, err
+		return variables{}, err
 	}
+	vars := map[string]cty.Value{}
 	s := in.Machine.Spec
 	tags := map[string]string{}
 	for k, v := range in.Cluster.Spec.AdditionalTags {
@@ -78,7 +87,7 @@ func machineVariables(in machineInput) (map[string]cty.Value, error) {
 	vars[contract.VarFailureDomain] = optString(in.FailureDomain)
 	vars[contract.VarControlPlane] = cty.BoolVal(in.ControlPlane)
 	vars[contract.VarCluster] = clusterOutputsValue(in.Cluster)
-	return vars, nil
+	return variables{contract: vars, extras: extras}, nil
 }
 
 // sensitiveMachineVariables never appear in logs, errors or plan text.

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
@@ -113,10 +114,13 @@ func TestClusterVariables(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := tfrunner.RenderVariables(v); err != nil {
+			// What the module runs with: spec.variables under the contract's (checkModule).
+			all := maps.Clone(v.extras)
+			maps.Copy(all, v.contract)
+			if _, err := tfrunner.RenderVariables(all); err != nil {
 				t.Fatalf("variables do not render: %v", err)
 			}
-			tt.check(t, v)
+			tt.check(t, all)
 		})
 	}
 }
@@ -128,10 +132,11 @@ func TestMachineVariables(t *testing.T) {
 	cm := &infrav1.CustomMachine{ObjectMeta: metav1.ObjectMeta{Name: "m"}, Spec: infrav1.CustomMachineSpec{
 		InstanceType: "t3.large", ImageID: "ami-1", Tags: map[string]string{"role": "node"},
 		AdditionalVolumes: []infrav1.Volume{{DeviceName: "/dev/sdb", Size: 100}}}}
-	v, err := machineVariables(machineInput{ClusterName: "c", Machine: cm, Cluster: cc, UserData: "#cloud-config", ControlPlane: true})
+	vars, err := machineVariables(machineInput{ClusterName: "c", Machine: cm, Cluster: cc, UserData: "#cloud-config", ControlPlane: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	v := vars.contract
 	if v["tags"].Index(cty.StringVal("role")).AsString() != "node" || v["tags"].Index(cty.StringVal("team")).AsString() != "infra" {
 		t.Errorf("machine tags must override cluster tags: %#v", v["tags"])
 	}

@@ -78,12 +78,12 @@ type resolvedModule struct {
 // module resolves the object's module tree (bundled, path, ConfigMap, Flux source or remote) and
 // checks it (checkModule).
 func (b *base) module(ctx context.Context, in runInput) (checkedModule, error) {
-	mod, extras, err := b.resolve(ctx, in)
+	mod, err := b.resolve(ctx, in)
 	if err != nil {
 		return checkedModule{}, err
 	}
 	mod.shipped = bundled(in.spec.Module)
-	return checkModule(mod, extras, in.vars, in.kind, ModuleRules{Policy: b.Options.ModulePolicy, AllowRemote: b.Options.AllowRemoteModules})
+	return checkModule(mod, in.vars, in.kind, ModuleRules{Policy: b.Options.ModulePolicy, AllowRemote: b.Options.AllowRemoteModules})
 }
 
 // ModuleRules are the manager's rules for modules it did not ship: its module policy and
@@ -94,10 +94,10 @@ type ModuleRules struct {
 }
 
 // checkModule applies the rules to a module tree and checks its root module against the
-// contract of kind, and returns it with the variables to run it with: vars with the
-// spec.variables values (extras) converted to the module's declared types. The manager and
+// contract of kind, and returns it with the variables to run it with: the contract's with the
+// spec.variables values converted to the module's declared types. The manager and
 // capc-plan both take this path, so they refuse the same modules with the same message.
-func checkModule(mod resolvedModule, extras, vars map[string]cty.Value, kind string, rules ModuleRules) (checkedModule, error) {
+func checkModule(mod resolvedModule, vars variables, kind string, rules ModuleRules) (checkedModule, error) {
 	digest, err := tfrunner.TreeDigest(mod.tree.FS, mod.tree.Root)
 	if err != nil {
 		return checkedModule{}, fmt.Errorf("reading module: %w", err)
@@ -118,12 +118,12 @@ func checkModule(mod resolvedModule, extras, vars map[string]cty.Value, kind str
 	if err != nil {
 		return checkedModule{}, fmt.Errorf("reading root module %s: %w", mod.tree.Root, err)
 	}
-	res := contractChecks.Check(digest, root, kind, extras)
+	res := contractChecks.Check(digest, root, kind, vars.extras)
 	if !res.OK() {
 		return checkedModule{}, &ContractError{Problems: res.Problems, Root: mod.tree.Root}
 	}
-	all := make(map[string]cty.Value, len(vars)+len(res.Variables))
-	for k, v := range vars {
+	all := make(map[string]cty.Value, len(vars.contract)+len(res.Variables))
+	for k, v := range vars.contract {
 		all[k] = v
 	}
 	for k, v := range res.Variables { // never a contract variable: those take precedence
@@ -139,15 +139,12 @@ func checkModule(mod resolvedModule, extras, vars map[string]cty.Value, kind str
 	return checked, nil
 }
 
-// resolve finds the object's module tree and its spec.variables.
-func (b *base) resolve(ctx context.Context, in runInput) (resolvedModule, map[string]cty.Value, error) {
-	extras, err := extraVariables(in.spec.Variables)
-	if err != nil {
-		return resolvedModule{}, nil, err
-	}
+// resolve finds the object's module tree.
+func (b *base) resolve(ctx context.Context, in runInput) (resolvedModule, error) {
 	src := in.spec.Module
 	ns := in.obj.GetNamespace()
 	var mod resolvedModule
+	var err error
 	switch {
 	case src != nil && src.SourceRef != nil:
 		mod, err = b.fluxModule(ctx, ns, src, in.kind)
@@ -156,14 +153,14 @@ func (b *base) resolve(ctx context.Context, in runInput) (resolvedModule, map[st
 		mod.tree, err = configMapModule(ctx, movableReader{b.APIReader, b}, b.Options.Sources, ns, src, in.kind)
 	case src != nil && src.Source != "":
 		if !b.Options.AllowRemoteModules {
-			return mod, nil, fmt.Errorf("spec.module.source %q: remote modules are disabled; start the manager with --allow-remote-modules", src.Source)
+			return mod, fmt.Errorf("spec.module.source %q: remote modules are disabled; start the manager with --allow-remote-modules", src.Source)
 		}
 		mod.revision = src.Source
 		if src.Version != "" {
 			mod.revision += "@" + src.Version
 		}
 		mod.tree.Root = "."
-		mod.tree.FS, err = remoteModule(src.Source, src.Version, in.kind, sortedNames(extras))
+		mod.tree.FS, err = remoteModule(src.Source, src.Version, in.kind, sortedNames(in.vars.extras))
 	case src != nil && src.Path != "":
 		mod.label = src.Path
 		mod.tree, err = b.pathModule(src.Path, in.kind)
@@ -174,7 +171,7 @@ func (b *base) resolve(ctx context.Context, in runInput) (resolvedModule, map[st
 			mod.label = src.Name
 		}
 	}
-	return mod, extras, err
+	return mod, err
 }
 
 // fluxModule reads the module tree from a Flux source's artifact, fetched once per digest.

@@ -77,13 +77,13 @@ func TestContractTypesMatchRenderedVariables(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(t, contract.KindCluster, vars)
+		check(t, contract.KindCluster, vars.contract)
 		for _, m := range []*infrav1.CustomMachine{cm, fullM} {
 			vars, err := machineVariables(machineInput{ClusterName: "capi", Machine: m, Cluster: c})
 			if err != nil {
 				t.Fatal(err)
 			}
-			check(t, contract.KindMachine, vars)
+			check(t, contract.KindMachine, vars.contract)
 		}
 	}
 }
@@ -114,13 +114,14 @@ var testStore = func() *modulesrc.Store {
 	return s
 }()
 
-func machineRun(module *infrav1.ModuleSource, variables string) runInput {
+func machineRun(module *infrav1.ModuleSource, vars string) runInput {
 	cm := &infrav1.CustomMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "m"}}
 	in := runInput{obj: cm, kind: contract.KindMachine, spec: infrav1.TerraformSpec{Module: module},
-		vars: map[string]cty.Value{"machine_name": cty.StringVal("m")}}
-	if variables != "" {
-		in.spec.Variables = &apiextensionsv1.JSON{Raw: []byte(variables)}
+		vars: variables{contract: map[string]cty.Value{"machine_name": cty.StringVal("m")}}}
+	if vars != "" {
+		in.spec.Variables = &apiextensionsv1.JSON{Raw: []byte(vars)}
 	}
+	in.vars.extras, _ = extraVariables(in.spec.Variables) // as machineVariables parses them
 	return in
 }
 

@@ -3,8 +3,6 @@ package controllers
 import (
 	"fmt"
 
-	"github.com/zclconf/go-cty/cty"
-
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
@@ -36,16 +34,12 @@ func MachineWorkspace(cm *infrav1.CustomMachine, cc *infrav1.CustomCluster, clus
 
 // offlineWorkspace resolves a module without the manager (bundled or under moduleRoot) and
 // checks it on the manager's path (checkModule).
-func offlineWorkspace(ref tfrunner.ObjectRef, spec infrav1.TerraformSpec, kind, moduleRoot string, vars map[string]cty.Value, rules ModuleRules) (tfrunner.Workspace, error) {
+func offlineWorkspace(ref tfrunner.ObjectRef, spec infrav1.TerraformSpec, kind, moduleRoot string, vars variables, rules ModuleRules) (tfrunner.Workspace, error) {
 	tree, err := resolveModule(spec.Module, kind, moduleRoot)
 	if err != nil {
 		return tfrunner.Workspace{}, fmt.Errorf("module of %s %s: %w", ref.Kind, ref.Name, err)
 	}
-	extras, err := extraVariables(spec.Variables)
-	if err != nil {
-		return tfrunner.Workspace{}, fmt.Errorf("variables of %s %s: %w", ref.Kind, ref.Name, err)
-	}
-	mod, err := checkModule(resolvedModule{tree: tree, shipped: bundled(spec.Module)}, extras, vars, kind, rules)
+	mod, err := checkModule(resolvedModule{tree: tree, shipped: bundled(spec.Module)}, vars, kind, rules)
 	if err != nil {
 		return tfrunner.Workspace{}, fmt.Errorf("module of %s %s: %w", ref.Kind, ref.Name, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zclconf/go-cty/cty"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/record"
 	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
@@ -58,7 +57,7 @@ type runInput struct {
 	kind      string // module kind: cluster or machine
 	spec      infrav1.TerraformSpec
 	status    **infrav1.TerraformStatus
-	vars      map[string]cty.Value
+	vars      variables
 	sensitive []string
 	// noRecreate: what was deleted outside Terraform is reported, never created again (machines).
 	noRecreate bool
