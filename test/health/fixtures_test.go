@@ -65,6 +65,21 @@ func sharedCluster(t *testing.T) string {
 
 // newMachine creates a fakecloud Machine + CustomMachine, waits until it is provisioned, then sets
 // its approval mode (manual mode would hold the first apply for approval too).
+// eachMode runs body in parallel for auto and manual approval, each with a provisioned worker
+// machine of its own, prefix-<mode> (instance names are the fake cloud's, shared by every
+// namespace), in the shared cluster.
+func eachMode(t *testing.T, prefix string, body func(t *testing.T, g Gomega, ns, name, mode string, cm *infrav1.CustomMachine)) {
+	t.Parallel()
+	for _, mode := range []string{"auto", "manual"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			ns := sharedCluster(t)
+			name := prefix + "-" + mode
+			body(t, NewWithT(t), ns, name, mode, newMachine(t, ns, name, false, mode))
+		})
+	}
+}
+
 func newMachine(t *testing.T, ns, name string, controlPlane bool, approval string) *infrav1.CustomMachine {
 	g := NewWithT(t)
 	secret, machine, cm := envtestutil.NewMachine(ns, clusterName, name, controlPlane)
