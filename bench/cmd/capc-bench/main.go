@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -120,27 +121,19 @@ func main() {
 	}
 }
 
+// benchStep is one scenario of the run, by its id (-only).
+type benchStep struct {
+	id string
+	fn func() error
+}
+
 func (b *benchmark) run(work, out string) error {
-	started := time.Now()
-	loadBefore := bench.LoadAvg()
-	if work == "" {
-		d, err := os.MkdirTemp("", "capc-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		work = d
-	}
-	b.work = work
-	if err := os.MkdirAll(work, 0o700); err != nil {
-		return err
-	}
-	logf, err := os.Create(filepath.Join(work, "stack.log"))
+	started, loadBefore := time.Now(), bench.LoadAvg()
+	work, cleanup, err := b.workDir(work)
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	ctrl.SetLogger(zap.New(zap.WriteTo(logf)))
+	defer cleanup()
 	tfPath := filepath.Join(b.root, "bin", "terraform")
 	b.naive = &bench.Naive{Terraform: tfPath, Root: filepath.Join(work, "naive")}
 
@@ -156,55 +149,103 @@ func (b *benchmark) run(work, out string) error {
 	if err != nil {
 		return err
 	}
+	st, e, err := b.startStack(ctx, bin, work)
+	if err != nil {
+		return err
+	}
+	stopStack := sync.OnceFunc(func() { _ = st.Stop() })
+	defer stopStack()
+	err = b.steps(
+		benchStep{"P1", func() error { return b.p1(ctx, e, sim) }},
+		benchStep{"P7", func() error { return b.p7(ctx) }}, // after P1: its ratios are P1's
+		benchStep{"P2", func() error { return b.p2(ctx, e, sim) }},
+		benchStep{"P2s", func() error { return b.p2s(ctx, e, bin, sim) }},
+		benchStep{"P3", func() error {
+			fc, err := modules.Get("fakecloud", contract.KindMachine)
+			if err != nil {
+				return err
+			}
+			return b.p3(ctx, b.kube, bin, fc)
+		}},
+		benchStep{"P6", func() error { return b.p6(ctx, e) }},
+		benchStep{"P4", func() error { return b.p4(ctx, st, bin) }},
+	)
+	if err != nil {
+		return err
+	}
+	stopStack() // P9 and P5 bring their own
+	if err := b.steps(benchStep{"P9", func() error { return b.p9(ctx) }}, benchStep{"P5", func() error { return b.p5Child(ctx) }}); err != nil {
+		return err
+	}
+	elapsed := time.Since(started)
+	fmt.Printf("capc-bench: done in %.0f s, load %s\n", elapsed.Seconds(), bench.LoadAvg())
+	if out == "" {
+		return nil
+	}
+	return b.write(out, bin, started, elapsed, loadBefore)
+}
+
+// workDir prepares the run's work dir (a temporary one when work is ""), where the stack logs.
+func (b *benchmark) workDir(work string) (string, func(), error) {
+	cleanup := func() {}
+	if work == "" {
+		d, err := os.MkdirTemp("", "capc-bench-")
+		if err != nil {
+			return "", nil, err
+		}
+		work, cleanup = d, func() { _ = os.RemoveAll(d) }
+	}
+	b.work = work
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	logf, err := os.Create(filepath.Join(work, "stack.log"))
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logf)))
+	return work, func() { _ = logf.Close(); cleanup() }, nil
+}
+
+// startStack starts the stack the in-process scenarios share, and the benchmark's own runner on
+// its API server (its requests counted, with a state index as the manager has).
+func (b *benchmark) startStack(ctx context.Context, bin *tfrunner.Binary, work string) (*envtestutil.Stack, *runnerEnv, error) {
 	st, err := envtestutil.StartStack(ctx, envtestutil.StackOptions{
 		WorkDir: filepath.Join(work, "stack"),
 		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: b.concurrency,
 			DriftCheckInterval: time.Hour},
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	stackStopped := false
-	stopStack := func() {
-		if !stackStopped {
-			stackStopped = true
-			_ = st.Stop()
-		}
+	e, err := b.benchRunner(ctx, st, bin, work)
+	if err != nil {
+		_ = st.Stop()
+		return nil, nil, err
 	}
-	defer stopStack()
+	return st, e, nil
+}
+
+func (b *benchmark) benchRunner(ctx context.Context, st *envtestutil.Stack, bin *tfrunner.Binary, work string) (*runnerEnv, error) {
 	kube, err := tfrunner.NewKubeClient(b.api.Wrap(st.Env.Config)) // as the manager builds it, requests counted
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.kube = kube
 	e, err := newRunnerEnv(kube, bin, filepath.Join(work, "runner"), "bench", nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := e.r.WatchStates(ctx, metadata.NewForConfigOrDie(st.Env.Config), e.ns); err != nil { // as the manager does
-		return err
+		return nil, err
 	}
-	if err := ensureNamespace(ctx, kube, e.ns); err != nil {
-		return err
-	}
-	steps := []struct {
-		id string
-		fn func() error
-	}{
-		{"P1", func() error { return b.p1(ctx, e, sim) }},
-		{"P7", func() error { return b.p7(ctx) }}, // after P1: its ratios are P1's
-		{"P2", func() error { return b.p2(ctx, e, sim) }},
-		{"P2s", func() error { return b.p2s(ctx, e, bin, sim) }},
-		{"P3", func() error {
-			fc, err := modules.Get("fakecloud", contract.KindMachine)
-			if err != nil {
-				return err
-			}
-			return b.p3(ctx, kube, bin, fc)
-		}},
-		{"P6", func() error { return b.p6(ctx, e) }},
-		{"P4", func() error { return b.p4(ctx, st, bin) }},
-	}
+	return e, ensureNamespace(ctx, kube, e.ns)
+}
+
+// steps runs the wanted steps in order, each timed.
+func (b *benchmark) steps(steps ...benchStep) error {
 	for _, s := range steps {
 		if !b.want(s.id) {
 			continue
@@ -216,27 +257,5 @@ func (b *benchmark) run(work, out string) error {
 		}
 		fmt.Printf("   %s took %.1f s\n", s.id, time.Since(t).Seconds())
 	}
-	stopStack()
-	if b.want("P9") {
-		t := time.Now()
-		fmt.Printf("== P9 (load %s)\n", bench.LoadAvg())
-		if err := b.p9(ctx); err != nil {
-			return fmt.Errorf("P9: %w", err)
-		}
-		fmt.Printf("   P9 took %.1f s\n", time.Since(t).Seconds())
-	}
-	if b.want("P5") {
-		t := time.Now()
-		fmt.Printf("== P5 (load %s)\n", bench.LoadAvg())
-		if err := b.p5Child(ctx); err != nil {
-			return fmt.Errorf("P5: %w", err)
-		}
-		fmt.Printf("   P5 took %.1f s\n", time.Since(t).Seconds())
-	}
-	elapsed := time.Since(started)
-	fmt.Printf("capc-bench: done in %.0f s, load %s\n", elapsed.Seconds(), bench.LoadAvg())
-	if out == "" {
-		return nil
-	}
-	return b.write(out, bin, started, elapsed, loadBefore)
+	return nil
 }

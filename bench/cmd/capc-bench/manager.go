@@ -140,33 +140,50 @@ func waitClusterProvisioned(ctx context.Context, c client.Reader, ns, name strin
 // p4 provisions N CustomMachines through the provider's reconcilers (in-process with CAPI's core
 // reconcilers, StartStack) and compares with N naive init+plan+apply runs at the same concurrency.
 func (b *benchmark) p4(ctx context.Context, st *envtestutil.Stack, bin *tfrunner.Binary) error {
+	ours, ops, procs, err := b.p4Provider(ctx, st)
+	if err != nil {
+		return err
+	}
+	b.p4Ops, b.p4Wall = ops, ours
+	naive, err := b.p4NaiveRun(ctx)
+	if err != nil {
+		return err
+	}
+	b.p4Naive, b.p4Procs = naive, procs
+	b.p4Rows(ours, naive, ops, procs)
+	return b.p4Profile(ctx)
+}
+
+// p4Provider provisions P4's machines through the stack, under a CPU profile, and measures the
+// wall time, terraform's operations, processes, CPU and API writes.
+func (b *benchmark) p4Provider(ctx context.Context, st *envtestutil.Stack) (time.Duration, map[string]bench.OpStat, int64, error) {
 	ns := "bench-p4"
 	c := st.Client
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		return err
+		return 0, nil, 0, err
 	}
 	if err := provisionedCluster(ctx, c, ns, "p4"); err != nil {
-		return err
+		return 0, nil, 0, err
 	}
 	objs := machinesOf(ns, "p4", "p4-m-%03d", b.p4N)
 	prof, err := os.Create(filepath.Join(b.work, "p4-cpu.pprof"))
 	if err != nil {
-		return err
+		return 0, nil, 0, err
 	}
 	h0, p0 := bench.RunHistogram(ctrlmetrics.Registry), st.Runner.Processes()
 	if err := pprof.StartCPUProfile(prof); err != nil {
-		return err
+		return 0, nil, 0, err
 	}
 	rc := b.kube.CoreV1().RESTClient()
 	req0, err := bench.APIServerRequests(ctx, rc)
 	if err != nil {
-		return err
+		return 0, nil, 0, err
 	}
 	cpu0 := bench.SampleCPU(apiProcs...)
 	start := time.Now()
 	if err := createAll(ctx, c, objs, 4); err != nil {
 		pprof.StopCPUProfile()
-		return err
+		return 0, nil, 0, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, b.p4Timeout)
 	err = waitProvisioned(wctx, c, ns, b.p4N, 100*time.Millisecond, nil)
@@ -181,19 +198,20 @@ func (b *benchmark) p4(ctx context.Context, st *envtestutil.Stack, bin *tfrunner
 	pprof.StopCPUProfile()
 	prof.Close()
 	if err != nil {
-		return err
+		return 0, nil, 0, err
 	}
-	ops := bench.Delta(h0, bench.RunHistogram(ctrlmetrics.Registry))
-	procs := st.Runner.Processes() - p0
-	b.p4Ops, b.p4Wall = ops, ours
+	return ours, bench.Delta(h0, bench.RunHistogram(ctrlmetrics.Registry)), st.Runner.Processes() - p0, nil
+}
 
-	// Naive: N × (fresh dir, init, plan, apply) with the same number of concurrent terraform runs.
+// p4NaiveRun is N × (fresh dir, init, plan, apply) with the same number of concurrent terraform
+// runs.
+func (b *benchmark) p4NaiveRun(ctx context.Context) (time.Duration, error) {
 	mod, err := simulatedMachine()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	cpu0 = bench.SampleCPU()
-	start = time.Now()
+	cpu0 := bench.SampleCPU()
+	start := time.Now()
 	err = bench.Pool(b.p4N, b.concurrency, func(i int) error {
 		name := fmt.Sprintf("p4-m-%03d", i)
 		tfvars, err := tfrunner.RenderVariables(machineVars(name, nil))
@@ -208,10 +226,11 @@ func (b *benchmark) p4(ctx context.Context, st *envtestutil.Stack, bin *tfrunner
 	})
 	naive := time.Since(start)
 	b.p4NaiveCPU = bench.SampleCPU().Sub(cpu0)
-	if err != nil {
-		return err
-	}
-	b.p4Naive, b.p4Procs = naive, procs
+	return naive, err
+}
+
+// p4Rows reports P4 against terraform's floor, and P4w.
+func (b *benchmark) p4Rows(ours, naive time.Duration, ops map[string]bench.OpStat, procs int64) {
 	floor := bench.TotalSeconds(ops) / float64(b.concurrency)
 	ratio := ours.Seconds() / floor
 	apiCPU := b.p4CPU.Named["kube-apiserver"].Seconds() / float64(b.p4N) * 1000
@@ -227,7 +246,6 @@ func (b *benchmark) p4(ctx context.Context, st *envtestutil.Stack, bin *tfrunner
 	b.add(row{ID: "P4w", What: "API writes to a CustomMachine from its creation to Provisioned, the user's create included (P4's run, counted by the API server)",
 		Ours: fmt.Sprintf("%.2f per machine (%s)", w.total, w.split), Baseline: "—",
 		Ratio: fmt.Sprintf("%.2f", w.total), Goal: "≤ 5", Met: w.total <= 5.05})
-	return b.p4Profile(ctx)
 }
 
 // writeCount is the writes to one resource per object, in all and split by verb.
@@ -288,36 +306,65 @@ func (b *benchmark) p4Profile(ctx context.Context) error {
 
 // p5 runs the manager binary against its own API server (with CAPI's core reconcilers in this
 // process), provisions N CustomMachines, lets it go idle and reads its VmRSS.
-func (b *benchmark) p5(ctx context.Context) error {
+// p5Env is what P5 and P8 run against: their own API server with CAPI's core controllers, a
+// client, the manager binary built from ./cmd/manager and a kubeconfig for it.
+type p5Env struct {
+	c                  client.Client
+	mgrBin, kubeconfig string
+	stops              []func() error
+}
+
+func (e *p5Env) stop() {
+	for i := len(e.stops) - 1; i >= 0; i-- {
+		_ = e.stops[i]()
+	}
+}
+
+func (b *benchmark) startP5Env(ctx context.Context) (*p5Env, error) {
+	e := &p5Env{mgrBin: filepath.Join(b.work, "manager"), kubeconfig: filepath.Join(b.work, "p5-kubeconfig")}
 	env, cfg, err := envtestutil.Start()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() { _ = env.Stop() }()
+	e.stops = append(e.stops, env.Stop)
 	stopCAPI, err := envtestutil.StartCAPIManager(ctx, cfg)
 	if err != nil {
-		return err
+		e.stop()
+		return nil, err
 	}
-	defer func() { _ = stopCAPI() }()
+	e.stops = append(e.stops, stopCAPI)
+	err = b.p5Client(ctx, e, cfg, env.KubeConfig)
+	if err != nil {
+		e.stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+// p5Client fills e's client, manager binary and kubeconfig.
+func (b *benchmark) p5Client(ctx context.Context, e *p5Env, cfg *rest.Config, kubeconfig []byte) error {
 	scheme, err := envtestutil.NewScheme()
 	if err != nil {
 		return err
 	}
-	c, err := client.New(rest.CopyConfig(cfg), client.Options{Scheme: scheme})
-	if err != nil {
+	if e.c, err = client.New(rest.CopyConfig(cfg), client.Options{Scheme: scheme}); err != nil {
 		return err
 	}
-
-	mgrBin := filepath.Join(b.work, "manager")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", mgrBin, "./cmd/manager")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", e.mgrBin, "./cmd/manager")
 	build.Dir, build.Env = b.root, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the manager: %w\n%s", err, out)
 	}
-	kubeconfig := filepath.Join(b.work, "p5-kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+	return os.WriteFile(e.kubeconfig, kubeconfig, 0o600)
+}
+
+func (b *benchmark) p5(ctx context.Context) error {
+	e, err := b.startP5Env(ctx)
+	if err != nil {
 		return err
 	}
+	defer e.stop()
+	c, mgrBin, kubeconfig := e.c, e.mgrBin, e.kubeconfig
 	// The sweep first, on an API server holding nothing else; its managers watch a namespace each.
 	var sweep []row
 	if b.sweep != "" {
@@ -340,31 +387,10 @@ func (b *benchmark) p5(ctx context.Context) error {
 		return err
 	}
 	rssEmpty, _ := bench.ProcStatus(pid, "VmRSS")
-	objs := machinesOf(ns, "p5", "p5-m-%04d", b.p5N)
-	m0, _ := scrape(ctx, murl)
-	stopRSS := rssPeak(pid)
-	start := time.Now()
-	if err := createAll(ctx, c, objs, 8); err != nil {
-		stopRSS()
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, b.p5Timeout)
-	last := time.Now()
-	err = waitProvisioned(wctx, c, ns, b.p5N, 2*time.Second, func(n int) {
-		if time.Since(last) > 30*time.Second {
-			last = time.Now()
-			fmt.Printf("  P5: %d/%d provisioned after %.0f s\n", n, b.p5N, time.Since(start).Seconds())
-		}
-	})
-	cancel()
-	provisionTime := time.Since(start)
-	peak := stopRSS()
+	provisionTime, p8, err := b.p5Provision(ctx, c, ns, pid, murl)
 	if err != nil {
 		return err
 	}
-	m1, _ := scrape(ctx, murl)
-	hwm0, _ := bench.ProcStatus(pid, "VmHWM")
-	p8 := b.p8Row(provisionTime, m0, m1, peak, float64(hwm0)/1024)
 	// Idle: wait until the reconcile counters stop moving, then let the GC and scavenger settle.
 	b.waitQuiet(ctx, murl)
 	time.Sleep(b.p5Settle)
@@ -395,6 +421,36 @@ func (b *benchmark) p5(ctx context.Context) error {
 	}
 	b.rows = append(b.rows, sweep...)
 	return nil
+}
+
+// p5Provision creates P5's machines and waits until they are provisioned: how long it took, and
+// P8's row (the manager's metrics and memory over the run).
+func (b *benchmark) p5Provision(ctx context.Context, c client.Client, ns string, pid int, murl string) (time.Duration, row, error) {
+	objs := machinesOf(ns, "p5", "p5-m-%04d", b.p5N)
+	m0, _ := scrape(ctx, murl)
+	stopRSS := rssPeak(pid)
+	start := time.Now()
+	if err := createAll(ctx, c, objs, 8); err != nil {
+		stopRSS()
+		return 0, row{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, b.p5Timeout)
+	last := time.Now()
+	err := waitProvisioned(wctx, c, ns, b.p5N, 2*time.Second, func(n int) {
+		if time.Since(last) > 30*time.Second {
+			last = time.Now()
+			fmt.Printf("  P5: %d/%d provisioned after %.0f s\n", n, b.p5N, time.Since(start).Seconds())
+		}
+	})
+	cancel()
+	provisionTime := time.Since(start)
+	peak := stopRSS()
+	if err != nil {
+		return 0, row{}, err
+	}
+	m1, _ := scrape(ctx, murl)
+	hwm0, _ := bench.ProcStatus(pid, "VmHWM")
+	return provisionTime, b.p8Row(provisionTime, m0, m1, peak, float64(hwm0)/1024), nil
 }
 
 // scrape sums each metric family's samples (without labels) from a Prometheus text endpoint.

@@ -333,25 +333,9 @@ func (b *benchmark) p3(ctx context.Context, kube kubernetes.Interface, bin *tfru
 	}
 	installed := countProviderInstalls(work)
 
-	// Naive: each object's fresh directory runs init and installs the provider again.
-	cli := filepath.Join(b.work, "naive-mirror.tfrc")
-	if err := os.WriteFile(cli, []byte(fmt.Sprintf("provider_installation {\n  filesystem_mirror {\n    path = %q\n  }\n}\n", mirror)), 0o600); err != nil {
+	naive, err := b.p3NaiveInits(ctx, mirror, mod, extra)
+	if err != nil {
 		return err
-	}
-	n := *b.naive
-	n.CLIConfig = cli
-	var naive []time.Duration
-	for i := 0; i < b.p3N; i++ {
-		tfvars, _ := tfrunner.RenderVariables(machineVars(fmt.Sprintf("p3-%d", i), extra))
-		d, err := n.NewDir(filepath.Join("p3", fmt.Sprint(i)), mod, tfvars)
-		if err != nil {
-			return err
-		}
-		el, err := d.Init(ctx)
-		if err != nil {
-			return err
-		}
-		naive = append(naive, el)
 	}
 	naiveInstalled := countProviderInstalls(filepath.Join(b.naive.Root, "p3"))
 	initProcs := 0
@@ -368,6 +352,31 @@ func (b *benchmark) p3(ctx context.Context, kube kubernetes.Interface, bin *tfru
 		Ratio:    fmt.Sprintf("%.2f× the first init", ratio), Goal: "≤ 0.1×, no provider re-install",
 		Met: initProcs == 0 && ratio <= 0.1 && installed <= 1})
 	return nil
+}
+
+// p3NaiveInits times `terraform init` in a fresh directory per object, which installs the
+// provider from the mirror again each time.
+func (b *benchmark) p3NaiveInits(ctx context.Context, mirror string, mod fs.FS, extra map[string]string) ([]time.Duration, error) {
+	cli := filepath.Join(b.work, "naive-mirror.tfrc")
+	if err := os.WriteFile(cli, []byte(fmt.Sprintf("provider_installation {\n  filesystem_mirror {\n    path = %q\n  }\n}\n", mirror)), 0o600); err != nil {
+		return nil, err
+	}
+	n := *b.naive
+	n.CLIConfig = cli
+	var naive []time.Duration
+	for i := 0; i < b.p3N; i++ {
+		tfvars, _ := tfrunner.RenderVariables(machineVars(fmt.Sprintf("p3-%d", i), extra))
+		d, err := n.NewDir(filepath.Join("p3", fmt.Sprint(i)), mod, tfvars)
+		if err != nil {
+			return nil, err
+		}
+		el, err := d.Init(ctx)
+		if err != nil {
+			return nil, err
+		}
+		naive = append(naive, el)
+	}
+	return naive, nil
 }
 
 // countProviderInstalls counts provider installations (.terraform/providers/<host>/<ns>/<type>/<version>/<os_arch>,
