@@ -478,20 +478,7 @@ func newCluster(ns, name string) (*clusterv1.Cluster, *infrav1.CustomCluster, *c
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-credentials"},
 		Data:       map[string][]byte{"EXAMPLE_TOKEN": []byte("not-a-secret")},
 	}
-	cc := &infrav1.CustomCluster{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: infrav1.CustomClusterSpec{
-			Region: "us-east-1",
-			NetworkSpec: infrav1.NetworkSpec{
-				VPC: infrav1.VPCSpec{CIDRBlock: "10.0.0.0/16"},
-				Subnets: []infrav1.SubnetSpec{
-					{CIDRBlock: "10.0.1.0/24", AvailabilityZone: "us-east-1a", IsPublic: true},
-					{CIDRBlock: "10.0.2.0/24", AvailabilityZone: "us-east-1b"},
-				},
-			},
-			LoadBalancerSpec: &infrav1.LoadBalancerSpec{Scheme: "internet-facing", Type: "network", Port: 6443},
-		},
-	}
+	cc := envtestutil.NewCustomCluster(ns, name)
 	cc.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: creds.Name}
 	return envtestutil.NewCluster(ns, name, false), cc, creds
 }
