@@ -2,6 +2,7 @@ package envtestutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -210,10 +211,10 @@ func (st *Stack) AddManager(ctx context.Context) (client.Client, error) {
 // Stop stops the controllers, then the API server.
 func (st *Stack) Stop() error {
 	st.cancel()
-	if err := <-st.done; err != nil {
-		return err
-	}
-	return st.Env.Stop()
+	err := <-st.done
+	// The API server and etcd stop even when the manager ended with an error: a stack that
+	// returned early left them running (found as a leaked kube-apiserver after a bench's P9).
+	return errors.Join(err, st.Env.Stop())
 }
 
 var managers atomic.Int64

@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -517,6 +518,10 @@ func (b *benchmark) p5Child(ctx context.Context) error {
 		"-p5-timeout="+b.p5Timeout.String(), "-p5-settle="+b.p5Settle.String(), fmt.Sprintf("-p8-idle-n=%d", b.p8IdleN),
 		"-sweep="+b.sweep, fmt.Sprintf("-p4-n=%d", b.p4N), "-p4-timeout="+b.p4Timeout.String())
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	// The child's API server, etcd and manager go with it when the run's deadline cuts it: its
+	// own process group, killed whole.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("P5 child: %w", err)
 	}
