@@ -19,6 +19,8 @@ BIN := $(CURDIR)/bin
 export KUBEBUILDER_ASSETS := $(BIN)
 export PATH := $(BIN):$(PATH)
 GO_TEST_FLAGS ?= -count=1
+# Every Go directory of the main module gofmt checks.
+GO_DIRS := api bench cmd contract controllers hack modulecheck modules modulesrc test tfjob tfmodule tfrunner tfstate
 
 .PHONY: all
 all: build
@@ -88,7 +90,7 @@ dashboard: ## Generate the Grafana dashboard (config/grafana/capc-dashboard.json
 .PHONY: verify
 verify: generate manifests dashboard $(BIN)/terraform ## Fail when generated files are stale, go.mod is untidy or code is unformatted.
 	go mod tidy
-	@test -z "$$(gofmt -l api controllers tfrunner modules modulesrc modulecheck cmd test hack bench)" || { gofmt -l api controllers tfrunner modules modulesrc modulecheck cmd test hack bench; echo "gofmt needed"; exit 1; }
+	@test -z "$$(gofmt -l $(GO_DIRS))" || { gofmt -l $(GO_DIRS); echo "gofmt needed"; exit 1; }
 	@git diff --exit-code -- api config go.mod go.sum || { echo "generated files or go.mod are stale: run make generate manifests && go mod tidy"; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard -- api config)" || { git ls-files --others --exclude-standard -- api config; echo "untracked generated files: commit them"; exit 1; }
 	$(BIN)/terraform fmt -check -recursive modules
@@ -122,7 +124,7 @@ test-fakecloud: fakecloud $(BIN)/terraform ## Fake cloud server + provider tests
 
 .PHONY: test-unit
 test-unit: ## Pure unit tests only.
-	go test $(GO_TEST_FLAGS) ./api/... ./tfrunner/... ./controllers/...
+	go test $(GO_TEST_FLAGS) ./api/... ./contract/... ./tfmodule/... ./tfstate/... ./tfrunner/... ./tfjob/... ./modulecheck/... ./modulesrc/... ./controllers/...
 
 ##@ Demo
 

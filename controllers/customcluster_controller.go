@@ -21,7 +21,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/contract"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Least privilege: the patch helper only patches; Secrets and ConfigMaps are read uncached (no
@@ -185,8 +185,8 @@ func releaseReason(obj client.Object) string {
 }
 
 // objectRef identifies obj's state objects; they are labelled with the cluster and owned by obj.
-func objectRef(obj client.Object, kind, clusterName string) tfrunner.ObjectRef {
-	return tfrunner.ObjectRef{
+func objectRef(obj client.Object, kind, clusterName string) tfstate.ObjectRef {
+	return tfstate.ObjectRef{
 		APIVersion: infrav1.GroupVersion.String(), Kind: kind, Namespace: obj.GetNamespace(),
 		Name: obj.GetName(), UID: string(obj.GetUID()), ClusterName: clusterName,
 	}

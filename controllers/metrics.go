@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // objectGauge reports how many objects of each kind are currently in some state (a plan awaiting
@@ -17,21 +17,21 @@ import (
 // object that leaves the state is deleted, so only objects in the state cost a series.
 type objectGauge struct {
 	mu    sync.Mutex
-	set   map[tfrunner.ObjectRef]bool
+	set   map[tfstate.ObjectRef]bool
 	gauge *prometheus.GaugeVec
 	since *prometheus.GaugeVec
 }
 
 func newObjectGauge(name, sinceName, help string) *objectGauge {
-	return &objectGauge{set: map[tfrunner.ObjectRef]bool{},
+	return &objectGauge{set: map[tfstate.ObjectRef]bool{},
 		gauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"kind"}),
 		since: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: sinceName,
 			Help: help + " One series per such object: when this manager first saw it so (Unix seconds)."}, []string{"kind", "namespace", "name"})}
 }
 
 // mark records whether obj is in the state.
-func (g *objectGauge) mark(obj tfrunner.ObjectRef, in bool) {
-	key := tfrunner.ObjectRef{Kind: obj.Kind, Namespace: obj.Namespace, Name: obj.Name}
+func (g *objectGauge) mark(obj tfstate.ObjectRef, in bool) {
+	key := tfstate.ObjectRef{Kind: obj.Kind, Namespace: obj.Namespace, Name: obj.Name}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.set[key] == in {
@@ -64,7 +64,7 @@ func init() {
 }
 
 // forget drops a deleted object from every gauge.
-func forget(obj tfrunner.ObjectRef) {
+func forget(obj tfstate.ObjectRef) {
 	plansAwaitingApproval.mark(obj, false)
 	driftedObjects.mark(obj, false)
 	failingObjects.mark(obj, false)

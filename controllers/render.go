@@ -6,6 +6,7 @@ import (
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // ClusterWorkspace is the module and variables the provider runs for a CustomCluster, checked
@@ -34,7 +35,7 @@ func MachineWorkspace(cm *infrav1.CustomMachine, cc *infrav1.CustomCluster, clus
 
 // offlineWorkspace resolves a module without the manager (bundled or under moduleRoot) and
 // checks it on the manager's path (checkModule).
-func offlineWorkspace(ref tfrunner.ObjectRef, spec infrav1.TerraformSpec, kind, moduleRoot string, vars variables, rules ModuleRules) (tfrunner.Workspace, error) {
+func offlineWorkspace(ref tfstate.ObjectRef, spec infrav1.TerraformSpec, kind, moduleRoot string, vars variables, rules ModuleRules) (tfrunner.Workspace, error) {
 	tree, err := resolveModule(spec.Module, kind, moduleRoot)
 	if err != nil {
 		return tfrunner.Workspace{}, fmt.Errorf("module of %s %s: %w", ref.Kind, ref.Name, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Runner is what the reconcilers need from Terraform. tfrunner.Runner implements it; the
@@ -11,6 +12,6 @@ import (
 type Runner interface {
 	Reconcile(ctx context.Context, ws tfrunner.Workspace, p tfrunner.Policy) (tfrunner.Result, error)
 	Destroy(ctx context.Context, ws tfrunner.Workspace) error
-	DeleteState(ctx context.Context, obj tfrunner.ObjectRef) error
-	HasState(ctx context.Context, obj tfrunner.ObjectRef) (bool, error)
+	DeleteState(ctx context.Context, obj tfstate.ObjectRef) error
+	HasState(ctx context.Context, obj tfstate.ObjectRef) (bool, error)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Options configure the reconcilers (flags of cmd/manager).
@@ -84,6 +85,6 @@ func watchJobs(mgr ctrl.Manager, bld *builder.Builder, owner client.Object, opts
 	}
 	bld.Watches(&batchv1.Job{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), owner),
 		builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-			return o.GetLabels()[tfrunner.LabelRole] == "run"
+			return o.GetLabels()[tfstate.LabelRole] == "run"
 		})))
 }

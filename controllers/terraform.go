@@ -19,6 +19,7 @@ import (
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/tfjob"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // lockedRequeue is how soon an object whose state lock is held elsewhere is retried.
@@ -53,7 +54,7 @@ type object interface {
 type runInput struct {
 	obj       object
 	patch     *patcher // the reconcile's writer: the run-start metadata goes through it
-	ref       tfrunner.ObjectRef
+	ref       tfstate.ObjectRef
 	kind      string // module kind: cluster or machine
 	spec      infrav1.TerraformSpec
 	status    **infrav1.TerraformStatus
@@ -129,8 +130,8 @@ func (b *base) moduleValid(obj object, warnings []modulecheck.Problem) {
 }
 
 // reportOrphans tells the user what a crashed run may have left in the cloud, untracked.
-func (b *base) reportOrphans(obj object) func(context.Context, tfrunner.SuspectedOrphans) {
-	return func(ctx context.Context, o tfrunner.SuspectedOrphans) {
+func (b *base) reportOrphans(obj object) func(context.Context, tfstate.SuspectedOrphans) {
+	return func(ctx context.Context, o tfstate.SuspectedOrphans) {
 		ctrl.LoggerFrom(ctx).Info("Suspected orphaned resources", "addresses", o.Addresses, "previousHolder", o.Holder, "previousRun", o.RunID)
 		b.Recorder.Eventf(obj, corev1.EventTypeWarning, infrav1.SuspectedOrphanReason, "%s", o)
 	}
@@ -212,7 +213,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 
 // runFailed turns a runner error into conditions, events and a requeue.
 func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, token string, drifted bool, err error) (tfrunner.Result, bool, ctrl.Result, error) {
-	var locked *tfrunner.LockedError
+	var locked *tfstate.LockedError
 	var stale *tfrunner.StalePlanError
 	var policy *modulecheck.PolicyError
 	var job *tfjob.RunningError
@@ -327,7 +328,7 @@ func (b *base) driftRequeue() time.Duration {
 }
 
 // release drops the object's state without destroying anything (move or orphan-on-delete).
-func (b *base) release(ctx context.Context, obj object, ref tfrunner.ObjectRef, why string) error {
+func (b *base) release(ctx context.Context, obj object, ref tfstate.ObjectRef, why string) error {
 	if err := b.Runner.DeleteState(ctx, ref); err != nil {
 		return fmt.Errorf("releasing state of %s %s: %w", ref.Kind, ref.Name, err)
 	}
@@ -353,7 +354,7 @@ func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 		return true, nil
 	}
 	if err := b.Runner.Destroy(ctx, ws); err != nil {
-		var locked *tfrunner.LockedError
+		var locked *tfstate.LockedError
 		var job *tfjob.RunningError
 		if errors.As(err, &job) {
 			inJob(in.obj, job)

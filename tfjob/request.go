@@ -22,19 +22,20 @@ import (
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Request is one run for a runner Job: everything a Workspace holds except the credentials
 // (they reach the runner pod from the object's Secret, never through the manager) and the hooks.
 type Request struct {
-	Op        string             `json:"op"` // reconcile or destroy
-	Object    tfrunner.ObjectRef `json:"object"`
-	Module    []byte             `json:"module"` // tar.gz of the module tree
-	ModuleDir string             `json:"moduleDir,omitempty"`
-	Variables json.RawMessage    `json:"variables"` // cty JSON of an object holding every variable
-	VarsType  json.RawMessage    `json:"variablesType"`
-	Sensitive []string           `json:"sensitive,omitempty"`
-	Policy    tfrunner.Policy    `json:"policy"`
+	Op        string            `json:"op"` // reconcile or destroy
+	Object    tfstate.ObjectRef `json:"object"`
+	Module    []byte            `json:"module"` // tar.gz of the module tree
+	ModuleDir string            `json:"moduleDir,omitempty"`
+	Variables json.RawMessage   `json:"variables"` // cty JSON of an object holding every variable
+	VarsType  json.RawMessage   `json:"variablesType"`
+	Sensitive []string          `json:"sensitive,omitempty"`
+	Policy    tfrunner.Policy   `json:"policy"`
 }
 
 // Job operations.
@@ -127,16 +128,16 @@ func tarModule(m fs.FS) ([]byte, error) {
 // Outcome is what a runner Job reports back: the run's result, or its error, typed so that
 // the manager handles a Job's outcome exactly as a local run's.
 type Outcome struct {
-	Result  tfrunner.Result            `json:"result"`
-	Error   *Error                     `json:"error,omitempty"`
-	Orphans *tfrunner.SuspectedOrphans `json:"orphans,omitempty"`
+	Result  tfrunner.Result           `json:"result"`
+	Error   *Error                    `json:"error,omitempty"`
+	Orphans *tfstate.SuspectedOrphans `json:"orphans,omitempty"`
 }
 
 // Error is a run's error in transit: its kind and the typed error the controllers tell apart.
 type Error struct {
 	Kind    string                   `json:"kind"` // locked, stale, gone, policy, timeout, terraform, sandbox, other
 	Message string                   `json:"message"`
-	Locked  *tfrunner.LockedError    `json:"locked,omitempty"`
+	Locked  *tfstate.LockedError     `json:"locked,omitempty"`
 	Stale   *tfrunner.StalePlanError `json:"stale,omitempty"`
 	Gone    *tfrunner.GoneError      `json:"gone,omitempty"`
 	Policy  *modulecheck.PolicyError `json:"policy,omitempty"`
@@ -151,7 +152,7 @@ func NewError(err error) *Error {
 		return nil
 	}
 	je := &Error{Kind: "other", Message: err.Error()}
-	var locked *tfrunner.LockedError
+	var locked *tfstate.LockedError
 	var stale *tfrunner.StalePlanError
 	var gone *tfrunner.GoneError
 	var policy *modulecheck.PolicyError
@@ -216,7 +217,7 @@ type Engine interface {
 	Reconcile(ctx context.Context, ws tfrunner.Workspace, p tfrunner.Policy) (tfrunner.Result, error)
 	Destroy(ctx context.Context, ws tfrunner.Workspace) error
 	Wait()
-	ObjectMeta(obj tfrunner.ObjectRef, name, role string) metav1.ObjectMeta
+	ObjectMeta(obj tfstate.ObjectRef, name, role string) metav1.ObjectMeta
 	Kube() kubernetes.Interface
 }
 
@@ -243,7 +244,7 @@ func Run(ctx context.Context, r Engine, workDir string, q *Request, jobName stri
 	}
 	ws.CheckInstalled = check
 	var out Outcome
-	ws.OnSuspectedOrphans = func(_ context.Context, o tfrunner.SuspectedOrphans) { out.Orphans = &o }
+	ws.OnSuspectedOrphans = func(_ context.Context, o tfstate.SuspectedOrphans) { out.Orphans = &o }
 	var runErr error
 	switch q.Op {
 	case OpReconcile:
@@ -268,7 +269,7 @@ func Run(ctx context.Context, r Engine, workDir string, q *Request, jobName stri
 // resultTimeout bounds the writing of a runner Job's result.
 var resultTimeout = 30 * time.Second
 
-func writeOutcome(ctx context.Context, r Engine, obj tfrunner.ObjectRef, jobName string, out Outcome) error {
+func writeOutcome(ctx context.Context, r Engine, obj tfstate.ObjectRef, jobName string, out Outcome) error {
 	body, err := json.Marshal(out)
 	if err != nil {
 		return fmt.Errorf("encoding the result: %w", err)
@@ -277,9 +278,9 @@ func writeOutcome(ctx context.Context, r Engine, obj tfrunner.ObjectRef, jobName
 	if err != nil {
 		return fmt.Errorf("reading this run's Job %s: %w", jobName, err)
 	}
-	s := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, jobName+"-result", "run-result"), Type: tfrunner.SecretTypeRun,
+	s := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, jobName+"-result", "run-result"), Type: tfstate.SecretTypeRun,
 		Data: map[string][]byte{"result.json": body}}
-	delete(s.Labels, tfrunner.LabelMove)
+	delete(s.Labels, tfstate.LabelMove)
 	s.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID}}
-	return tfrunner.CreateOrReplace(ctx, r.Kube(), s)
+	return tfstate.CreateOrReplace(ctx, r.Kube(), s)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 func TestRequestRoundTrip(t *testing.T) {
@@ -35,7 +36,7 @@ func TestRequestRoundTrip(t *testing.T) {
 		"sizes": cty.ListVal([]cty.Value{cty.NumberIntVal(50), cty.NumberIntVal(100)}),
 		"extra": cty.NullVal(cty.String),
 	}
-	ws := tfrunner.Workspace{Object: tfrunner.ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m-0", UID: "u1"}, Module: mod,
+	ws := tfrunner.Workspace{Object: tfstate.ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m-0", UID: "u1"}, Module: mod,
 		ModuleDir: "machine", Variables: vars, Sensitive: []string{"name"}}
 	q, err := NewRequest(OpReconcile, ws, tfrunner.Policy{AutoApply: true, PreviewToken: "p1"})
 	if err != nil {
@@ -98,7 +99,7 @@ func TestRequestModuleIsUnpackedHardened(t *testing.T) {
 func TestErrorRoundTrip(t *testing.T) {
 	since := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	for _, err := range []error{
-		&tfrunner.LockedError{Holder: "pod-a", RunID: "r1", Since: since, Expires: since.Add(time.Minute)},
+		&tfstate.LockedError{Holder: "pod-a", RunID: "r1", Since: since, Expires: since.Add(time.Minute)},
 		&tfrunner.StalePlanError{Approved: "a", Saved: "b", Reason: "digest does not match"},
 		&tfrunner.TerraformError{Op: "apply", Diagnostics: "Error: quota exceeded"},
 		tfrunner.NewTimeoutError("interrupted", time.Minute),
@@ -122,11 +123,11 @@ func TestErrorRoundTrip(t *testing.T) {
 			}
 			continue
 		}
-		var locked *tfrunner.LockedError
+		var locked *tfstate.LockedError
 		var stale *tfrunner.StalePlanError
 		var to *tfrunner.RunTimeoutError
 		switch err.(type) {
-		case *tfrunner.LockedError:
+		case *tfstate.LockedError:
 			if !errors.As(got, &locked) || locked.Holder != "pod-a" || !locked.Since.Equal(since) {
 				t.Errorf("locked: %v", got)
 			}
@@ -169,7 +170,7 @@ func TestRunnerJobSpec(t *testing.T) {
 			Requests: corev1.ResourceList{corev1.ResourceCPU: cpu}}}}}}
 	j := &Runner{local: limitsOnly{}, limits: limitsOnly{}.Limits(),
 		jobs: Config{Image: "img:v1", ServiceAccount: "capc-runner", Template: tmpl, TTL: 10 * time.Minute}}
-	ws := tfrunner.Workspace{Object: tfrunner.ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1", Kind: "CustomMachine", Namespace: "ns",
+	ws := tfrunner.Workspace{Object: tfstate.ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1", Kind: "CustomMachine", Namespace: "ns",
 		Name: "m-0", UID: "u1"}, CredentialsSecret: "cloud"}
 	job := j.job(ws, "capc-m-0-abc")
 	spec, pod := job.Spec, job.Spec.Template.Spec
@@ -185,7 +186,7 @@ func TestRunnerJobSpec(t *testing.T) {
 		t.Errorf("credentials: %+v", c.EnvFrom)
 	case pod.NodeSelector["pool"] != "runners" || len(pod.Tolerations) != 1 || !c.Resources.Requests.Cpu().Equal(cpu):
 		t.Errorf("template not applied: %+v %+v", pod, c.Resources)
-	case job.Labels[tfrunner.LabelRole] != "run" || job.Labels[tfrunner.LabelName] != "m-0" || hasKey(job.Labels, tfrunner.LabelMove):
+	case job.Labels[tfstate.LabelRole] != "run" || job.Labels[tfstate.LabelName] != "m-0" || hasKey(job.Labels, tfstate.LabelMove):
 		t.Errorf("labels: %v", job.Labels)
 	case len(job.OwnerReferences) != 1 || job.OwnerReferences[0].UID != "u1":
 		t.Errorf("owner: %+v", job.OwnerReferences)
@@ -201,9 +202,9 @@ func (limitsOnly) Limits() tfrunner.Limits {
 	return tfrunner.Limits{RunTimeout: 30 * time.Minute, CancelGrace: 30 * time.Second, LockTTL: 40 * time.Second}
 }
 
-func (limitsOnly) ObjectMeta(obj tfrunner.ObjectRef, name, role string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: name, Namespace: obj.Namespace, Labels: tfrunner.Labels(obj, role),
-		OwnerReferences: tfrunner.DefaultOwnerRefs(obj)}
+func (limitsOnly) ObjectMeta(obj tfstate.ObjectRef, name, role string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: obj.Namespace, Labels: tfstate.Labels(obj, role),
+		OwnerReferences: tfstate.DefaultOwnerRefs(obj)}
 }
 
 // tarEntries packs empty files with exactly these names (no cleaning), as a hostile request might.

@@ -27,6 +27,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Config configures job mode.
@@ -49,9 +50,9 @@ type Config struct {
 // terraform, and what the objects it makes are named, labelled and owned by.
 type Local interface {
 	Unchanged(ctx context.Context, ws tfrunner.Workspace, p tfrunner.Policy) (tfrunner.Result, bool)
-	HasState(ctx context.Context, obj tfrunner.ObjectRef) (bool, error)
-	DeleteState(ctx context.Context, obj tfrunner.ObjectRef) error
-	ObjectMeta(obj tfrunner.ObjectRef, name, role string) metav1.ObjectMeta
+	HasState(ctx context.Context, obj tfstate.ObjectRef) (bool, error)
+	DeleteState(ctx context.Context, obj tfstate.ObjectRef) error
+	ObjectMeta(obj tfstate.ObjectRef, name, role string) metav1.ObjectMeta
 	Limits() tfrunner.Limits
 	Kube() kubernetes.Interface
 }
@@ -83,12 +84,12 @@ func New(local Local, cfg Config, log logr.Logger) *Runner {
 }
 
 // HasState reports whether the object has a state Secret (read locally).
-func (j *Runner) HasState(ctx context.Context, obj tfrunner.ObjectRef) (bool, error) {
+func (j *Runner) HasState(ctx context.Context, obj tfstate.ObjectRef) (bool, error) {
 	return j.local.HasState(ctx, obj)
 }
 
 // DeleteState removes the object's state, plan and lock objects (locally: no terraform).
-func (j *Runner) DeleteState(ctx context.Context, obj tfrunner.ObjectRef) error {
+func (j *Runner) DeleteState(ctx context.Context, obj tfstate.ObjectRef) error {
 	return j.local.DeleteState(ctx, obj)
 }
 
@@ -155,7 +156,7 @@ func (j *Runner) run(ctx context.Context, ws tfrunner.Workspace, q *Request) (tf
 	return j.check(ctx, ws, jobName(ws.Object, body), body)
 }
 
-func objectKey(o tfrunner.ObjectRef) string { return o.Kind + "/" + o.Namespace + "/" + o.Name }
+func objectKey(o tfstate.ObjectRef) string { return o.Kind + "/" + o.Namespace + "/" + o.Name }
 
 // collect reads the result of the Job this process knows to be running for the object, if
 // any: ok is false when there is none (or it is gone), and the caller goes on.
@@ -230,10 +231,10 @@ func (j *Runner) start(ctx context.Context, ws tfrunner.Workspace, name string, 
 		return fmt.Errorf("creating runner Job %s: %w", name, err)
 	}
 	req := &corev1.Secret{ObjectMeta: j.local.ObjectMeta(ws.Object, name+"-request", "run-request"),
-		Type: tfrunner.SecretTypeRun, Data: map[string][]byte{"request.json": body}}
-	delete(req.Labels, tfrunner.LabelMove)
+		Type: tfstate.SecretTypeRun, Data: map[string][]byte{"request.json": body}}
+	delete(req.Labels, tfstate.LabelMove)
 	req.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: name, UID: created.UID}}
-	if err := tfrunner.CreateOrReplace(ctx, j.kube, req); err != nil {
+	if err := tfstate.CreateOrReplace(ctx, j.kube, req); err != nil {
 		_ = j.cleanup(ctx, created)
 		return fmt.Errorf("writing the run request of Job %s: %w", name, err)
 	}
@@ -292,11 +293,11 @@ func jobFinished(job *batchv1.Job) (done bool, failed string) {
 }
 
 // jobName is capc-<object name, cut>-<hash of the object's UID and the request>: one Job per run.
-func jobName(obj tfrunner.ObjectRef, body []byte) string {
+func jobName(obj tfstate.ObjectRef, body []byte) string {
 	h := sha256.New()
 	h.Write([]byte(obj.Kind + "/" + obj.UID + "/" + obj.Name + "\n"))
 	h.Write(body)
-	name := strings.Trim(tfrunner.LabelValue(obj.Name), "-._")
+	name := strings.Trim(tfstate.LabelValue(obj.Name), "-._")
 	if len(name) > 36 {
 		name = strings.Trim(name[:36], "-._")
 	}
@@ -307,7 +308,7 @@ func jobName(obj tfrunner.ObjectRef, body []byte) string {
 // past the run timeout, non-root with a read-only root filesystem.
 func (j *Runner) job(ws tfrunner.Workspace, name string) *batchv1.Job {
 	meta := j.local.ObjectMeta(ws.Object, name, "run")
-	delete(meta.Labels, tfrunner.LabelMove) // a run is not moved: clusterctl move waits for it instead
+	delete(meta.Labels, tfstate.LabelMove) // a run is not moved: clusterctl move waits for it instead
 	c := corev1.Container{
 		Name: runnerContainer, Image: j.jobs.Image,
 		Args: append([]string{"runner", "--request=" + requestMount + "/request.json", "--work-dir=" + workMount,

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
+
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // applySaved applies exactly the saved planfile.
-func (r *Runner) applySaved(ctx context.Context, rn *run, st *StoredState, saved *savedPlan, res Result) (Result, error) {
+func (r *Runner) applySaved(ctx context.Context, rn *run, st *tfstate.StoredState, saved *savedPlan, res Result) (Result, error) {
 	release, err := r.prepare(ctx, rn, st)
 	if err != nil {
 		return res, err
@@ -29,7 +31,7 @@ func (r *Runner) applySaved(ctx context.Context, rn *run, st *StoredState, saved
 // `terraform apply` (no separate plan and show). Nothing in state means nothing can be deleted or
 // replaced, so the destructive guard has nothing to hold, and in auto mode nobody reviews the
 // plan. The summary is what the apply created, read from the resulting state (see apply).
-func (r *Runner) applyFresh(ctx context.Context, rn *run, st *StoredState, res Result) (Result, error) {
+func (r *Runner) applyFresh(ctx context.Context, rn *run, st *tfstate.StoredState, res Result) (Result, error) {
 	release, err := r.prepare(ctx, rn, st)
 	if err != nil {
 		return res, err
@@ -41,7 +43,7 @@ func (r *Runner) applyFresh(ctx context.Context, rn *run, st *StoredState, res R
 // createdSummary lists every resource instance of a state as created.
 func createdSummary(raw []byte) *PlanSummary {
 	sum := &PlanSummary{OutputsChanged: true}
-	for _, a := range stateAddresses(raw) {
+	for _, a := range tfstate.StateAddresses(raw) {
 		sum.Add++
 		sum.Resources = append(sum.Resources, ResourceChange{Address: a, Action: ActionCreate})
 	}
@@ -61,7 +63,7 @@ func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (
 			return res, err
 		}
 	}
-	if err := r.journal(ctx, rn.lease, may...); err != nil {
+	if err := r.state.Journal(ctx, rn.lease, may...); err != nil {
 		return res, err
 	}
 	opts := []tfexec.ApplyOption{tfexec.Lock(false)}
@@ -79,7 +81,7 @@ func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (
 	endProgress()
 	close(stop)
 	<-watched
-	w := stateWrite{}
+	w := tfstate.Version{}
 	if applyErr == nil {
 		w.InputsHash, w.AppliedPlan = rn.hash, res.PlanDigest
 	}
@@ -124,7 +126,7 @@ func (r *Runner) configResources(rn *run) ([]string, error) {
 
 // finalPush writes the workspace state to the store with a context that survives cancellation:
 // what terraform wrote before an interrupt must not be lost.
-func (r *Runner) finalPush(ctx context.Context, rn *run, w stateWrite) (int64, error) {
+func (r *Runner) finalPush(ctx context.Context, rn *run, w tfstate.Version) (int64, error) {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	raw, m := readLocalState(rn.dir)
@@ -141,22 +143,22 @@ func (r *Runner) finalPush(ctx context.Context, rn *run, w stateWrite) (int64, e
 }
 
 // pushState writes the run's state, starting from the primary Secret it last saw.
-func (r *Runner) pushState(ctx context.Context, rn *run, w stateWrite) (int64, error) {
-	w.inRun, w.noBackup = true, rn.backedUp.Load()
-	serial, written, err := r.putStateHinted(ctx, rn.ws.Object, w, rn.prim)
+func (r *Runner) pushState(ctx context.Context, rn *run, w tfstate.Version) (int64, error) {
+	w.InRun, w.NoBackup = true, rn.backedUp.Load()
+	serial, written, err := r.state.Put(ctx, rn.ws.Object, w, rn.prim)
 	rn.prim = nil
 	if err == nil {
-		rn.prim = &primaryHint{sec: written}
+		rn.prim = &tfstate.Primary{Secret: written}
 		rn.backedUp.Store(true)
 	}
 	return serial, err
 }
 
 // hasResources reports whether a stored state tracks any resource.
-func hasResources(st *StoredState) bool {
+func hasResources(st *tfstate.StoredState) bool {
 	if st == nil {
 		return false
 	}
-	m, err := parseStateMeta(st.Raw)
+	m, err := tfstate.ParseMeta(st.Raw)
 	return err != nil || len(m.Resources) > 0 // unparsable: take the careful path
 }

@@ -6,20 +6,17 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strings"
 
 	"github.com/company/cluster-api-provider-custom/tfmodule"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // A one-process apply has no plan to journal, so the run journals what its configuration may
 // create: every managed resource of the root module and of the modules it calls, as address
 // patterns in which "[*]" stands for any instance key (count, for_each), e.g.
 // module.vpc[*].aws_subnet.this[*]. The successor of a killed run resolves the patterns against
-// what its own plan or apply creates (see journal.go).
-
-const anyKey = "[*]"
+// what its own plan or apply creates (see tfstate's journal.go).
 
 // configModule is what one module directory declares.
 type configModule struct {
@@ -48,7 +45,7 @@ func configResources(dir string) ([]string, error) {
 		for _, c := range m.calls {
 			p := prefix + "module." + c.Name
 			if c.Repeated {
-				p += anyKey
+				p += tfstate.AnyKey
 			}
 			ckey := c.Name
 			if key != "" {
@@ -105,7 +102,7 @@ func parseConfigDir(dir string) (*configModule, error) {
 	for _, r := range m.Resources {
 		addr := r.Type + "." + r.Name
 		if r.Repeated {
-			addr += anyKey
+			addr += tfstate.AnyKey
 		}
 		if r.Mode == "resource" && !seen[addr] {
 			seen[addr] = true
@@ -113,23 +110,4 @@ func parseConfigDir(dir string) (*configModule, error) {
 		}
 	}
 	return out, nil
-}
-
-// indexKey matches one instance key of a resource or module address: a number or a quoted string.
-const indexKey = `\[(?:[0-9]+|"(?:[^"\\]|\\.)*")\]`
-
-// addressMatcher compiles a journal entry (a concrete address or a pattern) into a matcher of
-// concrete addresses.
-func addressMatcher(entry string) *regexp.Regexp {
-	q := regexp.QuoteMeta(entry)
-	q = strings.ReplaceAll(q, regexp.QuoteMeta(anyKey), indexKey)
-	if strings.HasSuffix(entry, ".*") {
-		q = strings.TrimSuffix(q, `\.\*`) + `\..+`
-	}
-	return regexp.MustCompile("^" + q + "$")
-}
-
-// isPattern reports whether a journal entry stands for any number of addresses.
-func isPattern(entry string) bool {
-	return strings.Contains(entry, anyKey) || strings.HasSuffix(entry, ".*")
 }

@@ -1,5 +1,7 @@
 package tfrunner
 
+import "github.com/company/cluster-api-provider-custom/tfstate"
+
 // step is what a run under the lock does next.
 type step int
 
@@ -22,7 +24,7 @@ type decision struct {
 
 // decide is a locked run's choice, from the policy, the run's inputs hash, the stored state and
 // the saved plan (nil for none): pure, so every path has a table test.
-func decide(p Policy, hash string, st *StoredState, saved *savedPlan) decision {
+func decide(p Policy, hash string, st *tfstate.StoredState, saved *savedPlan) decision {
 	if st != nil && p.ApproveDigest == st.AppliedPlan {
 		// An approval left on the object after its plan was applied approves nothing new; kept,
 		// it would be refused as stale against every later plan.

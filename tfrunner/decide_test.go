@@ -1,13 +1,17 @@
 package tfrunner
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/company/cluster-api-provider-custom/tfstate"
+)
 
 // Every path of a locked run's decision.
 func TestDecide(t *testing.T) {
 	const hash, old = "h-new", "h-old"
-	withResources := &StoredState{Raw: []byte(`{"lineage":"l","serial":3,"resources":[{"type":"t"}]}`), Serial: 3, Lineage: "l", InputsHash: old, AppliedPlan: "d-applied"}
-	applied := &StoredState{Raw: withResources.Raw, Serial: 3, Lineage: "l", InputsHash: hash, AppliedPlan: "d-applied"}
-	empty := &StoredState{Raw: []byte(`{"lineage":"l","serial":1,"resources":[]}`), Serial: 1, Lineage: "l"}
+	withResources := &tfstate.StoredState{Raw: []byte(`{"lineage":"l","serial":3,"resources":[{"type":"t"}]}`), Serial: 3, Lineage: "l", InputsHash: old, AppliedPlan: "d-applied"}
+	applied := &tfstate.StoredState{Raw: withResources.Raw, Serial: 3, Lineage: "l", InputsHash: hash, AppliedPlan: "d-applied"}
+	empty := &tfstate.StoredState{Raw: []byte(`{"lineage":"l","serial":1,"resources":[]}`), Serial: 1, Lineage: "l"}
 	plan := func(digest string, destructive bool, preview string) *savedPlan {
 		p := &savedPlan{Digest: digest, InputsHash: hash, Serial: "3", Lineage: "l", Preview: preview}
 		if destructive {
@@ -21,7 +25,7 @@ func TestDecide(t *testing.T) {
 	tests := []struct {
 		name  string
 		p     Policy
-		st    *StoredState
+		st    *tfstate.StoredState
 		saved *savedPlan
 		want  step
 		stale string // the refusal's reason, "" for none

@@ -8,19 +8,6 @@ import (
 	"time"
 )
 
-// LockedError is returned when another run holds the object's lock.
-type LockedError struct {
-	Holder  string
-	RunID   string
-	Since   time.Time
-	Expires time.Time
-}
-
-func (e *LockedError) Error() string {
-	return fmt.Sprintf("locked by %s since %s (run %s, expires %s)",
-		e.Holder, e.Since.UTC().Format(time.RFC3339), e.RunID, e.Expires.UTC().Format(time.RFC3339))
-}
-
 // StalePlanError is returned when an approved digest does not match the saved plan, or the saved
 // plan no longer matches the inputs or state. A fresh plan is saved alongside.
 type StalePlanError struct {
@@ -41,21 +28,6 @@ type GoneError struct {
 
 func (e *GoneError) Error() string {
 	return fmt.Sprintf("deleted outside Terraform: %s", strings.Join(e.Addresses, ", "))
-}
-
-// StateConflictError is returned when the store holds newer state (same lineage, higher serial) or
-// a different lineage than the one being written; the write is refused, never forced.
-type StateConflictError struct {
-	Object        string
-	StoredLineage string
-	StoredSerial  int64
-	Lineage       string
-	Serial        int64
-}
-
-func (e *StateConflictError) Error() string {
-	return fmt.Sprintf("state conflict for %s: store has lineage %s serial %d, refusing to write lineage %s serial %d",
-		e.Object, e.StoredLineage, e.StoredSerial, e.Lineage, e.Serial)
 }
 
 // RunTimeoutError is the cause of a run interrupted because it ran past Config.RunTimeout.

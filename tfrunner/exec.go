@@ -15,6 +15,7 @@ import (
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/company/cluster-api-provider-custom/tfrunner/shim"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // watchQuiet is the state watcher's poll interval and the quiet start of a run.
@@ -140,12 +141,12 @@ func (r *Runner) ensureInit(ctx context.Context, rn *run) (string, error) {
 }
 
 // readLocalState returns the workspace state file and its metadata (nil when absent/unparsable).
-func readLocalState(dir string) ([]byte, *stateMeta) {
+func readLocalState(dir string) ([]byte, *tfstate.Meta) {
 	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if err != nil || len(raw) == 0 {
 		return nil, nil
 	}
-	m, err := parseStateMeta(raw)
+	m, err := tfstate.ParseMeta(raw)
 	if err != nil {
 		return nil, nil
 	}
@@ -216,7 +217,7 @@ func (r *Runner) pushIfNewer(ctx context.Context, rn *run) {
 	if m == nil || m.Serial <= rn.pushed.Load() {
 		return // half-written or already pushed; a later event or tick retries
 	}
-	if _, err := r.pushState(ctx, rn, stateWrite{Raw: raw}); err != nil {
+	if _, err := r.pushState(ctx, rn, tfstate.Version{Raw: raw}); err != nil {
 		r.cfg.Logger.Error(err, "pushing state during run", "object", rn.ws.Object.Name, "serial", m.Serial)
 		return
 	}

@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // noopMemo is what the fast path last decoded for one object: the outputs of the stored state
@@ -38,46 +40,46 @@ func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (int64, map[s
 	}
 	obj := rn.ws.Object
 	var sec *corev1.Secret
-	meta, found, indexed := r.indexed(obj)
+	meta, found, indexed := r.state.Indexed(obj)
 	if indexed && !found {
 		return 0, nil, false
 	}
 	if !indexed {
-		s, err := r.cachedPrimary(ctx, obj)
+		s, err := r.state.Cached(ctx, obj)
 		if err != nil {
 			return 0, nil, false
 		}
 		sec, meta = s, &metav1.PartialObjectMetadata{ObjectMeta: s.ObjectMeta}
 	}
 	a := meta.Annotations
-	if a[AnnInputsHash] != rn.hash || p.ApproveDigest != "" && p.ApproveDigest != a[AnnPlanApplied] ||
+	if a[tfstate.AnnInputsHash] != rn.hash || p.ApproveDigest != "" && p.ApproveDigest != a[tfstate.AnnPlanApplied] ||
 		!ownedBy(meta.OwnerReferences, obj.UID) {
 		return 0, nil, false
 	}
-	serial, err := strconv.ParseInt(a[AnnSerial], 10, 64)
+	serial, err := strconv.ParseInt(a[tfstate.AnnSerial], 10, 64)
 	if err != nil {
 		return 0, nil, false
 	}
 	m := &noopMemo{localSerial: -1}
-	if old, ok := r.memo.Load(primaryName(obj)); ok {
+	if old, ok := r.memo.Load(tfstate.BaseName(obj)); ok {
 		*m = *old.(*noopMemo)
 	}
-	if m.sha != a[AnnSHA256] {
+	if m.sha != a[tfstate.AnnSHA256] {
 		if sec == nil {
-			s, err := r.cachedPrimary(ctx, obj)
-			if err != nil || s.Annotations[AnnSHA256] != a[AnnSHA256] {
+			s, err := r.state.Cached(ctx, obj)
+			if err != nil || s.Annotations[tfstate.AnnSHA256] != a[tfstate.AnnSHA256] {
 				return 0, nil, false
 			}
 			sec = s
 		}
-		st, err := readStateSecret(ctx, r.cfg.Kube, obj, sec)
+		st, err := tfstate.Decode(ctx, r.cfg.Kube, obj, sec)
 		if err != nil {
 			return 0, nil, false
 		}
 		if m.outputs, err = outputsOf(st.Raw); err != nil {
 			return 0, nil, false
 		}
-		m.sha = a[AnnSHA256]
+		m.sha = a[tfstate.AnnSHA256]
 	}
 	if fi, err := os.Stat(filepath.Join(rn.dir, stateFile)); err == nil && (!fi.ModTime().Equal(m.localMod) || fi.Size() != m.localSize) {
 		m.localMod, m.localSize, m.localSerial, m.localLineage = fi.ModTime(), fi.Size(), -1, ""
@@ -85,16 +87,11 @@ func (r *Runner) unchanged(ctx context.Context, rn *run, p Policy) (int64, map[s
 			m.localSerial, m.localLineage = lm.Serial, lm.Lineage
 		}
 	}
-	r.memo.Store(primaryName(obj), m)
-	if m.localLineage == a[AnnLineage] && m.localSerial > serial {
+	r.memo.Store(tfstate.BaseName(obj), m)
+	if m.localLineage == a[tfstate.AnnLineage] && m.localSerial > serial {
 		return 0, nil, false // a killed run left newer state behind: take the locked path to push it
 	}
 	return serial, maps.Clone(m.outputs), true
-}
-
-// cachedPrimary reads the primary state Secret from the API server's watch cache.
-func (r *Runner) cachedPrimary(ctx context.Context, obj ObjectRef) (*corev1.Secret, error) {
-	return r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{ResourceVersion: "0"})
 }
 
 // ownedBy reports whether owner references (when there are any) name the object uid: a lagging

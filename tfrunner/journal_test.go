@@ -10,77 +10,9 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"github.com/company/cluster-api-provider-custom/tfstate"
+	"github.com/company/cluster-api-provider-custom/tfstate/tfstatetest"
 )
-
-func TestStateAddresses(t *testing.T) {
-	raw := []byte(`{"resources":[
-		{"mode":"managed","type":"fakecloud_vpc","name":"this","instances":[{}]},
-		{"mode":"data","type":"fakecloud_image","name":"x","instances":[{}]},
-		{"mode":"managed","type":"fakecloud_subnet","name":"s","instances":[{"index_key":0},{"index_key":1}]},
-		{"mode":"managed","type":"fakecloud_instance","name":"i","instances":[{"deposed":"0a1b2c3d"}]},
-		{"module":"module.lb","mode":"managed","type":"fakecloud_lb","name":"api","instances":[{"index_key":"a"}]}]}`)
-	want := []string{"fakecloud_vpc.this", "fakecloud_subnet.s[0]", "fakecloud_subnet.s[1]", `module.lb.fakecloud_lb.api["a"]`}
-	if got := stateAddresses(raw); !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %q, want %q", got, want)
-	}
-}
-
-func TestSplitOrphans(t *testing.T) {
-	state := &StoredState{Raw: []byte(`{"resources":[{"mode":"managed","type":"fc_vpc","name":"v","instances":[{}]}]}`)}
-	dead := &SuspectedOrphans{Holder: "pod-a", RunID: "r1"}
-	tests := []struct {
-		name          string
-		journaled     []string
-		st            *StoredState
-		now, patterns []string
-	}{
-		{"nothing journaled", nil, state, nil, nil},
-		{"everything recorded", []string{"fc_vpc.v"}, state, nil, nil},
-		{"one missing", []string{"fc_vpc.v", "fc_instance.i"}, state, []string{"fc_instance.i"}, nil},
-		{"no state at all", []string{"fc_vpc.v", "fc_instance.i"}, nil, []string{"fc_instance.i", "fc_vpc.v"}, nil},
-		{"patterns wait", []string{"fc_vpc.v", "fc_subnet.s[*]", "module.m.*"}, state, nil, []string{"fc_subnet.s[*]", "module.m.*"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in := *dead
-			in.Addresses = tt.journaled
-			got, patterns := splitOrphans(&in, tt.st)
-			if !reflect.DeepEqual(patterns, tt.patterns) {
-				t.Fatalf("patterns %q, want %q", patterns, tt.patterns)
-			}
-			if len(tt.now) == 0 {
-				if got != nil {
-					t.Fatalf("want none, got %+v", got)
-				}
-				return
-			}
-			if got == nil || !reflect.DeepEqual(got.Addresses, tt.now) || !strings.Contains(got.String(), "run r1 of pod-a was interrupted; it may have created") {
-				t.Fatalf("got %+v", got)
-			}
-		})
-	}
-}
-
-func TestResolvePatterns(t *testing.T) {
-	creates := []string{"fc_vpc.v[0]", `fc_subnet.s["a"]`, `fc_subnet.s["b]\"c"]`, "module.m[1].fc_sg.x",
-		`module.n["k"].fc_sg.y[2]`, "fc_subnet.st", "fc_vpc.v"}
-	for _, tt := range []struct {
-		patterns []string
-		want     []string
-	}{
-		{[]string{"fc_vpc.v[*]"}, []string{"fc_vpc.v[0]"}},
-		{[]string{"fc_subnet.s[*]"}, []string{`fc_subnet.s["a"]`, `fc_subnet.s["b]\"c"]`}},
-		{[]string{"module.m[*].fc_sg.x"}, []string{"module.m[1].fc_sg.x"}},
-		{[]string{"module.n[*].*"}, []string{`module.n["k"].fc_sg.y[2]`}},
-		{[]string{"module.n[*].fc_sg.y[*]", "fc_vpc.v[*]"}, []string{"fc_vpc.v[0]", `module.n["k"].fc_sg.y[2]`}},
-		{[]string{"fc_other.o[*]"}, nil},
-	} {
-		if got := resolvePatterns(tt.patterns, creates); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("%q: got %q, want %q", tt.patterns, got, tt.want)
-		}
-	}
-}
 
 // The journal of a one-process apply covers the root module and every module it calls, whatever
 // delivers them (a local path or terraform init's manifest).
@@ -130,56 +62,41 @@ module "tags" { source = "../tags" }
 	}
 }
 
-// A run killed with journaled creates leaves them in its lease; the run that takes the lease over
-// inherits them (and keeps them in the lease until it releases it).
-func TestJournalSurvivesTakeover(t *testing.T) {
-	ctx := context.Background()
-	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
-	cs := newCASClientset()
-	clock := &fakeClock{t: time.Now()}
+// A run that takes over a dead run's lock reports what the dead run journaled and its state
+// lacks, to the workspace's owner.
+func TestOrphansReported(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	obj := tfstate.ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
+	cs := tfstatetest.NewCASClientset()
+	clock := &tfstatetest.Clock{T: time.Now()}
 	a := newFakeRunner(t, "pod-a", cs, clock)
-	la, err := a.acquire(ctx, obj, "run-a")
+	_, la, _, err := a.state.Hold(ctx, obj)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.journal(ctx, la, "fc_vpc.v", "fc_instance.i"); err != nil {
+	if err := a.state.Journal(ctx, la, "fc_vpc.v", "fc_instance.i"); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.journal(ctx, la, "fc_instance.i"); err != nil { // no duplicate, no write
-		t.Fatal(err)
-	}
+	clock.T = clock.T.Add(2 * time.Minute) // pod-a died: its lease expired
 	b := newFakeRunner(t, "pod-b", cs, clock)
-	clock.t = clock.t.Add(2 * time.Minute) // pod-a died: its lease expired
-	lb, err := b.acquire(ctx, obj, "run-b")
+	_, lb, _, err := b.state.Hold(ctx, obj)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lb.inherited == nil || lb.inherited.Holder != "pod-a" || lb.inherited.RunID != "run-a" ||
-		!reflect.DeepEqual(lb.inherited.Addresses, []string{"fc_vpc.v", "fc_instance.i"}) {
-		t.Fatalf("inherited = %+v", lb.inherited)
-	}
-	cur, _ := cs.CoordinationV1().Leases("ns").Get(ctx, leaseName(obj), metav1.GetOptions{})
-	if cur.Annotations[AnnCreating] == "" {
-		t.Fatal("journal dropped before it was reported")
-	}
-	var got SuspectedOrphans
-	rn := &run{ws: Workspace{Object: obj, OnSuspectedOrphans: func(_ context.Context, o SuspectedOrphans) { got = o }}}
-	b.reportOrphans(ctx, rn, lb, &StoredState{Raw: []byte(`{"resources":[{"mode":"managed","type":"fc_vpc","name":"v","instances":[{}]}]}`)})
+	var got tfstate.SuspectedOrphans
+	rn := &run{ws: Workspace{Object: obj, OnSuspectedOrphans: func(_ context.Context, o tfstate.SuspectedOrphans) { got = o }}}
+	b.reportOrphans(ctx, rn, lb, &tfstate.StoredState{Raw: []byte(`{"resources":[{"mode":"managed","type":"fc_vpc","name":"v","instances":[{}]}]}`)})
 	if !reflect.DeepEqual(got.Addresses, []string{"fc_instance.i"}) {
 		t.Fatalf("reported %+v", got)
-	}
-	// Kept until the lease is released: a crash before the event is out reports again.
-	cur, _ = cs.CoordinationV1().Leases("ns").Get(ctx, leaseName(obj), metav1.GetOptions{})
-	if cur.Annotations[AnnCreating] == "" {
-		t.Fatal("journal cleared before the run released its lock")
 	}
 }
 
 func TestRunTimeoutIsTheCause(t *testing.T) {
 	ctx := context.Background()
-	r := newFakeRunner(t, "pod-a", newCASClientset(), &fakeClock{t: time.Now()})
+	r := newFakeRunner(t, "pod-a", tfstatetest.NewCASClientset(), &tfstatetest.Clock{T: time.Now()})
 	r.cfg.RunTimeout = 50 * time.Millisecond
-	runCtx, _, stop, err := r.hold(ctx, ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"})
+	runCtx, _, stop, err := r.hold(ctx, tfstate.ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,5 +106,32 @@ func TestRunTimeoutIsTheCause(t *testing.T) {
 	var timeout *RunTimeoutError
 	if !errors.As(err, &timeout) || timeout.After != 50*time.Millisecond || !strings.Contains(err.Error(), "run timed out after 50ms") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A cancelled run is no longer renewed, and a run that lost its lock is cancelled with a third of
+// the lock's life left: terraform's interrupt grace must end before the lock can expire.
+func TestInterruptGraceWithinLock(t *testing.T) {
+	for _, c := range []struct{ grace, ttl, want time.Duration }{
+		{30 * time.Second, 40 * time.Second, 10 * time.Second},
+		{5 * time.Second, 40 * time.Second, 5 * time.Second},
+		{30 * time.Second, 6 * time.Second, 1500 * time.Millisecond},
+	} {
+		r := &Runner{cfg: Config{CancelGrace: c.grace, LockTTL: c.ttl}}
+		got := r.interruptGrace()
+		if got != c.want {
+			t.Errorf("grace %s, ttl %s: %s, want %s", c.grace, c.ttl, got, c.want)
+		}
+		if lostAt := c.ttl - c.ttl/3; lostAt+got >= c.ttl {
+			t.Errorf("grace %s, ttl %s: terraform may run until %s, past the lock's expiry", c.grace, c.ttl, lostAt+got)
+		}
+	}
+}
+
+func TestOutputsOf(t *testing.T) {
+	raw := []byte(`{"outputs":{"endpoint":{"value":{"host":"h","port":6443},"type":["object",{"host":"string","port":"number"}]},"token":{"value":"x","type":"string","sensitive":true}}}`)
+	out, err := outputsOf(raw)
+	if err != nil || string(out["endpoint"].Value) != `{"host":"h","port":6443}` || !out["token"].Sensitive {
+		t.Fatalf("outputs: %v %v", out, err)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Summarize classifies a plan's resource changes (addresses and actions only, never values).
@@ -97,7 +99,7 @@ func plannedOutputs(p *tfjson.Plan) map[string]Output {
 	return out
 }
 
-func planSecretName(obj ObjectRef) string { return BaseName(obj) + "-plan" }
+func planSecretName(obj tfstate.ObjectRef) string { return tfstate.BaseName(obj) + "-plan" }
 
 // savedPlan is a plan awaiting approval.
 type savedPlan struct {
@@ -120,15 +122,15 @@ const maxPlanText = 256 << 10
 // outputs, usually a few hundred bytes).
 const maxPlannedOutputs = 64 << 10
 
-func stateRef(st *StoredState) (serial, lineage string) {
+func stateRef(st *tfstate.StoredState) (serial, lineage string) {
 	if st == nil {
 		return "", ""
 	}
 	return strconv.FormatInt(st.Serial, 10), st.Lineage
 }
 
-func planChunkName(obj ObjectRef, digest string, i int) string {
-	return fmt.Sprintf("%s-plan-%s-%d", BaseName(obj), digest[:12], i)
+func planChunkName(obj tfstate.ObjectRef, digest string, i int) string {
+	return fmt.Sprintf("%s-plan-%s-%d", tfstate.BaseName(obj), digest[:12], i)
 }
 
 // SecretBudget bounds the data of one Secret the runner writes (a plan, a run request), under the 1 MiB object limit with room for metadata.
@@ -139,10 +141,10 @@ const SecretBudget = 900 << 10
 const maxSummaryResources = 4000
 
 // savePlan writes the plan Secret. Like the state, a gzipped planfile too big for it is cut into
-// ChunkSize pieces: what fits stays in the plan Secret, the rest goes to chunk Secrets named after
+// tfstate.ChunkSize pieces: what fits stays in the plan Secret, the rest goes to chunk Secrets named after
 // the digest, written first, so a plan Secret never points at chunks that are not there yet. The
 // chunks of the plan it replaces (prev) are deleted afterwards.
-func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan, prev *savedPlan) error {
+func (r *Runner) savePlan(ctx context.Context, obj tfstate.ObjectRef, p savedPlan, prev *savedPlan) error {
 	kept := p.Summary
 	if len(kept.Resources) > maxSummaryResources {
 		kept.Resources = kept.Resources[:maxSummaryResources]
@@ -156,29 +158,29 @@ func (r *Runner) savePlan(ctx context.Context, obj ObjectRef, p savedPlan, prev 
 		outs = nil // a pending plan then reports the stored state's outputs
 	}
 	text := []byte(truncate(p.Text, maxPlanText))
-	gz := gzipBytes(p.Planfile)
+	gz := tfstate.Gzip(p.Planfile)
 	first := gz[:min(len(gz), max(SecretBudget-len(sum)-len(outs)-len(text), 0))]
 	var chunks [][]byte
 	if len(gz) > len(first) {
-		chunks = splitChunks(gz[len(first):], ChunkSize)
+		chunks = tfstate.SplitChunks(gz[len(first):], tfstate.ChunkSize)
 	}
 	for i, c := range chunks {
 		cs := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, planChunkName(obj, p.Digest, i+1), "tfplan-chunk"),
-			Type: SecretTypePlan, Data: map[string][]byte{"plan.gz": c}}
-		cs.Annotations[AnnPlanDigest] = p.Digest
-		if err := r.createOrReplace(ctx, cs); err != nil {
+			Type: tfstate.SecretTypePlan, Data: map[string][]byte{"plan.gz": c}}
+		cs.Annotations[tfstate.AnnPlanDigest] = p.Digest
+		if err := tfstate.CreateOrReplace(ctx, r.cfg.Kube, cs); err != nil {
 			return fmt.Errorf("saving plan chunk %s: %w", cs.Name, err)
 		}
 	}
-	s := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, planSecretName(obj), "plan"), Type: SecretTypePlan,
+	s := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, planSecretName(obj), "plan"), Type: tfstate.SecretTypePlan,
 		Data: map[string][]byte{"plan.gz": first, "summary.json": sum, "plan.txt": text, "outputs.json": outs}}
-	s.Annotations[AnnChunks] = strconv.Itoa(len(chunks) + 1)
-	s.Annotations[AnnPlanDigest] = p.Digest
-	s.Annotations[AnnPlanInputs] = p.InputsHash
-	s.Annotations[AnnPlanSerial] = p.Serial
-	s.Annotations[AnnPlanLineage] = p.Lineage
-	s.Annotations[AnnPlanPreview] = p.Preview
-	if err := r.createOrReplace(ctx, s); err != nil {
+	s.Annotations[tfstate.AnnChunks] = strconv.Itoa(len(chunks) + 1)
+	s.Annotations[tfstate.AnnPlanDigest] = p.Digest
+	s.Annotations[tfstate.AnnPlanInputs] = p.InputsHash
+	s.Annotations[tfstate.AnnPlanSerial] = p.Serial
+	s.Annotations[tfstate.AnnPlanLineage] = p.Lineage
+	s.Annotations[tfstate.AnnPlanPreview] = p.Preview
+	if err := tfstate.CreateOrReplace(ctx, r.cfg.Kube, s); err != nil {
 		return fmt.Errorf("saving plan secret %s: %w", s.Name, err)
 	}
 	if prev != nil && prev.Digest != p.Digest {
@@ -195,11 +197,11 @@ func truncate(s string, n int) string {
 }
 
 // loadPlan returns the saved plan, or nil when there is none.
-func (r *Runner) loadPlan(ctx context.Context, obj ObjectRef) (*savedPlan, error) {
+func (r *Runner) loadPlan(ctx context.Context, obj tfstate.ObjectRef) (*savedPlan, error) {
 	return readPlan(ctx, r.cfg.Kube, obj)
 }
 
-func readPlan(ctx context.Context, kube kubernetes.Interface, obj ObjectRef) (*savedPlan, error) {
+func readPlan(ctx context.Context, kube kubernetes.Interface, obj tfstate.ObjectRef) (*savedPlan, error) {
 	c := kube.CoreV1().Secrets(obj.Namespace)
 	s, err := c.Get(ctx, planSecretName(obj), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -208,10 +210,10 @@ func readPlan(ctx context.Context, kube kubernetes.Interface, obj ObjectRef) (*s
 	if err != nil {
 		return nil, fmt.Errorf("reading plan secret: %w", err)
 	}
-	p := &savedPlan{Digest: s.Annotations[AnnPlanDigest], InputsHash: s.Annotations[AnnPlanInputs],
-		Serial: s.Annotations[AnnPlanSerial], Lineage: s.Annotations[AnnPlanLineage],
-		Text: string(s.Data["plan.txt"]), Preview: s.Annotations[AnnPlanPreview], chunks: 1}
-	if n, err := strconv.Atoi(s.Annotations[AnnChunks]); err == nil && n > 1 && len(p.Digest) >= 12 {
+	p := &savedPlan{Digest: s.Annotations[tfstate.AnnPlanDigest], InputsHash: s.Annotations[tfstate.AnnPlanInputs],
+		Serial: s.Annotations[tfstate.AnnPlanSerial], Lineage: s.Annotations[tfstate.AnnPlanLineage],
+		Text: string(s.Data["plan.txt"]), Preview: s.Annotations[tfstate.AnnPlanPreview], chunks: 1}
+	if n, err := strconv.Atoi(s.Annotations[tfstate.AnnChunks]); err == nil && n > 1 && len(p.Digest) >= 12 {
 		p.chunks = n
 	}
 	gz := s.Data["plan.gz"]
@@ -222,12 +224,12 @@ func readPlan(ctx context.Context, kube kubernetes.Interface, obj ObjectRef) (*s
 		}
 		gz = append(gz, cs.Data["plan.gz"]...)
 	}
-	if p.Planfile, err = gunzipBytes(gz); err != nil {
+	if p.Planfile, err = tfstate.Gunzip(gz); err != nil {
 		return nil, fmt.Errorf("plan secret %s: %w", s.Name, err)
 	}
 	_ = json.Unmarshal(s.Data["summary.json"], &p.Summary)
 	_ = json.Unmarshal(s.Data["outputs.json"], &p.Outputs)
-	if sha256Hex(p.Planfile) != p.Digest {
+	if tfstate.SHA256Hex(p.Planfile) != p.Digest {
 		return nil, fmt.Errorf("plan secret %s: planfile does not match its digest", s.Name)
 	}
 	return p, nil
@@ -235,7 +237,7 @@ func readPlan(ctx context.Context, kube kubernetes.Interface, obj ObjectRef) (*s
 
 // deletePlan deletes the plan Secret and the chunks of saved (the plan read at the start of the
 // run, if any).
-func (r *Runner) deletePlan(ctx context.Context, obj ObjectRef, saved *savedPlan) error {
+func (r *Runner) deletePlan(ctx context.Context, obj tfstate.ObjectRef, saved *savedPlan) error {
 	err := r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Delete(ctx, planSecretName(obj), metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting plan secret: %w", err)
@@ -243,7 +245,7 @@ func (r *Runner) deletePlan(ctx context.Context, obj ObjectRef, saved *savedPlan
 	return r.deletePlanChunks(ctx, obj, saved)
 }
 
-func (r *Runner) deletePlanChunks(ctx context.Context, obj ObjectRef, p *savedPlan) error {
+func (r *Runner) deletePlanChunks(ctx context.Context, obj tfstate.ObjectRef, p *savedPlan) error {
 	if p == nil {
 		return nil
 	}
@@ -257,7 +259,7 @@ func (r *Runner) deletePlanChunks(ctx context.Context, obj ObjectRef, p *savedPl
 }
 
 // staleReason says why a saved plan cannot be applied for approved digest d ("" if it can).
-func staleReason(p *savedPlan, d, inputsHash string, st *StoredState) string {
+func staleReason(p *savedPlan, d, inputsHash string, st *tfstate.StoredState) string {
 	serial, lineage := stateRef(st)
 	switch {
 	case p == nil:

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 func rc(addr string, actions ...tfjson.Action) *tfjson.ResourceChange {
@@ -97,21 +99,21 @@ func TestPlannedOutputs(t *testing.T) {
 }
 
 func TestStaleReason(t *testing.T) {
-	st := &StoredState{Serial: 4, Lineage: "L"}
+	st := &tfstate.StoredState{Serial: 4, Lineage: "L"}
 	p := &savedPlan{Digest: "d", InputsHash: "h", Serial: "4", Lineage: "L"}
 	tests := []struct {
 		name   string
 		plan   *savedPlan
 		digest string
 		hash   string
-		state  *StoredState
+		state  *tfstate.StoredState
 		stale  bool
 	}{
 		{"matches", p, "d", "h", st, false},
 		{"no plan", nil, "d", "h", st, true},
 		{"other digest", p, "e", "h", st, true},
 		{"inputs changed", p, "d", "h2", st, true},
-		{"state moved", p, "d", "h", &StoredState{Serial: 5, Lineage: "L"}, true},
+		{"state moved", p, "d", "h", &tfstate.StoredState{Serial: 5, Lineage: "L"}, true},
 		{"state gone", p, "d", "h", nil, true},
 	}
 	for _, tt := range tests {

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Reconcile brings the object's infrastructure to the module + variables in ws, under policy p:
@@ -97,7 +97,7 @@ func (r *Runner) firstJournal(rn *run, p Policy) []string {
 	if !p.AutoApply || p.Force || p.ApproveDigest != "" {
 		return nil
 	}
-	if _, found, indexed := r.indexed(rn.ws.Object); !indexed || found {
+	if _, found, indexed := r.state.Indexed(rn.ws.Object); !indexed || found {
 		return nil
 	}
 	if v, ok := r.configs.Load(rn.digest); ok {
@@ -106,7 +106,7 @@ func (r *Runner) firstJournal(rn *run, p Policy) []string {
 	return nil
 }
 
-func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState, p Policy, res Result, stale error) (Result, error) {
+func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *tfstate.StoredState, p Policy, res Result, stale error) (Result, error) {
 	var changed bool
 	err := r.observe("plan", func() (err error) {
 		changed, err = rn.tf.Plan(ctx, tfexec.Out(planFile), tfexec.Lock(false))
@@ -118,7 +118,7 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 	if !changed {
 		r.resolveOrphans(ctx, rn, nil) // the configuration wants nothing the state lacks
 		res.Plan = &PlanSummary{}
-		if err := r.setApplied(ctx, rn.ws.Object, rn.hash, ""); err != nil {
+		if err := r.state.SetApplied(ctx, rn.ws.Object, rn.hash, ""); err != nil {
 			return res, err
 		}
 		if err := r.deletePlan(ctx, rn.ws.Object, rn.saved); err != nil {
@@ -137,7 +137,7 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 	if err != nil {
 		return res, fmt.Errorf("reading planfile: %w", err)
 	}
-	res.Plan, res.PlanDigest, res.PlannedOutputs = &sum, sha256Hex(pf), planned
+	res.Plan, res.PlanDigest, res.PlannedOutputs = &sum, tfstate.SHA256Hex(pf), planned
 	if p.NoRecreate && len(sum.Gone) > 0 {
 		return r.refuseGone(ctx, rn, st, res)
 	}
@@ -164,18 +164,18 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *StoredState
 // refuseGone answers a plan that would create again what was deleted outside Terraform, under
 // Policy.NoRecreate: nothing is applied or saved, and the applied inputs hash is cleared so the
 // next run plans (and finds the resources gone) instead of skipping on the old outputs.
-func (r *Runner) refuseGone(ctx context.Context, rn *run, st *StoredState, res Result) (Result, error) {
+func (r *Runner) refuseGone(ctx context.Context, rn *run, st *tfstate.StoredState, res Result) (Result, error) {
 	applied := ""
 	if st != nil {
 		applied = st.AppliedPlan
 	}
-	err := r.setApplied(ctx, rn.ws.Object, "", applied)
+	err := r.state.SetApplied(ctx, rn.ws.Object, "", applied)
 	outs, oerr := outputsOf(stRaw(st))
 	res.Outputs = outs
 	return res, errors.Join(&GoneError{Addresses: res.Plan.Gone}, err, oerr)
 }
 
-func stRaw(st *StoredState) []byte {
+func stRaw(st *tfstate.StoredState) []byte {
 	if st == nil {
 		return nil
 	}
@@ -202,7 +202,7 @@ func (r *Runner) Destroy(ctx context.Context, ws Workspace) error {
 	r.reportOrphans(runCtx, rn, l, st)
 	defer r.flushOrphans(runCtx, rn)
 	if st != nil {
-		m, err := parseStateMeta(st.Raw)
+		m, err := tfstate.ParseMeta(st.Raw)
 		if err != nil {
 			return fmt.Errorf("destroy: %w", err)
 		}
@@ -215,7 +215,7 @@ func (r *Runner) Destroy(ctx context.Context, ws Workspace) error {
 	return r.deleteAll(runCtx, ws.Object, false)
 }
 
-func (r *Runner) destroyResources(ctx context.Context, rn *run, st *StoredState) error {
+func (r *Runner) destroyResources(ctx context.Context, rn *run, st *tfstate.StoredState) error {
 	release, err := r.prepare(ctx, rn, st)
 	if err != nil {
 		return err
@@ -228,7 +228,7 @@ func (r *Runner) destroyResources(ctx context.Context, rn *run, st *StoredState)
 	endProgress()
 	close(stop)
 	<-watched
-	_, pushErr := r.finalPush(ctx, rn, stateWrite{})
+	_, pushErr := r.finalPush(ctx, rn, tfstate.Version{})
 	if derr != nil {
 		return errors.Join(newTerraformError(ctx, "destroy", derr, rn.red), pushErr)
 	}
@@ -237,32 +237,13 @@ func (r *Runner) destroyResources(ctx context.Context, rn *run, st *StoredState)
 
 // DeleteState drops the object's state, plan and lock objects and workspace without destroying
 // anything (orphan on delete, clusterctl move).
-func (r *Runner) DeleteState(ctx context.Context, obj ObjectRef) error {
+func (r *Runner) DeleteState(ctx context.Context, obj tfstate.ObjectRef) error {
 	return r.deleteAll(ctx, obj, true)
 }
 
-func (r *Runner) deleteAll(ctx context.Context, obj ObjectRef, withLock bool) error {
-	c := r.cfg.Kube.CoreV1().Secrets(obj.Namespace)
-	list, err := c.List(ctx, metav1.ListOptions{LabelSelector: selector(obj)})
-	if err != nil {
-		return fmt.Errorf("listing state secrets: %w", err)
-	}
-	// Primary last: a crash midway leaves a readable state or nothing.
-	for _, pass := range []bool{false, true} {
-		for _, s := range list.Items {
-			if (s.Name == primaryName(obj)) != pass {
-				continue
-			}
-			if err := c.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("deleting %s: %w", s.Name, err)
-			}
-		}
-	}
-	if withLock {
-		err := r.cfg.Kube.CoordinationV1().Leases(obj.Namespace).Delete(ctx, leaseName(obj), metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting lock lease: %w", err)
-		}
+func (r *Runner) deleteAll(ctx context.Context, obj tfstate.ObjectRef, withLock bool) error {
+	if err := r.state.DeleteAll(ctx, obj, withLock); err != nil {
+		return err
 	}
 	dir := r.workspaceDir(obj)
 	r.tfs.Range(func(k, _ any) bool { // the workspace's run dir may be a subdirectory (a module tree)
@@ -271,7 +252,7 @@ func (r *Runner) deleteAll(ctx context.Context, obj ObjectRef, withLock bool) er
 		}
 		return true
 	})
-	r.memo.Delete(primaryName(obj))
+	r.memo.Delete(tfstate.BaseName(obj))
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("removing workspace: %w", err)
 	}

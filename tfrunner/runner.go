@@ -2,8 +2,7 @@ package tfrunner
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,9 +15,11 @@ import (
 	"github.com/hashicorp/terraform-exec/tfexec"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/company/cluster-api-provider-custom/tfmodule"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Config configures a Runner.
@@ -31,8 +32,8 @@ type Config struct {
 	LockTTL           time.Duration        // default 40s; renewed every LockTTL/3 while a run is in flight
 	RunTimeout        time.Duration        // a run (lock held) past it is interrupted; default 30m
 	Logger            logr.Logger
-	// OwnerRefs returns the ownerRefs of every object the runner creates; default DefaultOwnerRefs.
-	OwnerRefs   func(ObjectRef) []metav1.OwnerReference
+	// OwnerRefs returns the ownerRefs of every object the runner creates; default tfstate.DefaultOwnerRefs.
+	OwnerRefs   func(tfstate.ObjectRef) []metav1.OwnerReference
 	CancelGrace time.Duration // SIGINT, then kill after this; default 30s
 	// ProviderMirrors are filesystem mirror directories terraform installs providers from before
 	// trying their registries (air-gapped installs, locally built providers).
@@ -70,13 +71,9 @@ type Runner struct {
 	sem       chan struct{}
 	initMu    sync.Mutex
 	tfs       sync.Map       // workspace dir -> *tfexec.Terraform
-	runs      sync.Map       // run ids in flight in this process
-	releasing sync.Map       // run ids of this process whose Lease is being deleted
-	releases  sync.WaitGroup // those deletions in flight
-	memo      sync.Map       // primary state Secret name -> *noopMemo
+	state     *tfstate.Store // state Secrets, lock Leases and the run journal
+	memo      sync.Map       // object base name -> *noopMemo
 	configs   sync.Map       // module digest -> journal patterns of its configuration
-	gcDue     sync.Map       // primary state Secret name -> old backups/chunks to collect at the next run
-	index     atomic.Pointer[stateIndex]
 	processes atomic.Int64
 }
 
@@ -109,7 +106,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg.CancelGrace = 30 * time.Second
 	}
 	if cfg.OwnerRefs == nil {
-		cfg.OwnerRefs = DefaultOwnerRefs
+		cfg.OwnerRefs = tfstate.DefaultOwnerRefs
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -139,7 +136,12 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tfrunner: %w", err)
 	}
-	r := &Runner{cfg: cfg, cliConfig: cli, plugins: plugins, sem: make(chan struct{}, cfg.MaxConcurrentRuns)}
+	state, err := tfstate.New(tfstate.Config{Kube: cfg.Kube, Holder: cfg.Holder, LockTTL: cfg.LockTTL,
+		LeaderLease: cfg.LeaderLease, OwnerRefs: cfg.OwnerRefs, Now: cfg.Now, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("tfrunner: %w", err)
+	}
+	r := &Runner{cfg: cfg, cliConfig: cli, plugins: plugins, state: state, sem: make(chan struct{}, cfg.MaxConcurrentRuns)}
 	r.sandbox = probeSandbox(cfg)
 	if r.sandbox.Enabled {
 		cfg.Metrics.Sandboxed.Set(1)
@@ -160,18 +162,12 @@ func (r *Runner) Kube() kubernetes.Interface { return r.cfg.Kube }
 
 // Wait blocks until the locks of finished runs are released; a manager calls it before it exits
 // so that a graceful stop leaves no lock behind.
-func (r *Runner) Wait() { r.releases.Wait() }
+func (r *Runner) Wait() { r.state.Wait() }
 
 // Processes counts the terraform processes this runner started.
 func (r *Runner) Processes() int64 { return r.processes.Load() }
 
 func (r *Runner) now() time.Time { return r.cfg.Now() }
-
-func newRunID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // run is one Reconcile/Destroy of one workspace.
 type run struct {
@@ -184,13 +180,13 @@ type run struct {
 	hash     string
 	red      *redactor
 	tf       *tfexec.Terraform
-	lease    *lease       // the run's lock, which also holds its journal
-	prim     *primaryHint // the primary state Secret as last read or written (nil: unknown)
-	pushed   atomic.Int64 // highest serial pushed to the store in this run
-	backedUp atomic.Bool  // the state the run started from has been backed up
-	saved    *savedPlan   // the plan Secret's plan as read at the start of the run (nil: none)
+	lease    *tfstate.Lease   // the run's lock, which also holds its journal
+	prim     *tfstate.Primary // the primary state Secret as last read or written (nil: unknown)
+	pushed   atomic.Int64     // highest serial pushed to the store in this run
+	backedUp atomic.Bool      // the state the run started from has been backed up
+	saved    *savedPlan       // the plan Secret's plan as read at the start of the run (nil: none)
 	// orphanPatterns are a dead run's journal patterns this run has yet to resolve.
-	orphanPatterns *SuspectedOrphans
+	orphanPatterns *tfstate.SuspectedOrphans
 }
 
 func (r *Runner) newRun(ws Workspace) (*run, error) {
@@ -245,16 +241,12 @@ func (r *Runner) startRun(ctx context.Context, rn *run) (func(), error) {
 }
 
 // prepare takes a run slot (startRun) and materializes the workspace; release undoes the first.
-func (r *Runner) prepare(ctx context.Context, rn *run, st *StoredState) (release func(), err error) {
+func (r *Runner) prepare(ctx context.Context, rn *run, st *tfstate.StoredState) (release func(), err error) {
 	release, err = r.startRun(ctx, rn)
 	if err != nil {
 		return nil, err
 	}
-	if _, due := r.gcDue.LoadAndDelete(primaryName(rn.ws.Object)); due {
-		if err := r.gcState(ctx, rn.ws.Object); err != nil {
-			r.cfg.Logger.Error(err, "garbage-collecting old state secrets", "object", rn.ws.Object.Name)
-		}
-	}
+	r.state.CollectDue(ctx, rn.ws.Object)
 	if err := r.materialize(ctx, rn, st); err != nil {
 		release()
 		return nil, err
@@ -266,7 +258,7 @@ func (r *Runner) prepare(ctx context.Context, rn *run, st *StoredState) (release
 
 // materialize prepares the workspace: module files, variables, initialized .terraform, and the
 // state file restored from the store (st nil: no state).
-func (r *Runner) materialize(ctx context.Context, rn *run, st *StoredState) error {
+func (r *Runner) materialize(ctx context.Context, rn *run, st *tfstate.StoredState) error {
 	initDir, err := r.ensureInit(ctx, rn)
 	if err != nil {
 		return err
@@ -310,14 +302,14 @@ func (r *Runner) materialize(ctx context.Context, rn *run, st *StoredState) erro
 
 // recoverLocal pushes a workspace state file that is newer than the store (a run killed before
 // its last push), then returns the store's state.
-func (r *Runner) recoverLocal(ctx context.Context, rn *run) (*StoredState, error) {
+func (r *Runner) recoverLocal(ctx context.Context, rn *run) (*tfstate.StoredState, error) {
 	st, err := r.GetState(ctx, rn.ws.Object)
 	if err != nil {
 		return nil, err
 	}
-	rn.prim = &primaryHint{}
+	rn.prim = &tfstate.Primary{}
 	if st != nil {
-		rn.prim.sec = st.sec
+		rn.prim.Secret = st.Secret()
 	}
 	raw, m := readLocalState(rn.dir)
 	if m == nil || (st != nil && (m.Lineage != st.Lineage || m.Serial <= st.Serial)) {
@@ -328,14 +320,59 @@ func (r *Runner) recoverLocal(ctx context.Context, rn *run) (*StoredState, error
 		return nil, nil
 	}
 	r.cfg.Logger.Info("recovering newer workspace state", "object", rn.ws.Object.Name, "serial", m.Serial)
-	if _, err := r.putState(ctx, rn.ws.Object, stateWrite{Raw: raw}); err != nil {
+	if _, _, err := r.state.Put(ctx, rn.ws.Object, tfstate.Version{Raw: raw}, nil); err != nil {
 		return nil, fmt.Errorf("recovering workspace state: %w", err)
 	}
 	return r.GetState(ctx, rn.ws.Object)
 }
 
+// GetState reads the object's state; nil when there is none.
+func (r *Runner) GetState(ctx context.Context, obj tfstate.ObjectRef) (*tfstate.StoredState, error) {
+	return r.state.Get(ctx, obj)
+}
+
+// PutState stores raw (a terraform state file) as the object's state, not marked as converged
+// (the next Reconcile plans). It returns the stored serial.
+func (r *Runner) PutState(ctx context.Context, obj tfstate.ObjectRef, raw []byte) (int64, error) {
+	serial, _, err := r.state.Put(ctx, obj, tfstate.Version{Raw: raw}, nil)
+	return serial, err
+}
+
+// WatchStates starts the state index (see tfstate.Store.WatchStates): the no-op check then reads
+// no state Secret from the API server.
+func (r *Runner) WatchStates(ctx context.Context, md metadata.Interface, namespace string) error {
+	return r.state.WatchStates(ctx, md, namespace)
+}
+
+// ObjectMeta is the metadata of an object the runner (or a runner Job) makes for obj.
+func (r *Runner) ObjectMeta(obj tfstate.ObjectRef, name, role string) metav1.ObjectMeta {
+	return r.state.ObjectMeta(obj, name, role)
+}
+
+// hold takes the object's lock for a run bounded by the run timeout: the returned context ends
+// when the lock is lost or the run times out (its cause then a *RunTimeoutError), so terraform is
+// interrupted rather than racing another run.
+func (r *Runner) hold(ctx context.Context, obj tfstate.ObjectRef, journal ...string) (context.Context, *tfstate.Lease, func(), error) {
+	timeoutCtx, cancelTimeout := context.WithTimeoutCause(ctx, r.cfg.RunTimeout, &RunTimeoutError{After: r.cfg.RunTimeout})
+	runCtx, l, stop, err := r.state.Hold(timeoutCtx, obj, journal...)
+	if err != nil {
+		cancelTimeout()
+		var locked *tfstate.LockedError
+		if errors.As(err, &locked) {
+			r.cfg.Metrics.LockWaits.Inc()
+		}
+		return nil, nil, nil, err
+	}
+	r.cfg.Metrics.RunStarted.WithLabelValues(obj.Kind, obj.Namespace, obj.Name).Set(float64(r.now().Unix()))
+	return runCtx, l, func() {
+		stop()
+		cancelTimeout()
+		r.cfg.Metrics.RunStarted.DeleteLabelValues(obj.Kind, obj.Namespace, obj.Name)
+	}, nil
+}
+
 // HasState reports whether the object has a state Secret.
-func (r *Runner) HasState(ctx context.Context, obj ObjectRef) (bool, error) {
+func (r *Runner) HasState(ctx context.Context, obj tfstate.ObjectRef) (bool, error) {
 	st, err := r.GetState(ctx, obj)
 	if err != nil {
 		return false, err

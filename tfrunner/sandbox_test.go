@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/company/cluster-api-provider-custom/tfrunner/shim"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 func TestSandboxModes(t *testing.T) {
@@ -65,7 +66,7 @@ func TestSandboxPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := r.workspaceDir(ObjectRef{Kind: "CustomMachine", Namespace: "team-a", Name: "m"})
+	ws := r.workspaceDir(tfstate.ObjectRef{Kind: "CustomMachine", Namespace: "team-a", Name: "m"})
 	p := r.sandboxFor(ws, procFS{readable: []string{"/w/init/abc", r.plugins}})
 	if got := p.ReadWrite; len(got) != 2 || got[0] != ws || got[1] != r.tmpDir(ws) {
 		t.Errorf("read-write: %v", got)

@@ -1,6 +1,8 @@
-// Package tfrunner runs one Terraform root module for one Kubernetes object, with the object's
-// state kept in Kubernetes Secrets. It never imports controller-runtime: it talks to Kubernetes
-// through client-go's typed clientset only.
+// Package tfrunner runs one Terraform root module for one Kubernetes object: the binary, the
+// workspace and init cache, the sandbox, plan/apply/destroy and the decision between them, saved
+// plans and redaction. The object's state, lock and run journal are package tfstate's. It checks
+// no module (that is the caller's) and never imports controller-runtime, Cluster API, the
+// controllers, modulecheck, modulesrc, contract or tfjob (test/imports holds these rules).
 package tfrunner
 
 import (
@@ -10,23 +12,14 @@ import (
 	"time"
 
 	"github.com/zclconf/go-cty/cty"
-)
 
-// ObjectRef names the Kubernetes object a workspace belongs to. State, plan and lock objects are
-// created in Namespace, labelled with ClusterName/Kind/Name and owned by the object (UID).
-type ObjectRef struct {
-	APIVersion  string
-	Kind        string
-	Namespace   string
-	Name        string
-	UID         string
-	ClusterName string
-}
+	"github.com/company/cluster-api-provider-custom/tfstate"
+)
 
 // Workspace is everything one run needs. Job mode (package tfjob) sends all of it but the
 // credentials and the hooks to a runner Job.
 type Workspace struct {
-	Object ObjectRef
+	Object tfstate.ObjectRef
 	// Module is the module's file tree (an fs.Sub of the embedded modules, or a tree read from
 	// a user's source): the root module and the local modules it calls, laid out as they call
 	// each other (`source = "../label"`).
@@ -51,7 +44,7 @@ type Workspace struct {
 	OnProgress func(Progress)
 	// OnSuspectedOrphans, when set, is told what a dead run that held this object's lock was
 	// creating and never recorded in state (reported once, by the run that takes the lock over).
-	OnSuspectedOrphans func(ctx context.Context, o SuspectedOrphans)
+	OnSuspectedOrphans func(ctx context.Context, o tfstate.SuspectedOrphans)
 	// CheckInstalled, when set, checks the modules `terraform init` downloaded (remote
 	// sources, known only then; the tree under .terraform/modules) before any plan or apply;
 	// its error fails the run.

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/company/cluster-api-provider-custom/tfmodule"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 const (
@@ -192,7 +193,7 @@ func linkInit(initDir, wsDir string) error {
 }
 
 // workspaceDir is <WorkDir>/ws/<ns>/<kind>-<name>.
-func (r *Runner) workspaceDir(obj ObjectRef) string {
+func (r *Runner) workspaceDir(obj tfstate.ObjectRef) string {
 	return filepath.Join(r.cfg.WorkDir, "ws", obj.Namespace, strings.ToLower(obj.Kind)+"-"+obj.Name)
 }
 

@@ -22,7 +22,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 const ns = "plugin"
@@ -202,15 +202,15 @@ func testState(t *testing.T, e *env) {
 // the plugin releases only what it should and the manager takes the released lock over.
 func testUnlock(t *testing.T, e *env) {
 	ctx := context.Background()
-	obj := tfrunner.ObjectRef{Kind: "CustomCluster", Namespace: ns, Name: "demo"}
+	obj := tfstate.ObjectRef{Kind: "CustomCluster", Namespace: ns, Name: "demo"}
 	golden(t, "unlock-free", e.mustCapc(t, "unlock", "customcluster/demo", "-n", ns))
 	plant := func(renewed time.Time, holder string) {
 		t.Helper()
 		at := metav1.NewMicroTime(renewed)
 		l := &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tfrunner.LockLeaseName(obj),
-				Labels:      map[string]string{tfrunner.LabelRole: "lock", tfrunner.LabelKind: "customcluster", tfrunner.LabelName: "demo"},
-				Annotations: map[string]string{tfrunner.AnnRunID: "run-1", tfrunner.AnnCreating: `["terraform_data.vpc"]`}},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tfstate.LockLeaseName(obj),
+				Labels:      map[string]string{tfstate.LabelRole: "lock", tfstate.LabelKind: "customcluster", tfstate.LabelName: "demo"},
+				Annotations: map[string]string{tfstate.AnnRunID: "run-1", tfstate.AnnCreating: `["terraform_data.vpc"]`}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(holder), LeaseDurationSeconds: ptr.To(int32(40)), AcquireTime: &at, RenewTime: &at},
 		}
 		if err := e.k8s.Create(ctx, l); err != nil {

@@ -12,7 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 func TestRedactAttributes(t *testing.T) {
@@ -95,7 +95,7 @@ func TestRow(t *testing.T) {
 	lease := func(renewedAgo time.Duration) *coordinationv1.Lease {
 		t := metav1.NewMicroTime(now.Add(-renewedAgo))
 		acq := metav1.NewMicroTime(now.Add(-5 * time.Minute))
-		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{tfrunner.AnnRunID: "r1"}},
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{tfstate.AnnRunID: "r1"}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("mgr-a"), LeaseDurationSeconds: ptr.To(int32(40)), AcquireTime: &acq, RenewTime: &t}}
 	}
 	cm := &infrav1.CustomMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "m"}}
@@ -105,7 +105,7 @@ func TestRow(t *testing.T) {
 		{Type: infrav1.ReadyCondition, Status: metav1.ConditionFalse, Reason: infrav1.ProvisioningFailedReason, Message: "terraform apply: quota exceeded\ndetails"},
 		{Type: infrav1.InSyncCondition, Status: metav1.ConditionFalse, Reason: infrav1.DriftedReason, LastTransitionTime: at(time.Hour)},
 	}
-	key := "ns/" + tfrunner.LockLeaseName(tfrunner.ObjectRef{Kind: "CustomMachine", Name: "m"})
+	key := "ns/" + tfstate.LockLeaseName(tfstate.ObjectRef{Kind: "CustomMachine", Name: "m"})
 
 	r := row(newTarget(cm), map[string]*coordinationv1.Lease{key: lease(10 * time.Second)}, now)
 	if r.Ready != "False" || r.Error != "ProvisioningFailed: terraform apply: quota exceeded" || r.DriftedAt == nil || r.PendingPlan != nil {

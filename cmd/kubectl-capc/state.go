@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // rawState is the part of a terraform state file (format version 4) the commands read. There is
@@ -235,12 +235,12 @@ func printInstance(w io.Writer, in instanceView) error {
 	return err
 }
 
-func (a *app) readState(ctx context.Context, arg string) (*tfrunner.StoredState, *rawState, error) {
+func (a *app) readState(ctx context.Context, arg string) (*tfstate.StoredState, *rawState, error) {
 	t, err := a.get(ctx, arg)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := tfrunner.ReadState(ctx, a.kube, t.ref())
+	st, err := tfstate.ReadState(ctx, a.kube, t.ref())
 	if err != nil {
 		return nil, nil, err
 	}

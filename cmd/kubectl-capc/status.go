@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // statusRow is one object's line in `kubectl capc status` (and its -o json|yaml item).
@@ -130,7 +130,7 @@ func (a *app) statusRows(ctx context.Context, all bool, selector string) ([]stat
 
 // locks lists the lock Leases in ns ("" for all), by namespace/name.
 func (a *app) locks(ctx context.Context, ns string) (map[string]*coordinationv1.Lease, error) {
-	list, err := a.kube.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{LabelSelector: tfrunner.LabelRole + "=lock"})
+	list, err := a.kube.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{LabelSelector: tfstate.LabelRole + "=lock"})
 	if err != nil {
 		return nil, fmt.Errorf("listing lock Leases: %w", err)
 	}
@@ -150,8 +150,8 @@ func row(t target, locks map[string]*coordinationv1.Lease, now time.Time) status
 	if t.tf != nil {
 		r.LastRun, r.LastRunTime = string(t.tf.LastRunResult), t.tf.LastRunTime
 	}
-	if l := locks[t.obj.GetNamespace()+"/"+tfrunner.LockLeaseName(t.ref())]; l != nil {
-		if li := tfrunner.LockInfoOf(l); li != nil {
+	if l := locks[t.obj.GetNamespace()+"/"+tfstate.LockLeaseName(t.ref())]; l != nil {
+		if li := tfstate.LockInfoOf(l); li != nil {
 			r.Running = &runningRun{Holder: li.Holder, RunID: li.RunID, Since: metav1.NewTime(li.Since), Expired: li.Expired(now)}
 			if t.tf != nil {
 				r.Running.Progress = t.tf.Progress

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // target is one CustomCluster or CustomMachine, reduced to what the commands read.
@@ -34,8 +34,8 @@ func newTarget(obj client.Object) target {
 	panic(fmt.Sprintf("unexpected object type %T", obj))
 }
 
-func (t target) ref() tfrunner.ObjectRef {
-	return tfrunner.ObjectRef{Kind: t.Kind, Namespace: t.obj.GetNamespace(), Name: t.obj.GetName()}
+func (t target) ref() tfstate.ObjectRef {
+	return tfstate.ObjectRef{Kind: t.Kind, Namespace: t.obj.GetNamespace(), Name: t.obj.GetName()}
 }
 
 // String is kind/name as the user types it.

@@ -12,7 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 func (a *app) unlockCommand() *cobra.Command {
@@ -40,8 +40,8 @@ func (a *app) unlock(ctx context.Context, out io.Writer, arg string, force bool)
 		return err
 	}
 	now := a.now()
-	li, err := tfrunner.ReleaseLock(ctx, a.kube, t.ref(), force, now)
-	if errors.Is(err, tfrunner.ErrNotLocked) {
+	li, err := tfstate.ReleaseLock(ctx, a.kube, t.ref(), force, now)
+	if errors.Is(err, tfstate.ErrNotLocked) {
 		fmt.Fprintf(out, "%s is not locked: no terraform run holds it\n", t)
 		return nil
 	}
@@ -52,7 +52,7 @@ func (a *app) unlock(ctx context.Context, out io.Writer, arg string, force bool)
 			fmt.Fprintf(out, "the run may be creating: %s\n", strings.Join(li.Journal, ", "))
 		}
 	}
-	var locked *tfrunner.LockedError
+	var locked *tfstate.LockedError
 	if errors.As(err, &locked) {
 		return fmt.Errorf("the lock is live (it expires at %s): wait for it, or pass --force if its holder is gone or hung", locked.Expires.UTC().Format("15:04:05Z"))
 	}
@@ -72,7 +72,7 @@ func (a *app) unlock(ctx context.Context, out io.Writer, arg string, force bool)
 	return nil
 }
 
-func expiresIn(li *tfrunner.LockInfo, now time.Time) string {
+func expiresIn(li *tfstate.LockInfo, now time.Time) string {
 	if li.Expired(now) {
 		return "expired " + age(li.Expires, now) + " ago"
 	}

@@ -14,7 +14,7 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // NewNamespace creates a namespace named prefix-<random> and returns its name.
@@ -29,7 +29,7 @@ func NewNamespace(ctx context.Context, c client.Client, prefix string) (string, 
 // StateSecrets lists the Secrets the runner keeps in ns (state, backups, plans), those of one
 // cluster's objects when clusterName is set.
 func StateSecrets(ctx context.Context, c client.Client, ns, clusterName string) ([]corev1.Secret, error) {
-	opts := []client.ListOption{client.InNamespace(ns), client.HasLabels{tfrunner.LabelKind}}
+	opts := []client.ListOption{client.InNamespace(ns), client.HasLabels{tfstate.LabelKind}}
 	if clusterName != "" {
 		opts = append(opts, client.MatchingLabels{clusterv1.ClusterNameLabel: clusterName})
 	}

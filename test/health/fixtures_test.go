@@ -16,7 +16,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 const clusterName = "wl"
@@ -151,7 +151,7 @@ func warnings(g Gomega, ns, name, reason string) int {
 func stateSecrets(g Gomega, ns, name string) []corev1.Secret {
 	l := &corev1.SecretList{}
 	g.Expect(c.List(ctx, l, client.InNamespace(ns), client.MatchingLabels{
-		tfrunner.LabelKind: "custommachine", tfrunner.LabelName: name})).To(Succeed())
+		tfstate.LabelKind: "custommachine", tfstate.LabelName: name})).To(Succeed())
 	return l.Items
 }
 

@@ -22,6 +22,8 @@ var rules = map[string][]string{
 	"tfrunner": {mod + "controllers", mod + "modulecheck", mod + "modulesrc", mod + "contract", mod + "tfjob",
 		"sigs.k8s.io/controller-runtime", "sigs.k8s.io/cluster-api"},
 	"tfjob": {mod + "controllers", "sigs.k8s.io/controller-runtime", "sigs.k8s.io/cluster-api"},
+	// State, locks and the journal in Kubernetes: no terraform, no HCL, nothing above it.
+	"tfstate": {mod, "github.com/hashicorp/", "sigs.k8s.io/controller-runtime", "sigs.k8s.io/cluster-api"},
 }
 
 func TestImportRules(t *testing.T) {

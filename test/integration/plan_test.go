@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // annotate merges annotations into obj on the server.
@@ -64,7 +64,7 @@ var _ = Describe("Plan previews and approvals", func() {
 		Expect(cc.Status.Initialization.Provisioned).To(BeNil())
 		Expect(objectSeries("capc_plan_awaiting_approval_since_timestamp_seconds", "CustomCluster", ns, cc.Name)).To(Equal(1))
 		Expect(conditionMessage(cc.Status.Conditions, infrav1.PlanApprovedCondition)).To(ContainSubstring("approve-plan=" + first.Digest))
-		ref := tfrunner.ObjectRef{Kind: "CustomCluster", Namespace: ns, Name: cc.Name}
+		ref := tfstate.ObjectRef{Kind: "CustomCluster", Namespace: ns, Name: cc.Name}
 		st, err := runner.GetState(ctx, ref)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(st).To(BeNil(), "manual mode must not create anything before approval")
@@ -125,7 +125,7 @@ var _ = Describe("Plan previews and approvals", func() {
 		waitApplied(cc, first.Digest)
 
 		By("removing a resource from the stored state, out of band")
-		ref := tfrunner.ObjectRef{Kind: "CustomCluster", Namespace: ns, Name: cc.Name}
+		ref := tfstate.ObjectRef{Kind: "CustomCluster", Namespace: ns, Name: cc.Name}
 		st, err := runner.GetState(ctx, ref)
 		Expect(err).NotTo(HaveOccurred())
 		var state map[string]any

@@ -31,7 +31,7 @@ import (
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfjob"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 type env struct {
@@ -163,7 +163,7 @@ func (e *env) namespace(t *testing.T, ns string) {
 
 func (e *env) recordJobs(ctx context.Context) {
 	for ctx.Err() == nil {
-		list, err := e.kube.BatchV1().Jobs("").List(ctx, metav1.ListOptions{LabelSelector: tfrunner.LabelRole + "=run"})
+		list, err := e.kube.BatchV1().Jobs("").List(ctx, metav1.ListOptions{LabelSelector: tfstate.LabelRole + "=run"})
 		if err == nil {
 			e.jobs.mu.Lock()
 			for _, j := range list.Items {
@@ -250,7 +250,7 @@ func TestJobModeProvisionAndDelete(t *testing.T) {
 	}
 	// The manager deletes a Job once it read its result.
 	waitFor(t, time.Minute, "finished runner Jobs deleted", func(ctx context.Context) (bool, error) {
-		list, err := e.kube.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: tfrunner.LabelRole + "=run"})
+		list, err := e.kube.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: tfstate.LabelRole + "=run"})
 		return err == nil && len(list.Items) == 0, err
 	})
 
@@ -258,7 +258,7 @@ func TestJobModeProvisionAndDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 4*time.Minute, "the cluster and machine destroyed through runner Jobs", func(ctx context.Context) (bool, error) {
-		secrets, err := e.kube.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: tfrunner.LabelKind})
+		secrets, err := e.kube.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: tfstate.LabelKind})
 		if err != nil {
 			return false, err
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // A runner pod killed mid-apply is recovered like a killed local run: the Job fails, the
@@ -33,7 +34,7 @@ func TestJobModeRunnerKilledMidApply(t *testing.T) {
 		if !strings.Contains(string(b), "start") {
 			return false, nil
 		}
-		pods, err := e.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: tfrunner.LabelKind + "=custommachine"})
+		pods, err := e.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: tfstate.LabelKind + "=custommachine"})
 		if err != nil {
 			return false, err
 		}
@@ -150,7 +151,7 @@ func TestJobModeRunnerPartitionedStopsBeforeLockExpiry(t *testing.T) {
 		return strings.Contains(string(b), "start"), nil
 	})
 	ctx := context.Background()
-	lease := tfrunner.LockLeaseName(tfrunner.ObjectRef{Kind: "CustomMachine", Name: "a-0"})
+	lease := tfstate.LockLeaseName(tfstate.ObjectRef{Kind: "CustomMachine", Name: "a-0"})
 	e.proxy.Cut()
 	cut := time.Now()
 	l, err := e.kube.CoordinationV1().Leases(ns).Get(ctx, lease, metav1.GetOptions{})

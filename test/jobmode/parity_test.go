@@ -22,6 +22,7 @@ import (
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfjob"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // A run's error means the same in job mode as in local mode: the same type and the same message
@@ -50,17 +51,17 @@ func TestJobModeErrorsKeepTheirMeaning(t *testing.T) {
 	cases := []struct {
 		name   string
 		module fstest.MapFS
-		setup  func(t *testing.T, run func(tfrunner.Policy) error, obj tfrunner.ObjectRef)
+		setup  func(t *testing.T, run func(tfrunner.Policy) error, obj tfstate.ObjectRef)
 		policy tfrunner.Policy
 		want   any // a pointer to the error type
 	}{
 		{name: "policy", module: remote, policy: tfrunner.Policy{AutoApply: true}, want: new(*modulecheck.PolicyError)},
-		{name: "locked", module: plain, policy: tfrunner.Policy{AutoApply: true}, want: new(*tfrunner.LockedError),
-			setup: func(t *testing.T, _ func(tfrunner.Policy) error, obj tfrunner.ObjectRef) {
+		{name: "locked", module: plain, policy: tfrunner.Policy{AutoApply: true}, want: new(*tfstate.LockedError),
+			setup: func(t *testing.T, _ func(tfrunner.Policy) error, obj tfstate.ObjectRef) {
 				holdLock(t, e, obj, since)
 			}},
 		{name: "stale", module: plain, policy: tfrunner.Policy{ApproveDigest: "feedface"}, want: new(*tfrunner.StalePlanError),
-			setup: func(t *testing.T, run func(tfrunner.Policy) error, _ tfrunner.ObjectRef) {
+			setup: func(t *testing.T, run func(tfrunner.Policy) error, _ tfstate.ObjectRef) {
 				if err := run(tfrunner.Policy{}); err != nil { // a plan pending approval
 					t.Fatal(err)
 				}
@@ -69,7 +70,7 @@ func TestJobModeErrorsKeepTheirMeaning(t *testing.T) {
 	for _, tc := range cases {
 		msgs := map[string]string{}
 		for _, mode := range []string{"local", "job"} {
-			obj := tfrunner.ObjectRef{APIVersion: "test/v1", Kind: "ParityProbe", Namespace: ns, Name: tc.name + "-" + mode}
+			obj := tfstate.ObjectRef{APIVersion: "test/v1", Kind: "ParityProbe", Namespace: ns, Name: tc.name + "-" + mode}
 			ws := tfrunner.Workspace{Object: obj, Module: tc.module}
 			run := func(p tfrunner.Policy) error {
 				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -108,10 +109,10 @@ func TestJobModeErrorsKeepTheirMeaning(t *testing.T) {
 }
 
 // holdLock makes obj's lock held by another, live holder.
-func holdLock(t *testing.T, e *env, obj tfrunner.ObjectRef, since metav1.MicroTime) {
+func holdLock(t *testing.T, e *env, obj tfstate.ObjectRef, since metav1.MicroTime) {
 	t.Helper()
-	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: tfrunner.BaseName(obj) + "-lock",
-		Annotations: map[string]string{tfrunner.AnnRunID: "run-elsewhere"}},
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: tfstate.BaseName(obj) + "-lock",
+		Annotations: map[string]string{tfstate.AnnRunID: "run-elsewhere"}},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("another-manager"), LeaseDurationSeconds: ptr.To(int32(600)),
 			AcquireTime: &since, RenewTime: &since}}
 	if _, err := e.kube.CoordinationV1().Leases(obj.Namespace).Create(context.Background(), l, metav1.CreateOptions{}); err != nil {

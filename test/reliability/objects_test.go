@@ -16,7 +16,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 func bg() context.Context { return context.Background() }
@@ -238,7 +238,7 @@ func trackedIDs(t *testing.T, ns string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	add := func(kind, name, cluster string) {
-		st, err := suite.states.GetState(bg(), tfrunner.ObjectRef{APIVersion: infrav1.GroupVersion.String(), Kind: kind, Namespace: ns, Name: name, ClusterName: cluster})
+		st, err := suite.states.GetState(bg(), tfstate.ObjectRef{APIVersion: infrav1.GroupVersion.String(), Kind: kind, Namespace: ns, Name: name, ClusterName: cluster})
 		if err != nil {
 			t.Fatalf("reading state of %s %s: %v", kind, name, err)
 		}

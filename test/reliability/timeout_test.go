@@ -9,13 +9,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
-	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // stateSerial reads the serial of kind/name's stored state (ok false: no state Secret).
 func stateSerial(t *testing.T, ns, kind, name, cluster string) (serial int64, ok bool) {
 	t.Helper()
-	st, err := suite.states.GetState(bg(), tfrunner.ObjectRef{APIVersion: infrav1.GroupVersion.String(), Kind: kind, Namespace: ns, Name: name, ClusterName: cluster})
+	st, err := suite.states.GetState(bg(), tfstate.ObjectRef{APIVersion: infrav1.GroupVersion.String(), Kind: kind, Namespace: ns, Name: name, ClusterName: cluster})
 	if err != nil {
 		t.Fatalf("reading state of %s %s: %v", kind, name, err)
 	}

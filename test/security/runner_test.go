@@ -17,6 +17,7 @@ import (
 
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // The runner-level half of the suite shows each read twice, on the same work dir: failing in
@@ -40,7 +41,7 @@ func workspace(name string, files map[string]string, vars map[string]string, env
 	for k, v := range vars {
 		vs[k] = cty.StringVal(v)
 	}
-	return tfrunner.Workspace{Object: tfrunner.ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
+	return tfrunner.Workspace{Object: tfstate.ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1",
 		Kind: "CustomCluster", Namespace: runnerNS, Name: name, UID: "uid-" + name}, Module: mod, Variables: vs, Env: env}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 const sleepModule = `
@@ -45,8 +46,8 @@ output "done" {
 }
 `
 
-func objectIn(ns, name string) tfrunner.ObjectRef {
-	return tfrunner.ObjectRef{Kind: "CustomMachine", Namespace: ns, Name: name, ClusterName: "c1"}
+func objectIn(ns, name string) tfstate.ObjectRef {
+	return tfstate.ObjectRef{Kind: "CustomMachine", Namespace: ns, Name: name, ClusterName: "c1"}
 }
 
 func TestBigStateRoundTrip(t *testing.T) {
@@ -96,7 +97,7 @@ resource "terraform_data" "big" {
 	}
 	chunks := 0
 	for _, s := range listSecrets(t, ns) {
-		if s.Labels[tfrunner.LabelRole] == "tfstate-chunk" {
+		if s.Labels[tfstate.LabelRole] == "tfstate-chunk" {
 			chunks++
 		}
 	}
@@ -135,7 +136,7 @@ func TestTwoRunnersOneObject(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	var locked *tfrunner.LockedError
+	var locked *tfstate.LockedError
 	applied := 0
 	for i := range errs {
 		switch {
@@ -188,7 +189,7 @@ func TestCancelMidApply(t *testing.T) {
 	// The Lease is deleted right after Reconcile returns (off the caller's path).
 	var lerr error
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, lerr = kube.CoordinationV1().Leases(ns).Get(context.Background(), tfrunner.BaseName(ws.Object)+"-lock", metav1.GetOptions{}); apierrors.IsNotFound(lerr) {
+		if _, lerr = kube.CoordinationV1().Leases(ns).Get(context.Background(), tfstate.BaseName(ws.Object)+"-lock", metav1.GetOptions{}); apierrors.IsNotFound(lerr) {
 			break
 		}
 	}
@@ -214,7 +215,7 @@ func TestStaleLockRecovered(t *testing.T) {
 	old := metav1.NewMicroTime(time.Now().Add(-10 * time.Minute))
 	holder, secs := "dead-pod", int32(60)
 	_, err := kube.CoordinationV1().Leases(ns).Create(ctx, &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: tfrunner.BaseName(obj) + "-lock"},
+		ObjectMeta: metav1.ObjectMeta{Name: tfstate.BaseName(obj) + "-lock"},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs,
 			AcquireTime: &old, RenewTime: &old}}, metav1.CreateOptions{})
 	if err != nil {
@@ -341,10 +342,10 @@ resource "terraform_data" "many" {
 	t.Logf("plan of 1000 resources saved in %v", time.Since(start))
 	var planBytes, chunks int
 	for _, s := range listSecrets(t, ns) {
-		switch s.Labels[tfrunner.LabelRole] {
+		switch s.Labels[tfstate.LabelRole] {
 		case "plan", "tfplan-chunk":
 			planBytes += len(s.Data["plan.gz"])
-			if s.Labels[tfrunner.LabelRole] == "tfplan-chunk" {
+			if s.Labels[tfstate.LabelRole] == "tfplan-chunk" {
 				chunks++
 			}
 		}
@@ -360,7 +361,7 @@ resource "terraform_data" "many" {
 	}
 	t.Logf("approved plan applied in %v", time.Since(start))
 	for _, s := range listSecrets(t, ns) {
-		if role := s.Labels[tfrunner.LabelRole]; role == "plan" || role == "tfplan-chunk" {
+		if role := s.Labels[tfstate.LabelRole]; role == "plan" || role == "tfplan-chunk" {
 			t.Errorf("applied plan left %s (%s)", s.Name, role)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Three sequential resources, two seconds each.
@@ -51,7 +52,7 @@ type helperConfig struct {
 	TLS     rest.TLSClientConfig
 	WorkDir string
 	Module  string
-	Object  tfrunner.ObjectRef
+	Object  tfstate.ObjectRef
 	// Vars are string variables; "manager_pid" is set to the helper's own pid.
 	Vars map[string]string
 	// Shim runs terraform under the helper's own binary (tfrunner.Config.Shim).
@@ -250,11 +251,11 @@ func TestKilledCreateIsReported(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // terraform dies with its parent (Pdeathsig)
 	// The restarted manager (same pod name and work dir) takes its dead run's lock over at once.
-	var reports []tfrunner.SuspectedOrphans
+	var reports []tfstate.SuspectedOrphans
 	r := newRunner(t, workDir, "manager-0", unsandboxed) // the module touches markers of the test
 	res, err := r.Reconcile(ctx, tfrunner.Workspace{Object: obj, Module: os.DirFS(mod),
 		Variables:          map[string]cty.Value{"marker": cty.StringVal(marker), "manager_pid": cty.StringVal("0")},
-		OnSuspectedOrphans: func(_ context.Context, o tfrunner.SuspectedOrphans) { reports = append(reports, o) }},
+		OnSuspectedOrphans: func(_ context.Context, o tfstate.SuspectedOrphans) { reports = append(reports, o) }},
 		tfrunner.Policy{AutoApply: true})
 	if err != nil || !res.Applied {
 		t.Fatalf("recovery run: %+v %v", res, err)

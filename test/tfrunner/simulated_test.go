@@ -13,6 +13,7 @@ import (
 
 	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 func clusterWorkspace(t *testing.T, ns string, vars map[string]cty.Value) tfrunner.Workspace {
@@ -22,7 +23,7 @@ func clusterWorkspace(t *testing.T, ns string, vars map[string]cty.Value) tfrunn
 		t.Fatal(err)
 	}
 	return tfrunner.Workspace{
-		Object:    tfrunner.ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1", Kind: "CustomCluster", Namespace: ns, Name: "c1", ClusterName: "c1"},
+		Object:    tfstate.ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1", Kind: "CustomCluster", Namespace: ns, Name: "c1", ClusterName: "c1"},
 		Module:    m,
 		Variables: vars,
 	}
@@ -122,7 +123,7 @@ func TestMachineReplacementNeedsApproval(t *testing.T) {
 		"control_plane": cty.True,
 	}
 	ws := tfrunner.Workspace{
-		Object:    tfrunner.ObjectRef{Kind: "CustomMachine", Namespace: ns, Name: "m1", ClusterName: "c1"},
+		Object:    tfstate.ObjectRef{Kind: "CustomMachine", Namespace: ns, Name: "m1", ClusterName: "c1"},
 		Module:    m,
 		Variables: vars,
 		Sensitive: []string{"user_data"},
@@ -150,7 +151,7 @@ func TestMachineReplacementNeedsApproval(t *testing.T) {
 		t.Fatalf("replacement should wait for approval: %+v plan %+v", res, res.Plan)
 	}
 	t.Logf("replace plan: %+v", *res.Plan)
-	ps, err := kube.CoreV1().Secrets(ns).Get(ctx, tfrunner.BaseName(ws.Object)+"-plan", metav1.GetOptions{})
+	ps, err := kube.CoreV1().Secrets(ns).Get(ctx, tfstate.BaseName(ws.Object)+"-plan", metav1.GetOptions{})
 	if err != nil || !strings.Contains(string(ps.Data["plan.txt"]), "must be replaced") ||
 		strings.Contains(string(ps.Data["plan.txt"]), "secret-token-123") {
 		t.Fatalf("plan text secret: %v\n%s", err, ps.Data["plan.txt"])

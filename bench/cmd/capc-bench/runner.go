@@ -25,6 +25,7 @@ import (
 	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/modules"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // runnerEnv is a tfrunner.Runner of the benchmark's own on the API server, with its metrics on a
@@ -78,7 +79,7 @@ func machineVars(name string, extra map[string]string) map[string]cty.Value {
 
 func (e *runnerEnv) workspace(name string, mod fs.FS, extra map[string]string) tfrunner.Workspace {
 	return tfrunner.Workspace{
-		Object: tfrunner.ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1", Kind: "CustomMachine",
+		Object: tfstate.ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1", Kind: "CustomMachine",
 			Namespace: e.ns, Name: name, ClusterName: "bench"},
 		Module: mod, Variables: machineVars(name, extra), Sensitive: []string{"user_data"},
 	}
@@ -396,7 +397,7 @@ func countProviderInstalls(dir string) int {
 
 // p6 writes and reads a 5 MiB state through the Secret store and checks chunking and CAS safety.
 func (b *benchmark) p6(ctx context.Context, e *runnerEnv) error {
-	obj := tfrunner.ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1", Kind: "CustomMachine",
+	obj := tfstate.ObjectRef{APIVersion: "infrastructure.cluster.x-k8s.io/v1beta1", Kind: "CustomMachine",
 		Namespace: e.ns, Name: "p6", ClusterName: "bench"}
 	mk := func(serial int) []byte { return bigState(serial, 5<<20) }
 	var writes, reads []time.Duration
@@ -425,19 +426,19 @@ func (b *benchmark) p6(ctx context.Context, e *runnerEnv) error {
 	}
 	chunks := 0
 	for _, s := range secrets.Items {
-		if s.Type == tfrunner.SecretTypeStateChunk && strings.Contains(s.Name, "-tfstate-3-") {
+		if s.Type == tfstate.SecretTypeStateChunk && strings.Contains(s.Name, "-tfstate-3-") {
 			chunks++
 		}
 	}
 	// CAS: an older serial is refused; two concurrent writers never corrupt the stored state.
-	var conflict *tfrunner.StateConflictError
+	var conflict *tfstate.StateConflictError
 	_, err = e.r.PutState(ctx, obj, mk(2))
 	stale := errors.As(err, &conflict)
 	// Rounds of two concurrent writers (serials s+1 and s+2, no lock): the newer always ends up
 	// stored and readable.
 	rounds, consistent := 3, 0
 	var errs []error
-	var st *tfrunner.StoredState
+	var st *tfstate.StoredState
 	readBack := "read back ok"
 	for k := 0; k < rounds; k++ {
 		base := 4 + 2*k
@@ -471,14 +472,14 @@ func errOK(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	var c *tfrunner.StateConflictError
+	var c *tfstate.StateConflictError
 	if errors.As(err, &c) {
 		return "refused (newer serial stored)"
 	}
 	return err.Error()
 }
 
-func serialOf(st *tfrunner.StoredState) int64 {
+func serialOf(st *tfstate.StoredState) int64 {
 	if st == nil {
 		return -1
 	}

@@ -1,4 +1,4 @@
-package tfrunner
+package tfstate
 
 import (
 	"context"
@@ -18,7 +18,7 @@ type stateIndex struct{ informer cache.SharedIndexInformer }
 
 // WatchStates starts the state index for namespace ("" for all) and waits for its first sync;
 // it runs until ctx ends. Without it, the no-op check reads the state Secret (one GET each).
-func (r *Runner) WatchStates(ctx context.Context, md metadata.Interface, namespace string) error {
+func (s *Store) WatchStates(ctx context.Context, md metadata.Interface, namespace string) error {
 	gvr := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 	inf := metadatainformer.NewFilteredMetadataInformer(md, gvr, namespace, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = LabelRole + "=tfstate" }).Informer()
@@ -35,14 +35,14 @@ func (r *Runner) WatchStates(ctx context.Context, md metadata.Interface, namespa
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return fmt.Errorf("state index: cache did not sync: %w", ctx.Err())
 	}
-	r.index.Store(&stateIndex{informer: inf})
+	s.index.Store(&stateIndex{informer: inf})
 	return nil
 }
 
-// indexed returns the primary state Secret's metadata from the index; ok is false when there is
+// Indexed returns the primary state Secret's metadata from the index; ok is false when there is
 // no index, so the caller reads the API instead. found is false when the index has no state.
-func (r *Runner) indexed(obj ObjectRef) (m *metav1.PartialObjectMetadata, found, ok bool) {
-	ix := r.index.Load()
+func (s *Store) Indexed(obj ObjectRef) (m *metav1.PartialObjectMetadata, found, ok bool) {
+	ix := s.index.Load()
 	if ix == nil {
 		return nil, false, false
 	}

@@ -1,9 +1,10 @@
-package tfrunner
+package tfstate
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -14,8 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// lease is a held lock; renew/release use its last resourceVersion (compare-and-swap).
-type lease struct {
+// Lease is a held lock; renew/release use its last resourceVersion (compare-and-swap).
+type Lease struct {
 	obj   ObjectRef
 	runID string
 	mu    sync.Mutex // renewals and journal writes update cur in turn
@@ -25,7 +26,10 @@ type lease struct {
 }
 
 // update applies change to the lease's annotations (skipped when change reports no change).
-func (l *lease) update(ctx context.Context, r *Runner, change func(map[string]string) bool) error {
+// Inherited is the journal of the dead run this lease was taken over from (nil: none).
+func (l *Lease) Inherited() *SuspectedOrphans { return l.inherited }
+
+func (l *Lease) update(ctx context.Context, s *Store, change func(map[string]string) bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	next := l.cur.DeepCopy()
@@ -35,7 +39,7 @@ func (l *lease) update(ctx context.Context, r *Runner, change func(map[string]st
 	if !change(next.Annotations) {
 		return nil
 	}
-	updated, err := r.cfg.Kube.CoordinationV1().Leases(l.obj.Namespace).Update(ctx, next, metav1.UpdateOptions{})
+	updated, err := s.cfg.Kube.CoordinationV1().Leases(l.obj.Namespace).Update(ctx, next, metav1.UpdateOptions{})
 	if err != nil {
 		return fmt.Errorf("updating lock lease: %w", err)
 	}
@@ -51,9 +55,9 @@ func leaseName(obj ObjectRef) string { return BaseName(obj) + "-lock" }
 //
 // journal, when given, is written into a lease this call creates (not one it takes over: that
 // one keeps the dead run's journal), saving the run its first journal update.
-func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string, journal ...string) (*lease, error) {
-	c := r.cfg.Kube.CoordinationV1().Leases(obj.Namespace)
-	now := r.now()
+func (s *Store) acquire(ctx context.Context, obj ObjectRef, runID string, journal ...string) (*Lease, error) {
+	c := s.cfg.Kube.CoordinationV1().Leases(obj.Namespace)
+	now := s.now()
 	for try := 0; try < maxCASTries; try++ {
 		// A released lock is deleted, so the common case is no lease: try to create it first.
 		var cur *coordinationv1.Lease
@@ -62,7 +66,7 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string, journ
 			cur, err = c.Get(ctx, leaseName(obj), metav1.GetOptions{})
 		}
 		if apierrors.IsNotFound(err) {
-			l := r.newLease(obj, runID, now)
+			l := s.newLease(obj, runID, now)
 			if len(journal) > 0 {
 				b, _ := json.Marshal(journal)
 				l.Annotations[AnnCreating] = string(b)
@@ -74,17 +78,17 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string, journ
 			if err != nil {
 				return nil, fmt.Errorf("creating lock lease: %w", err)
 			}
-			return &lease{obj: obj, runID: runID, cur: created}, nil
+			return &Lease{obj: obj, runID: runID, cur: created}, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reading lock lease: %w", err)
 		}
-		if lerr := r.heldBy(cur, now); lerr != nil && !r.holderLostLeadership(ctx, cur) {
+		if lerr := s.heldBy(cur, now); lerr != nil && !s.holderLostLeadership(ctx, cur) {
 			return nil, lerr
 		}
-		next := r.newLease(obj, runID, now)
+		next := s.newLease(obj, runID, now)
 		next.ResourceVersion = cur.ResourceVersion
-		_, ours := r.releasing.Load(cur.Annotations[AnnRunID]) // a run of ours that finished
+		_, ours := s.releasing.Load(cur.Annotations[AnnRunID]) // a run of ours that finished
 		if j := cur.Annotations[AnnCreating]; j != "" && !ours {
 			next.Annotations[AnnCreating] = j // kept until this run releases the lease: a crash first loses nothing
 		}
@@ -95,9 +99,9 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string, journ
 		if err != nil {
 			return nil, fmt.Errorf("taking over lock lease: %w", err)
 		}
-		l := &lease{obj: obj, runID: runID, cur: updated}
+		l := &Lease{obj: obj, runID: runID, cur: updated}
 		if cur.Spec.HolderIdentity != nil && *cur.Spec.HolderIdentity != "" && !ours {
-			r.cfg.Logger.Info("recovered stale terraform lock", "object", obj.Name,
+			s.cfg.Logger.Info("recovered stale terraform lock", "object", obj.Name,
 				"previousHolder", *cur.Spec.HolderIdentity, "previousRun", cur.Annotations[AnnRunID])
 			l.inherited = &SuspectedOrphans{Holder: *cur.Spec.HolderIdentity, RunID: cur.Annotations[AnnRunID]}
 			_ = json.Unmarshal([]byte(cur.Annotations[AnnCreating]), &l.inherited.Addresses)
@@ -108,14 +112,14 @@ func (r *Runner) acquire(ctx context.Context, obj ObjectRef, runID string, journ
 }
 
 // heldBy returns a *LockedError when cur is a live lock of another run.
-func (r *Runner) heldBy(cur *coordinationv1.Lease, now time.Time) error {
+func (s *Store) heldBy(cur *coordinationv1.Lease, now time.Time) error {
 	li := LockInfoOf(cur)
 	if li == nil || cur.Spec.RenewTime == nil {
 		return nil
 	}
 	// Our own identity with a run id we are not running: a previous incarnation of this pod died.
-	if li.Holder == r.cfg.Holder {
-		if _, running := r.runs.Load(li.RunID); !running {
+	if li.Holder == s.cfg.Holder {
+		if _, running := s.runs.Load(li.RunID); !running {
 			return nil
 		}
 	} else if li.Expired(now) {
@@ -126,46 +130,46 @@ func (r *Runner) heldBy(cur *coordinationv1.Lease, now time.Time) error {
 
 // holderLostLeadership reports whether cur is held by a candidate of this manager's leader
 // election that no longer leads, while this manager does (see Config.LeaderLease).
-func (r *Runner) holderLostLeadership(ctx context.Context, cur *coordinationv1.Lease) bool {
-	if r.cfg.LeaderLease == "" || cur.Annotations[AnnLeaderLease] != r.cfg.LeaderLease || cur.Spec.HolderIdentity == nil {
+func (s *Store) holderLostLeadership(ctx context.Context, cur *coordinationv1.Lease) bool {
+	if s.cfg.LeaderLease == "" || cur.Annotations[AnnLeaderLease] != s.cfg.LeaderLease || cur.Spec.HolderIdentity == nil {
 		return false
 	}
-	ns, name, _ := strings.Cut(r.cfg.LeaderLease, "/")
-	le, err := r.cfg.Kube.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+	ns, name, _ := strings.Cut(s.cfg.LeaderLease, "/")
+	le, err := s.cfg.Kube.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil || le.Spec.HolderIdentity == nil {
 		return false
 	}
 	leader := *le.Spec.HolderIdentity
 	holder := *cur.Spec.HolderIdentity
-	if !strings.HasPrefix(leader, r.cfg.Holder+"_") || strings.HasPrefix(leader, holder+"_") {
+	if !strings.HasPrefix(leader, s.cfg.Holder+"_") || strings.HasPrefix(leader, holder+"_") {
 		return false
 	}
-	r.cfg.Logger.Info("taking over the lock of a manager that no longer leads", "object", cur.Name,
+	s.cfg.Logger.Info("taking over the lock of a manager that no longer leads", "object", cur.Name,
 		"previousHolder", holder, "leader", leader)
 	return true
 }
 
-func (r *Runner) newLease(obj ObjectRef, runID string, now time.Time) *coordinationv1.Lease {
-	secs := int32((r.cfg.LockTTL + time.Second - 1) / time.Second)
+func (s *Store) newLease(obj ObjectRef, runID string, now time.Time) *coordinationv1.Lease {
+	secs := int32((s.cfg.LockTTL + time.Second - 1) / time.Second)
 	t := metav1.NewMicroTime(now)
-	holder := r.cfg.Holder
-	l := &coordinationv1.Lease{ObjectMeta: r.ObjectMeta(obj, leaseName(obj), "lock"),
+	holder := s.cfg.Holder
+	l := &coordinationv1.Lease{ObjectMeta: s.ObjectMeta(obj, leaseName(obj), "lock"),
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &t, RenewTime: &t}}
 	l.Annotations[AnnRunID] = runID
-	if r.cfg.LeaderLease != "" {
-		l.Annotations[AnnLeaderLease] = r.cfg.LeaderLease
+	if s.cfg.LeaderLease != "" {
+		l.Annotations[AnnLeaderLease] = s.cfg.LeaderLease
 	}
 	return l
 }
 
 // renew extends the lease; an error means the lock was lost and the run must stop.
-func (r *Runner) renew(ctx context.Context, l *lease) error {
+func (s *Store) renew(ctx context.Context, l *Lease) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	next := l.cur.DeepCopy()
-	t := metav1.NewMicroTime(r.now())
+	t := metav1.NewMicroTime(s.now())
 	next.Spec.RenewTime = &t
-	updated, err := r.cfg.Kube.CoordinationV1().Leases(l.obj.Namespace).Update(ctx, next, metav1.UpdateOptions{})
+	updated, err := s.cfg.Kube.CoordinationV1().Leases(l.obj.Namespace).Update(ctx, next, metav1.UpdateOptions{})
 	if err != nil {
 		return fmt.Errorf("renewing lock lease: %w", err)
 	}
@@ -177,10 +181,10 @@ func (r *Runner) renew(ctx context.Context, l *lease) error {
 // cannot outlive the lock. A failed attempt is retried at the next tick while the lease is still
 // ours for sure (an API server outage shorter than the lock's remaining life costs nothing); an
 // error is returned once the lease was taken (conflict, deleted) or may have expired.
-func (r *Runner) renewOrLose(ctx context.Context, l *lease) error {
-	rctx, cancel := context.WithTimeout(ctx, r.cfg.LockTTL/3)
+func (s *Store) renewOrLose(ctx context.Context, l *Lease) error {
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.LockTTL/3)
 	defer cancel()
-	err := r.renew(rctx, l)
+	err := s.renew(rctx, l)
 	if err == nil || apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 		return err
 	}
@@ -188,19 +192,19 @@ func (r *Runner) renewOrLose(ctx context.Context, l *lease) error {
 	last := l.cur.Spec.RenewTime.Time
 	l.mu.Unlock()
 	// Another runner may take the lock over once it expires: stop a tick before that.
-	if r.now().After(last.Add(r.cfg.LockTTL - r.cfg.LockTTL/3)) {
+	if s.now().After(last.Add(s.cfg.LockTTL - s.cfg.LockTTL/3)) {
 		return fmt.Errorf("lock not renewed since %s: %w", last.Format(time.RFC3339), err)
 	}
-	r.cfg.Logger.Info("renewing terraform lock failed; retrying", "object", l.obj.Name, "error", err.Error())
+	s.cfg.Logger.Info("renewing terraform lock failed; retrying", "object", l.obj.Name, "error", err.Error())
 	return nil
 }
 
 // release deletes the lease only if it is still ours (resourceVersion precondition).
-func (r *Runner) release(ctx context.Context, l *lease) error {
+func (s *Store) release(ctx context.Context, l *Lease) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	rv, uid := l.cur.ResourceVersion, l.cur.UID
-	err := r.cfg.Kube.CoordinationV1().Leases(l.obj.Namespace).Delete(ctx, leaseName(l.obj),
+	err := s.cfg.Kube.CoordinationV1().Leases(l.obj.Namespace).Delete(ctx, leaseName(l.obj),
 		metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv, UID: &uid}})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("releasing lock lease: %w", err)
@@ -208,38 +212,31 @@ func (r *Runner) release(ctx context.Context, l *lease) error {
 	return nil
 }
 
-// hold acquires the lock and keeps it renewed until the returned stop func is called. The returned
-// context is cancelled if the lock is lost, so terraform is interrupted rather than racing another run.
-func (r *Runner) hold(ctx context.Context, obj ObjectRef, journal ...string) (context.Context, *lease, func(), error) {
+// Hold acquires the lock and keeps it renewed until the returned stop func is called. The returned
+// context is cancelled if the lock is lost, so terraform is interrupted rather than racing another
+// run. A lock another live run holds fails fast with *LockedError. journal, when given, is written
+// into a lease this call creates (see acquire).
+func (s *Store) Hold(ctx context.Context, obj ObjectRef, journal ...string) (context.Context, *Lease, func(), error) {
 	runID := newRunID()
-	r.runs.Store(runID, struct{}{})
-	l, err := r.acquire(ctx, obj, runID, journal...)
+	s.runs.Store(runID, struct{}{})
+	l, err := s.acquire(ctx, obj, runID, journal...)
 	if err != nil {
-		r.runs.Delete(runID)
-		var locked *LockedError
-		if errors.As(err, &locked) {
-			r.cfg.Metrics.LockWaits.Inc()
-		}
+		s.runs.Delete(runID)
 		return nil, nil, nil, err
 	}
-	started := r.cfg.Metrics.RunStarted.WithLabelValues(obj.Kind, obj.Namespace, obj.Name)
-	started.Set(float64(r.now().Unix()))
-	// The run timeout interrupts terraform (SIGINT, then a kill after CancelGrace) like a lost lock.
-	timeoutCtx, cancelTimeout := context.WithTimeoutCause(ctx, r.cfg.RunTimeout, &RunTimeoutError{After: r.cfg.RunTimeout})
-	runCtx, cancelRun := context.WithCancel(timeoutCtx)
-	cancel := func() { cancelRun(); cancelTimeout() }
+	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(r.cfg.LockTTL / 3)
+		t := time.NewTicker(s.cfg.LockTTL / 3)
 		defer t.Stop()
 		for {
 			select {
 			case <-runCtx.Done():
 				return
 			case <-t.C:
-				if err := r.renewOrLose(runCtx, l); err != nil && runCtx.Err() == nil {
-					r.cfg.Logger.Error(err, "lost terraform lock, interrupting run", "object", obj.Name)
+				if err := s.renewOrLose(runCtx, l); err != nil && runCtx.Err() == nil {
+					s.cfg.Logger.Error(err, "lost terraform lock, interrupting run", "object", obj.Name)
 					cancel()
 					return
 				}
@@ -254,20 +251,29 @@ func (r *Runner) hold(ctx context.Context, obj ObjectRef, journal ...string) (co
 			// The run is over once its state is pushed; deleting the Lease is not on the caller's
 			// path. Until it is gone, this process may take the lock over at once (a run id of
 			// ours that is not running), without treating it as a crashed run.
-			r.releasing.Store(runID, struct{}{})
-			r.runs.Delete(runID)
-			r.cfg.Metrics.RunStarted.DeleteLabelValues(obj.Kind, obj.Namespace, obj.Name)
-			r.releases.Add(1)
+			s.releasing.Store(runID, struct{}{})
+			s.runs.Delete(runID)
+			s.releases.Add(1)
 			go func() {
-				defer r.releases.Done()
-				defer r.releasing.Delete(runID)
+				defer s.releases.Done()
+				defer s.releasing.Delete(runID)
 				rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 				defer rcancel()
-				if err := r.release(rctx, l); err != nil && !apierrors.IsConflict(err) {
-					r.cfg.Logger.Error(err, "releasing terraform lock (it will expire)", "object", obj.Name)
+				if err := s.release(rctx, l); err != nil && !apierrors.IsConflict(err) {
+					s.cfg.Logger.Error(err, "releasing terraform lock (it will expire)", "object", obj.Name)
 				}
 			}()
 		})
 	}
 	return runCtx, l, stop, nil
+}
+
+// Wait blocks until the locks of finished runs are released; a manager calls it before it exits
+// so that a graceful stop leaves no lock behind.
+func (s *Store) Wait() { s.releases.Wait() }
+
+func newRunID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -1,4 +1,4 @@
-package tfrunner
+package tfstate
 
 import (
 	"bytes"
@@ -26,16 +26,16 @@ const (
 	maxCASTries = 5
 )
 
-// stateMeta is the part of a terraform state file the runner reads.
-type stateMeta struct {
+// Meta is the part of a terraform state file the runner reads.
+type Meta struct {
 	Serial    int64                      `json:"serial"`
 	Lineage   string                     `json:"lineage"`
 	Outputs   map[string]json.RawMessage `json:"outputs"`
 	Resources []json.RawMessage          `json:"resources"`
 }
 
-func parseStateMeta(raw []byte) (stateMeta, error) {
-	var m stateMeta
+func ParseMeta(raw []byte) (Meta, error) {
+	var m Meta
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return m, fmt.Errorf("parsing state: %w", err)
 	}
@@ -53,11 +53,13 @@ type StoredState struct {
 	InputsHash  string // inputs hash of the last successful apply ("" while a change is in flight)
 	AppliedPlan string // digest of the last applied plan
 	sha         string
-	rv          string
 	sec         *corev1.Secret // the primary Secret as read
 }
 
-func gzipBytes(b []byte) []byte {
+// Secret is the primary Secret the state was read from.
+func (st *StoredState) Secret() *corev1.Secret { return st.sec }
+
+func Gzip(b []byte) []byte {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	_, _ = zw.Write(b)
@@ -65,7 +67,7 @@ func gzipBytes(b []byte) []byte {
 	return buf.Bytes()
 }
 
-func gunzipBytes(b []byte) ([]byte, error) {
+func Gunzip(b []byte) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("gunzip: %w", err)
@@ -77,8 +79,8 @@ func gunzipBytes(b []byte) ([]byte, error) {
 	return out, nil
 }
 
-// splitChunks cuts b into pieces of at most size bytes (at least one piece).
-func splitChunks(b []byte, size int) [][]byte {
+// SplitChunks cuts b into pieces of at most size bytes (at least one piece).
+func SplitChunks(b []byte, size int) [][]byte {
 	var out [][]byte
 	for len(b) > size {
 		out = append(out, b[:size])
@@ -87,7 +89,7 @@ func splitChunks(b []byte, size int) [][]byte {
 	return append(out, b)
 }
 
-func sha256Hex(b []byte) string {
+func SHA256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
@@ -103,9 +105,9 @@ func chunkName(obj ObjectRef, serial int64, sha string, i int) string {
 	return fmt.Sprintf("%s-tfstate-%d-%s-%d", BaseName(obj), serial, sha[:8], i)
 }
 
-// GetState reads the object's state; nil when there is none.
-func (r *Runner) GetState(ctx context.Context, obj ObjectRef) (*StoredState, error) {
-	return ReadState(ctx, r.cfg.Kube, obj)
+// Get reads the object's state; nil when there is none.
+func (s *Store) Get(ctx context.Context, obj ObjectRef) (*StoredState, error) {
+	return ReadState(ctx, s.cfg.Kube, obj)
 }
 
 // ReadState reads obj's state with kube alone, for tools beside the manager (kubectl-capc); nil
@@ -118,10 +120,12 @@ func ReadState(ctx context.Context, kube kubernetes.Interface, obj ObjectRef) (*
 	if err != nil {
 		return nil, fmt.Errorf("reading state secret %s/%s: %w", obj.Namespace, primaryName(obj), err)
 	}
-	return readStateSecret(ctx, kube, obj, sec)
+	return Decode(ctx, kube, obj, sec)
 }
 
-func readStateSecret(ctx context.Context, kube kubernetes.Interface, obj ObjectRef, sec *corev1.Secret) (*StoredState, error) {
+// Decode reads the state a primary state Secret (sec) points at: its chunks, checked against its
+// checksum.
+func Decode(ctx context.Context, kube kubernetes.Interface, obj ObjectRef, sec *corev1.Secret) (*StoredState, error) {
 	a := sec.Annotations
 	serial, _ := strconv.ParseInt(a[AnnSerial], 10, 64)
 	n, err := strconv.Atoi(a[AnnChunks])
@@ -137,67 +141,57 @@ func readStateSecret(ctx context.Context, kube kubernetes.Interface, obj ObjectR
 		}
 		gz = append(gz, c.Data[dataKey]...)
 	}
-	if got := sha256Hex(gz); got != a[AnnSHA256] {
+	if got := SHA256Hex(gz); got != a[AnnSHA256] {
 		return nil, fmt.Errorf("state secret %s: checksum mismatch (%s != %s)", sec.Name, got, a[AnnSHA256])
 	}
-	raw, err := gunzipBytes(gz)
+	raw, err := Gunzip(gz)
 	if err != nil {
 		return nil, fmt.Errorf("state secret %s: %w", sec.Name, err)
 	}
 	return &StoredState{Raw: raw, Serial: serial, Lineage: a[AnnLineage], InputsHash: a[AnnInputsHash],
-		AppliedPlan: a[AnnPlanApplied], sha: a[AnnSHA256], rv: sec.ResourceVersion, sec: sec}, nil
+		AppliedPlan: a[AnnPlanApplied], sha: a[AnnSHA256], sec: sec}, nil
 }
 
-// stateWrite is one version to put in the store.
-type stateWrite struct {
+// Version is one version to put in the store.
+type Version struct {
 	Raw         []byte
 	InputsHash  string
 	AppliedPlan string
-	// inRun marks a run's write. Such a write never deletes Secrets: old backups and chunks are
-	// collected when the object's next run starts (Runner.gcDue). clusterctl move lists the
+	// InRun marks a run's write. Such a write never deletes Secrets: old backups and chunks are
+	// collected when the object's next run starts (Store.CollectDue). clusterctl move lists the
 	// Secrets to move, then waits for the block-move annotation of a run in flight to go, then
 	// copies what it listed: a Secret the finishing run deleted meanwhile would stall the move.
-	inRun bool
-	// noBackup skips the backup of the previous primary: a run backs up the state it started
+	InRun bool
+	// NoBackup skips the backup of the previous primary: a run backs up the state it started
 	// from once, not every intermediate serial it pushes.
-	noBackup bool
+	NoBackup bool
 }
 
-// PutState stores raw (a terraform state file) as the object's state, not marked as converged
-// (the next Reconcile plans). It returns the stored serial.
-func (r *Runner) PutState(ctx context.Context, obj ObjectRef, raw []byte) (int64, error) {
-	return r.putState(ctx, obj, stateWrite{Raw: raw})
-}
-
-// putState writes chunks first, then a backup of the previous version, then compare-and-swaps
-// the primary Secret. Newer state (same lineage, higher serial) or another lineage in the store is
-// never overwritten.
-func (r *Runner) putState(ctx context.Context, obj ObjectRef, w stateWrite) (int64, error) {
-	serial, _, err := r.putStateHinted(ctx, obj, w, nil)
-	return serial, err
-}
-
-// primaryHint is what a run last read or wrote as the primary state Secret (sec nil: none). The
+// Primary is what a run last read or wrote as the primary state Secret (Secret nil: none). The
 // first compare-and-swap attempt uses it instead of a GET; a conflict falls back to reading.
-type primaryHint struct{ sec *corev1.Secret }
+type Primary struct{ Secret *corev1.Secret }
 
-func (r *Runner) putStateHinted(ctx context.Context, obj ObjectRef, w stateWrite, hint *primaryHint) (int64, *corev1.Secret, error) {
-	meta, err := parseStateMeta(w.Raw)
+// Put writes chunks first, then a backup of the previous version, then compare-and-swaps the
+// primary Secret; it returns the stored serial and the primary as written. Newer state (same
+// lineage, higher serial) or another lineage in the store is never overwritten (a
+// *StateConflictError). hint, when known, saves the first attempt's GET.
+func (s *Store) Put(ctx context.Context, obj ObjectRef, w Version, hint *Primary) (int64, *corev1.Secret, error) {
+	meta, err := ParseMeta(w.Raw)
 	if err != nil {
 		return 0, nil, err
 	}
-	gz := gzipBytes(w.Raw)
-	sha := sha256Hex(gz)
-	chunks := splitChunks(gz, ChunkSize)
+	gz := Gzip(w.Raw)
+	sha := SHA256Hex(gz)
+	chunks := SplitChunks(gz, ChunkSize)
 	for try := 0; try < maxCASTries; try++ {
 		var sec *corev1.Secret
 		if try == 0 && hint != nil {
-			sec, err = hint.sec, nil
+			sec, err = hint.Secret, nil
 			if sec == nil {
 				err = apierrors.NewNotFound(corev1.Resource("secrets"), primaryName(obj))
 			}
 		} else {
-			sec, err = r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{})
+			sec, err = s.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{})
 		}
 		if err != nil && !apierrors.IsNotFound(err) {
 			return 0, nil, fmt.Errorf("reading state secret: %w", err)
@@ -209,23 +203,23 @@ func (r *Runner) putStateHinted(ctx context.Context, obj ObjectRef, w stateWrite
 			}
 		}
 		if !exists || sec.Annotations[AnnSHA256] != sha {
-			if err := r.writeChunks(ctx, obj, meta.Serial, sha, chunks[1:]); err != nil {
+			if err := s.writeChunks(ctx, obj, meta.Serial, sha, chunks[1:]); err != nil {
 				return 0, nil, err
 			}
 		}
-		backedUp := !w.noBackup && exists && sec.Annotations[AnnSerial] != strconv.FormatInt(meta.Serial, 10)
+		backedUp := !w.NoBackup && exists && sec.Annotations[AnnSerial] != strconv.FormatInt(meta.Serial, 10)
 		if backedUp {
-			if err := r.writeBackup(ctx, obj, sec); err != nil {
+			if err := s.writeBackup(ctx, obj, sec); err != nil {
 				return 0, nil, err
 			}
 		}
-		next := r.primarySecret(obj, meta, sha, len(chunks), chunks[0], w)
+		next := s.primarySecret(obj, meta, sha, len(chunks), chunks[0], w)
 		var written *corev1.Secret
 		if exists {
 			next.ResourceVersion = sec.ResourceVersion
-			written, err = r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Update(ctx, next, metav1.UpdateOptions{})
+			written, err = s.cfg.Kube.CoreV1().Secrets(obj.Namespace).Update(ctx, next, metav1.UpdateOptions{})
 		} else {
-			written, err = r.cfg.Kube.CoreV1().Secrets(obj.Namespace).Create(ctx, next, metav1.CreateOptions{})
+			written, err = s.cfg.Kube.CoreV1().Secrets(obj.Namespace).Create(ctx, next, metav1.CreateOptions{})
 		}
 		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
 			continue // re-read and re-check: someone else wrote in between
@@ -235,10 +229,10 @@ func (r *Runner) putStateHinted(ctx context.Context, obj ObjectRef, w stateWrite
 		}
 		// Only a new backup or chunks (now or before) can leave something to collect.
 		if backedUp || len(chunks) > 1 || exists && sec.Annotations[AnnChunks] != "1" {
-			if w.inRun {
-				r.gcDue.Store(primaryName(obj), true)
-			} else if err := r.gcState(ctx, obj); err != nil {
-				r.cfg.Logger.Error(err, "garbage-collecting old state secrets", "object", obj.Name)
+			if w.InRun {
+				s.gcDue.Store(primaryName(obj), true)
+			} else if err := s.gcState(ctx, obj); err != nil {
+				s.cfg.Logger.Error(err, "garbage-collecting old state secrets", "object", obj.Name)
 			}
 		}
 		return meta.Serial, written, nil
@@ -246,7 +240,7 @@ func (r *Runner) putStateHinted(ctx context.Context, obj ObjectRef, w stateWrite
 	return 0, nil, fmt.Errorf("writing state secret %s: too many conflicts", primaryName(obj))
 }
 
-func checkWritable(obj ObjectRef, sec *corev1.Secret, meta stateMeta) error {
+func checkWritable(obj ObjectRef, sec *corev1.Secret, meta Meta) error {
 	lineage := sec.Annotations[AnnLineage]
 	serial, _ := strconv.ParseInt(sec.Annotations[AnnSerial], 10, 64)
 	if lineage != "" && (lineage != meta.Lineage || serial > meta.Serial) {
@@ -256,26 +250,26 @@ func checkWritable(obj ObjectRef, sec *corev1.Secret, meta stateMeta) error {
 	return nil
 }
 
-func (r *Runner) primarySecret(obj ObjectRef, meta stateMeta, sha string, n int, chunk0 []byte, w stateWrite) *corev1.Secret {
-	s := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, primaryName(obj), "tfstate"), Type: SecretTypeState}
-	s.Annotations[AnnSerial] = strconv.FormatInt(meta.Serial, 10)
-	s.Annotations[AnnLineage] = meta.Lineage
-	s.Annotations[AnnChunks] = strconv.Itoa(n)
-	s.Annotations[AnnSHA256] = sha
-	s.Annotations[AnnInputsHash] = w.InputsHash
-	s.Annotations[AnnPlanApplied] = w.AppliedPlan
-	s.Data = map[string][]byte{dataKey: chunk0}
-	return s
+func (s *Store) primarySecret(obj ObjectRef, meta Meta, sha string, n int, chunk0 []byte, w Version) *corev1.Secret {
+	sec := &corev1.Secret{ObjectMeta: s.ObjectMeta(obj, primaryName(obj), "tfstate"), Type: SecretTypeState}
+	sec.Annotations[AnnSerial] = strconv.FormatInt(meta.Serial, 10)
+	sec.Annotations[AnnLineage] = meta.Lineage
+	sec.Annotations[AnnChunks] = strconv.Itoa(n)
+	sec.Annotations[AnnSHA256] = sha
+	sec.Annotations[AnnInputsHash] = w.InputsHash
+	sec.Annotations[AnnPlanApplied] = w.AppliedPlan
+	sec.Data = map[string][]byte{dataKey: chunk0}
+	return sec
 }
 
-func (r *Runner) writeChunks(ctx context.Context, obj ObjectRef, serial int64, sha string, chunks [][]byte) error {
+func (s *Store) writeChunks(ctx context.Context, obj ObjectRef, serial int64, sha string, chunks [][]byte) error {
 	for i, c := range chunks {
-		s := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, chunkName(obj, serial, sha, i+1), "tfstate-chunk"),
+		sec := &corev1.Secret{ObjectMeta: s.ObjectMeta(obj, chunkName(obj, serial, sha, i+1), "tfstate-chunk"),
 			Type: SecretTypeStateChunk, Data: map[string][]byte{dataKey: c}}
-		s.Annotations[AnnSerial] = strconv.FormatInt(serial, 10)
-		s.Annotations[AnnSHA256] = sha
-		if err := r.createOrReplace(ctx, s); err != nil {
-			return fmt.Errorf("writing state chunk %s: %w", s.Name, err)
+		sec.Annotations[AnnSerial] = strconv.FormatInt(serial, 10)
+		sec.Annotations[AnnSHA256] = sha
+		if err := s.createOrReplace(ctx, sec); err != nil {
+			return fmt.Errorf("writing state chunk %s: %w", sec.Name, err)
 		}
 	}
 	return nil
@@ -283,21 +277,21 @@ func (r *Runner) writeChunks(ctx context.Context, obj ObjectRef, serial int64, s
 
 // writeBackup copies the current primary (its chunk 0 and annotations; its chunk Secrets are kept
 // by gcState while the backup exists).
-func (r *Runner) writeBackup(ctx context.Context, obj ObjectRef, cur *corev1.Secret) error {
+func (s *Store) writeBackup(ctx context.Context, obj ObjectRef, cur *corev1.Secret) error {
 	serial, _ := strconv.ParseInt(cur.Annotations[AnnSerial], 10, 64)
-	b := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, backupName(obj, serial), "tfstate-backup"),
+	b := &corev1.Secret{ObjectMeta: s.ObjectMeta(obj, backupName(obj, serial), "tfstate-backup"),
 		Type: SecretTypeStateBackup, Data: cur.Data}
 	for _, k := range []string{AnnSerial, AnnLineage, AnnChunks, AnnSHA256, AnnInputsHash} {
 		b.Annotations[k] = cur.Annotations[k]
 	}
-	if err := r.createOrReplace(ctx, b); err != nil {
+	if err := s.createOrReplace(ctx, b); err != nil {
 		return fmt.Errorf("writing state backup %s: %w", b.Name, err)
 	}
 	return nil
 }
 
-func (r *Runner) createOrReplace(ctx context.Context, s *corev1.Secret) error {
-	return CreateOrReplace(ctx, r.cfg.Kube, s)
+func (s *Store) createOrReplace(ctx context.Context, sec *corev1.Secret) error {
+	return CreateOrReplace(ctx, s.cfg.Kube, sec)
 }
 
 // CreateOrReplace writes s whether or not a Secret of its name exists.
@@ -316,10 +310,19 @@ func CreateOrReplace(ctx context.Context, kube kubernetes.Interface, s *corev1.S
 	return err
 }
 
+// CollectDue collects old backups and chunks that runs' writes left (Version.InRun), if any.
+func (s *Store) CollectDue(ctx context.Context, obj ObjectRef) {
+	if _, due := s.gcDue.LoadAndDelete(primaryName(obj)); due {
+		if err := s.gcState(ctx, obj); err != nil {
+			s.cfg.Logger.Error(err, "garbage-collecting old state secrets", "object", obj.Name)
+		}
+	}
+}
+
 // gcState keeps the newest keepBackups backups and the chunk Secrets that the primary or a kept
 // backup references; everything else of role tfstate-chunk/backup goes.
-func (r *Runner) gcState(ctx context.Context, obj ObjectRef) error {
-	c := r.cfg.Kube.CoreV1().Secrets(obj.Namespace)
+func (s *Store) gcState(ctx context.Context, obj ObjectRef) error {
+	c := s.cfg.Kube.CoreV1().Secrets(obj.Namespace)
 	list, err := c.List(ctx, metav1.ListOptions{LabelSelector: selector(obj)})
 	if err != nil {
 		return fmt.Errorf("listing state secrets: %w", err)
@@ -327,18 +330,18 @@ func (r *Runner) gcState(ctx context.Context, obj ObjectRef) error {
 	var backups, chunks []corev1.Secret
 	live := map[string]bool{}
 	primarySerial := int64(-1)
-	for _, s := range list.Items {
-		switch s.Labels[LabelRole] {
+	for _, sec := range list.Items {
+		switch sec.Labels[LabelRole] {
 		case "tfstate":
-			live[s.Annotations[AnnSerial]+"/"+s.Annotations[AnnSHA256]] = true
-			primarySerial, _ = strconv.ParseInt(s.Annotations[AnnSerial], 10, 64)
+			live[sec.Annotations[AnnSerial]+"/"+sec.Annotations[AnnSHA256]] = true
+			primarySerial, _ = strconv.ParseInt(sec.Annotations[AnnSerial], 10, 64)
 		case "tfstate-backup":
-			backups = append(backups, s)
+			backups = append(backups, sec)
 		case "tfstate-chunk":
-			chunks = append(chunks, s)
+			chunks = append(chunks, sec)
 		}
 	}
-	serialOf := func(s corev1.Secret) int64 { n, _ := strconv.ParseInt(s.Annotations[AnnSerial], 10, 64); return n }
+	serialOf := func(sec corev1.Secret) int64 { n, _ := strconv.ParseInt(sec.Annotations[AnnSerial], 10, 64); return n }
 	sort.Slice(backups, func(i, j int) bool { return serialOf(backups[i]) > serialOf(backups[j]) })
 	var del []string
 	for i, b := range backups {
@@ -348,13 +351,13 @@ func (r *Runner) gcState(ctx context.Context, obj ObjectRef) error {
 			del = append(del, b.Name)
 		}
 	}
-	for _, s := range chunks {
+	for _, sec := range chunks {
 		// Chunks of a serial the primary has not reached yet (or of its serial with other
 		// content) may belong to a write in flight: its chunks go first, then the primary.
 		// Deleting them would leave that primary pointing at missing chunks; they are
 		// collected once the primary has moved past their serial.
-		if !live[s.Annotations[AnnSerial]+"/"+s.Annotations[AnnSHA256]] && serialOf(s) < primarySerial {
-			del = append(del, s.Name)
+		if !live[sec.Annotations[AnnSerial]+"/"+sec.Annotations[AnnSHA256]] && serialOf(sec) < primarySerial {
+			del = append(del, sec.Name)
 		}
 	}
 	for _, name := range del {
@@ -365,9 +368,9 @@ func (r *Runner) gcState(ctx context.Context, obj ObjectRef) error {
 	return nil
 }
 
-// setApplied records the inputs hash (and plan digest) of a converged run on the primary Secret.
-func (r *Runner) setApplied(ctx context.Context, obj ObjectRef, hash, planDigest string) error {
-	c := r.cfg.Kube.CoreV1().Secrets(obj.Namespace)
+// SetApplied records the inputs hash (and plan digest) of a converged run on the primary Secret.
+func (s *Store) SetApplied(ctx context.Context, obj ObjectRef, hash, planDigest string) error {
+	c := s.cfg.Kube.CoreV1().Secrets(obj.Namespace)
 	for try := 0; try < maxCASTries; try++ {
 		sec, err := c.Get(ctx, primaryName(obj), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -391,4 +394,38 @@ func (r *Runner) setApplied(ctx context.Context, obj ObjectRef, hash, planDigest
 		return nil
 	}
 	return fmt.Errorf("recording applied inputs hash: too many conflicts")
+}
+
+// Cached reads the primary state Secret from the API server's watch cache (ResourceVersion "0":
+// no etcd read; the copy may lag a moment).
+func (s *Store) Cached(ctx context.Context, obj ObjectRef) (*corev1.Secret, error) {
+	return s.cfg.Kube.CoreV1().Secrets(obj.Namespace).Get(ctx, primaryName(obj), metav1.GetOptions{ResourceVersion: "0"})
+}
+
+// DeleteAll deletes the object's state Secrets (and plan Secrets: everything labelled for it),
+// the primary last so that a crash midway leaves a readable state or nothing; withLock also
+// deletes its lock Lease.
+func (s *Store) DeleteAll(ctx context.Context, obj ObjectRef, withLock bool) error {
+	c := s.cfg.Kube.CoreV1().Secrets(obj.Namespace)
+	list, err := c.List(ctx, metav1.ListOptions{LabelSelector: selector(obj)})
+	if err != nil {
+		return fmt.Errorf("listing state secrets: %w", err)
+	}
+	for _, pass := range []bool{false, true} {
+		for _, sec := range list.Items {
+			if (sec.Name == primaryName(obj)) != pass {
+				continue
+			}
+			if err := c.Delete(ctx, sec.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("deleting %s: %w", sec.Name, err)
+			}
+		}
+	}
+	if withLock {
+		err := s.cfg.Kube.CoordinationV1().Leases(obj.Namespace).Delete(ctx, leaseName(obj), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting lock lease: %w", err)
+		}
+	}
+	return nil
 }

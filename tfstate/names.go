@@ -1,4 +1,4 @@
-package tfrunner
+package tfstate
 
 import (
 	"crypto/sha256"
@@ -9,6 +9,17 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
+
+// ObjectRef names the Kubernetes object a workspace belongs to. State, plan and lock objects are
+// created in Namespace, labelled with ClusterName/Kind/Name and owned by the object (UID).
+type ObjectRef struct {
+	APIVersion  string
+	Kind        string
+	Namespace   string
+	Name        string
+	UID         string
+	ClusterName string
+}
 
 const (
 	prefix = "custom.infrastructure.cluster.x-k8s.io/"
@@ -98,9 +109,9 @@ func Labels(obj ObjectRef, role string) map[string]string {
 
 // ObjectMeta is the metadata of an object the runner (or a runner Job) makes for obj: its
 // labels, and the object as owner.
-func (r *Runner) ObjectMeta(obj ObjectRef, name, role string) metav1.ObjectMeta {
+func (s *Store) ObjectMeta(obj ObjectRef, name, role string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: obj.Namespace, Labels: Labels(obj, role),
-		Annotations: map[string]string{}, OwnerReferences: r.cfg.OwnerRefs(obj)}
+		Annotations: map[string]string{}, OwnerReferences: s.cfg.OwnerRefs(obj)}
 }
 
 // DefaultOwnerRefs is one non-controller ownerRef to the object, when its UID is known.

@@ -1,9 +1,10 @@
-package tfrunner
+package tfstate
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -30,13 +31,13 @@ func (o SuspectedOrphans) String() string {
 		o.RunID, o.Holder, strings.Join(o.Addresses, ", "))
 }
 
-// journal records addresses (or patterns) in the lease before terraform may create them; an error
+// Journal records addresses (or patterns) in the lease before terraform may create them; an error
 // means the journal does not hold them and terraform must not start.
-func (r *Runner) journal(ctx context.Context, l *lease, addrs ...string) error {
+func (s *Store) Journal(ctx context.Context, l *Lease, addrs ...string) error {
 	if l == nil || len(addrs) == 0 {
 		return nil
 	}
-	err := l.update(ctx, r, func(a map[string]string) bool {
+	err := l.update(ctx, s, func(a map[string]string) bool {
 		var cur []string
 		_ = json.Unmarshal([]byte(a[AnnCreating]), &cur)
 		n := len(cur)
@@ -58,30 +59,16 @@ func (r *Runner) journal(ctx context.Context, l *lease, addrs ...string) error {
 	return nil
 }
 
-// plannedCreates lists the addresses a plan creates (replacements included).
-func plannedCreates(s *PlanSummary) []string {
-	if s == nil {
-		return nil
-	}
-	var out []string
-	for _, rc := range s.Resources {
-		if rc.Action == ActionCreate || rc.Action == ActionReplace {
-			out = append(out, rc.Address)
-		}
-	}
-	return out
-}
-
-// splitOrphans compares what a dead run journaled with the (recovered) state: the concrete
+// SplitOrphans compares what a dead run journaled with the (recovered) state: the concrete
 // addresses missing from state are suspected orphans now; patterns wait to be resolved against
 // what the successor creates (instances the configuration wants and the state lacks).
-func splitOrphans(inherited *SuspectedOrphans, st *StoredState) (now *SuspectedOrphans, patterns []string) {
+func SplitOrphans(inherited *SuspectedOrphans, st *StoredState) (now *SuspectedOrphans, patterns []string) {
 	if inherited == nil || len(inherited.Addresses) == 0 {
 		return nil, nil
 	}
 	have := map[string]bool{}
 	if st != nil {
-		for _, a := range stateAddresses(st.Raw) {
+		for _, a := range StateAddresses(st.Raw) {
 			have[a] = true
 		}
 	}
@@ -89,7 +76,7 @@ func splitOrphans(inherited *SuspectedOrphans, st *StoredState) (now *SuspectedO
 	out.Addresses = nil
 	for _, a := range inherited.Addresses {
 		switch {
-		case isPattern(a):
+		case IsPattern(a):
 			patterns = append(patterns, a)
 		case !have[a]:
 			out.Addresses = append(out.Addresses, a)
@@ -102,11 +89,11 @@ func splitOrphans(inherited *SuspectedOrphans, st *StoredState) (now *SuspectedO
 	return &out, patterns
 }
 
-// resolvePatterns lists the addresses in creates that match any pattern.
-func resolvePatterns(patterns, creates []string) []string {
+// ResolvePatterns lists the addresses in creates that match any pattern.
+func ResolvePatterns(patterns, creates []string) []string {
 	var out []string
 	for _, p := range patterns {
-		m := addressMatcher(p)
+		m := AddressMatcher(p)
 		for _, a := range creates {
 			if m.MatchString(a) && !slices.Contains(out, a) {
 				out = append(out, a)
@@ -117,10 +104,10 @@ func resolvePatterns(patterns, creates []string) []string {
 	return out
 }
 
-// stateAddresses lists the managed resource instance addresses in a state file, in terraform's
+// StateAddresses lists the managed resource instance addresses in a state file, in terraform's
 // format (module.m.type.name[0], type.name["key"]). Deposed objects (the old half of a
 // create-before-destroy replacement) do not count: a replacement killed mid-create is reported.
-func stateAddresses(raw []byte) []string {
+func StateAddresses(raw []byte) []string {
 	var st struct {
 		Resources []struct {
 			Module, Mode, Type, Name string
@@ -156,49 +143,24 @@ func stateAddresses(raw []byte) []string {
 	return out
 }
 
-// reportOrphans tells the workspace's owner (and the log and metrics) what a dead run left: its
-// concrete addresses missing from state at once, its patterns once this run knows what it creates
-// (resolveOrphans) or, failing that, as they are when the run ends (flushOrphans). The inherited
-// journal stays in the lease until this run releases it: events are sent asynchronously, and a
-// crash before then must lead to a second report rather than none.
-func (r *Runner) reportOrphans(ctx context.Context, rn *run, l *lease, st *StoredState) {
-	o, patterns := splitOrphans(l.inherited, st)
-	if len(patterns) > 0 {
-		rn.orphanPatterns = &SuspectedOrphans{Holder: l.inherited.Holder, RunID: l.inherited.RunID, Addresses: patterns}
+// AnyKey stands for any instance key (count, for_each) in a journal pattern.
+const AnyKey = "[*]"
+
+// indexKey matches one instance key of a resource or module address: a number or a quoted string.
+const indexKey = `\[(?:[0-9]+|"(?:[^"\\]|\\.)*")\]`
+
+// AddressMatcher compiles a journal entry (a concrete address or a pattern) into a matcher of
+// concrete addresses.
+func AddressMatcher(entry string) *regexp.Regexp {
+	q := regexp.QuoteMeta(entry)
+	q = strings.ReplaceAll(q, regexp.QuoteMeta(AnyKey), indexKey)
+	if strings.HasSuffix(entry, ".*") {
+		q = strings.TrimSuffix(q, `\.\*`) + `\..+`
 	}
-	r.tellOrphans(ctx, rn, o)
+	return regexp.MustCompile("^" + q + "$")
 }
 
-// resolveOrphans reports the addresses this run creates (plans to, or did) that a dead run's
-// patterns cover: the dead run may have created them already.
-func (r *Runner) resolveOrphans(ctx context.Context, rn *run, creates []string) {
-	p := rn.orphanPatterns
-	if p == nil {
-		return
-	}
-	rn.orphanPatterns = nil
-	o := *p
-	if o.Addresses = resolvePatterns(p.Addresses, creates); len(o.Addresses) > 0 {
-		r.tellOrphans(ctx, rn, &o)
-	}
-}
-
-// flushOrphans reports patterns the run never resolved, as patterns.
-func (r *Runner) flushOrphans(ctx context.Context, rn *run) {
-	if p := rn.orphanPatterns; p != nil {
-		rn.orphanPatterns = nil
-		r.tellOrphans(ctx, rn, p)
-	}
-}
-
-func (r *Runner) tellOrphans(ctx context.Context, rn *run, o *SuspectedOrphans) {
-	if o == nil || len(o.Addresses) == 0 {
-		return
-	}
-	r.cfg.Logger.Info("interrupted run left suspected orphans", "object", rn.ws.Object.Name,
-		"previousHolder", o.Holder, "previousRun", o.RunID, "addresses", o.Addresses)
-	r.cfg.Metrics.SuspectedOrphans.Add(float64(len(o.Addresses)))
-	if rn.ws.OnSuspectedOrphans != nil {
-		rn.ws.OnSuspectedOrphans(ctx, *o)
-	}
+// IsPattern reports whether a journal entry stands for any number of addresses.
+func IsPattern(entry string) bool {
+	return strings.Contains(entry, AnyKey) || strings.HasSuffix(entry, ".*")
 }

@@ -1,4 +1,4 @@
-package tfrunner
+package tfstate
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/company/cluster-api-provider-custom/tfstate/tfstatetest"
 )
 
 func stateJSON(lineage string, serial int64, payload string) []byte {
@@ -34,7 +36,7 @@ func TestSplitChunks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		b := bytes.Repeat([]byte{'x'}, tt.size)
-		got := splitChunks(b, tt.chunk)
+		got := SplitChunks(b, tt.chunk)
 		var sizes []int
 		for _, c := range got {
 			sizes = append(sizes, len(c))
@@ -50,7 +52,7 @@ func TestSplitChunks(t *testing.T) {
 
 func TestStateRoundTripChunked(t *testing.T) {
 	ctx := context.Background()
-	r := newFakeRunner(t, "a", newCASClientset(), &fakeClock{t: time.Now()})
+	r := newFakeStore(t, "a", newCASClientset(), &tfstatetest.Clock{T: time.Now()})
 	obj := ObjectRef{Kind: "CustomCluster", Namespace: "ns", Name: "c1", ClusterName: "c1", UID: "u1", APIVersion: "v1"}
 	rnd := make([]byte, 2<<20)
 	_, _ = rand.Read(rnd)
@@ -65,10 +67,10 @@ func TestStateRoundTripChunked(t *testing.T) {
 	}
 	for i, tt := range tests {
 		raw := stateJSON("L1", int64(i+1), tt.payload)
-		if _, err := r.PutState(ctx, obj, raw); err != nil {
+		if _, err := putRaw(ctx, r, obj, raw); err != nil {
 			t.Fatalf("%s: put: %v", tt.name, err)
 		}
-		got, err := r.GetState(ctx, obj)
+		got, err := r.Get(ctx, obj)
 		if err != nil || !bytes.Equal(got.Raw, raw) || got.Serial != int64(i+1) || got.Lineage != "L1" {
 			t.Fatalf("%s: get: %v (serial %d)", tt.name, err, got.Serial)
 		}
@@ -78,18 +80,14 @@ func TestStateRoundTripChunked(t *testing.T) {
 			t.Fatalf("%s: primary secret %v %v %v", tt.name, sec.Annotations, sec.Labels, sec.OwnerReferences)
 		}
 	}
-	out, err := outputsOf(stateJSON("L", 1, ""))
-	if err != nil || string(out["endpoint"].Value) != `{"host":"h","port":6443}` || !out["token"].Sensitive {
-		t.Fatalf("outputs: %v %v", out, err)
-	}
 }
 
 func TestStateBackupsPruned(t *testing.T) {
 	ctx := context.Background()
-	r := newFakeRunner(t, "a", newCASClientset(), &fakeClock{t: time.Now()})
+	r := newFakeStore(t, "a", newCASClientset(), &tfstatetest.Clock{T: time.Now()})
 	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
 	for s := int64(1); s <= 6; s++ {
-		if _, err := r.PutState(ctx, obj, stateJSON("L", s, strings.Repeat("y", int(s)))); err != nil {
+		if _, err := putRaw(ctx, r, obj, stateJSON("L", s, strings.Repeat("y", int(s)))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,15 +116,15 @@ func TestStateWriteRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newFakeRunner(t, "a", newCASClientset(), &fakeClock{t: time.Now()})
-			if _, err := r.PutState(ctx, obj, tt.existing); err != nil {
+			r := newFakeStore(t, "a", newCASClientset(), &tfstatetest.Clock{T: time.Now()})
+			if _, err := putRaw(ctx, r, obj, tt.existing); err != nil {
 				t.Fatal(err)
 			}
 			var ce *StateConflictError
-			if _, err := r.PutState(ctx, obj, tt.write); !errors.As(err, &ce) {
+			if _, err := putRaw(ctx, r, obj, tt.write); !errors.As(err, &ce) {
 				t.Fatalf("want StateConflictError, got %v", err)
 			}
-			got, _ := r.GetState(ctx, obj)
+			got, _ := r.Get(ctx, obj)
 			if !bytes.Equal(got.Raw, tt.existing) {
 				t.Fatal("stored state was overwritten")
 			}
@@ -139,9 +137,9 @@ func TestStateWriteRefusals(t *testing.T) {
 func TestStateCASConflict(t *testing.T) {
 	ctx := context.Background()
 	cs := newCASClientset()
-	r := newFakeRunner(t, "a", cs, &fakeClock{t: time.Now()})
+	r := newFakeStore(t, "a", cs, &tfstatetest.Clock{T: time.Now()})
 	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
-	if _, err := r.PutState(ctx, obj, stateJSON("L", 1, "a")); err != nil {
+	if _, err := putRaw(ctx, r, obj, stateJSON("L", 1, "a")); err != nil {
 		t.Fatal(err)
 	}
 	raced := false
@@ -162,19 +160,19 @@ func TestStateCASConflict(t *testing.T) {
 		return false, nil, nil // our update now carries a stale resourceVersion
 	})
 	var ce *StateConflictError
-	_, err := r.PutState(ctx, obj, stateJSON("L", 2, "mine"))
+	_, err := putRaw(ctx, r, obj, stateJSON("L", 2, "mine"))
 	if !errors.As(err, &ce) || ce.StoredSerial != 3 {
 		t.Fatalf("want StateConflictError with stored serial 3, got %v", err)
 	}
-	got, _ := r.GetState(ctx, obj)
+	got, _ := r.Get(ctx, obj)
 	if got.Serial != 3 {
 		t.Fatalf("stored serial %d, want 3", got.Serial)
 	}
 	// Same serial again with a newer applied hash is an annotation-only update.
-	if err := r.setApplied(ctx, obj, "h1", "d1"); err != nil {
+	if err := r.SetApplied(ctx, obj, "h1", "d1"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := r.GetState(ctx, obj); got.InputsHash != "h1" || got.AppliedPlan != "d1" {
+	if got, _ := r.Get(ctx, obj); got.InputsHash != "h1" || got.AppliedPlan != "d1" {
 		t.Fatalf("applied hash not recorded: %+v", got)
 	}
 }

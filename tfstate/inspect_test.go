@@ -1,10 +1,12 @@
-package tfrunner
+package tfstate
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/company/cluster-api-provider-custom/tfstate/tfstatetest"
 )
 
 // ReleaseLock frees an expired lock at once and a live one only when forced; either way the
@@ -13,9 +15,9 @@ func TestReleaseLock(t *testing.T) {
 	ctx := context.Background()
 	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
 	cs := newCASClientset()
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
-	a := newFakeRunner(t, "pod-a", cs, clock)
-	b := newFakeRunner(t, "pod-b", cs, clock)
+	clock := &tfstatetest.Clock{T: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
+	a := newFakeStore(t, "pod-a", cs, clock)
+	b := newFakeStore(t, "pod-b", cs, clock)
 
 	if _, err := ReleaseLock(ctx, cs, obj, true, clock.Now()); !errors.Is(err, ErrNotLocked) {
 		t.Fatalf("no lease: %v", err)
@@ -44,12 +46,12 @@ func TestReleaseLock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a released lock is not free for another holder: %v", err)
 	}
-	if lb.inherited == nil || lb.inherited.RunID != "run-a" || len(lb.inherited.Addresses) != 1 {
-		t.Fatalf("the journal was not handed to the next holder: %+v", lb.inherited)
+	if lb.Inherited() == nil || lb.Inherited().RunID != "run-a" || len(lb.Inherited().Addresses) != 1 {
+		t.Fatalf("the journal was not handed to the next holder: %+v", lb.Inherited())
 	}
 
 	// An expired lock needs no force.
-	clock.t = clock.t.Add(2 * time.Minute)
+	clock.T = clock.T.Add(2 * time.Minute)
 	if li, err := ReleaseLock(ctx, cs, obj, false, clock.Now()); err != nil || li.Holder != "pod-b" {
 		t.Fatalf("expired lock: %+v %v", li, err)
 	}

@@ -1,4 +1,4 @@
-package tfrunner
+package tfstate
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/company/cluster-api-provider-custom/tfstate/tfstatetest"
 )
 
 func TestLockExpiryAndRecovery(t *testing.T) {
@@ -32,8 +34,8 @@ func TestLockExpiryAndRecovery(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cs := newCASClientset()
-			clock := &fakeClock{t: start}
-			a := newFakeRunner(t, "pod-a", cs, clock)
+			clock := &tfstatetest.Clock{T: start}
+			a := newFakeStore(t, "pod-a", cs, clock)
 			la, err := a.acquire(ctx, obj, "run-a")
 			if err != nil {
 				t.Fatal(err)
@@ -43,8 +45,8 @@ func TestLockExpiryAndRecovery(t *testing.T) {
 			if tt.sameHoldr {
 				holderB = "pod-a"
 			}
-			b := newFakeRunner(t, holderB, cs, clock)
-			clock.t = start.Add(tt.advance)
+			b := newFakeStore(t, holderB, cs, clock)
+			clock.T = start.Add(tt.advance)
 			_, err = b.acquire(ctx, obj, "run-b")
 			var le *LockedError
 			if tt.wantLock {
@@ -77,9 +79,9 @@ func TestLockRenewAndRelease(t *testing.T) {
 	ctx := context.Background()
 	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
 	cs := newCASClientset()
-	clock := &fakeClock{t: time.Now()}
-	a := newFakeRunner(t, "pod-a", cs, clock)
-	b := newFakeRunner(t, "pod-b", cs, clock)
+	clock := &tfstatetest.Clock{T: time.Now()}
+	a := newFakeStore(t, "pod-a", cs, clock)
+	b := newFakeStore(t, "pod-b", cs, clock)
 	la, err := a.acquire(ctx, obj, "run-a")
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +89,7 @@ func TestLockRenewAndRelease(t *testing.T) {
 	a.runs.Store("run-a", struct{}{})
 	// Renewed leases stay live past the original expiry.
 	for i := 0; i < 3; i++ {
-		clock.t = clock.t.Add(50 * time.Second)
+		clock.T = clock.T.Add(50 * time.Second)
 		if err := a.renew(ctx, la); err != nil {
 			t.Fatal(err)
 		}
@@ -109,9 +111,9 @@ func TestLostLockCancelsRun(t *testing.T) {
 	ctx := context.Background()
 	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
 	cs := newCASClientset()
-	a := newFakeRunner(t, "pod-a", cs, &fakeClock{t: time.Now()})
+	a := newFakeStore(t, "pod-a", cs, &tfstatetest.Clock{T: time.Now()})
 	a.cfg.LockTTL = 300 * time.Millisecond
-	runCtx, _, stop, err := a.hold(ctx, obj)
+	runCtx, _, stop, err := a.Hold(ctx, obj)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,8 +143,8 @@ func TestRenewOrLose(t *testing.T) {
 	ctx := context.Background()
 	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
 	cs := newCASClientset()
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
-	r := newFakeRunner(t, "pod-a", cs, clock)
+	clock := &tfstatetest.Clock{T: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
+	r := newFakeStore(t, "pod-a", cs, clock)
 	r.cfg.LockTTL = 30 * time.Second
 	l, err := r.acquire(ctx, obj, "run-a")
 	if err != nil {
@@ -155,11 +157,11 @@ func TestRenewOrLose(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	clock.t = clock.t.Add(10 * time.Second)
+	clock.T = clock.T.Add(10 * time.Second)
 	if err := r.renewOrLose(ctx, l); err != nil {
 		t.Fatalf("outage 10s into a 30s lock: %v", err)
 	}
-	clock.t = clock.t.Add(11 * time.Second)
+	clock.T = clock.T.Add(11 * time.Second)
 	if err := r.renewOrLose(ctx, l); err == nil || !strings.Contains(err.Error(), "not renewed since") {
 		t.Fatalf("outage 21s into a 30s lock: want the run stopped, got %v", err)
 	}
@@ -195,8 +197,8 @@ func TestLockOfLostLeaderTakenOver(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cs := newCASClientset()
-			clock := &fakeClock{t: time.Now()}
-			a := newFakeRunner(t, "pod-a", cs, clock)
+			clock := &tfstatetest.Clock{T: time.Now()}
+			a := newFakeStore(t, "pod-a", cs, clock)
 			a.cfg.LeaderLease = tt.lockElection
 			if _, err := a.acquire(ctx, obj, "run-a"); err != nil {
 				t.Fatal(err)
@@ -207,7 +209,7 @@ func TestLockOfLostLeaderTakenOver(t *testing.T) {
 				ObjectMeta: metav1.ObjectMeta{Name: "capc-le"}, Spec: coordinationv1.LeaseSpec{HolderIdentity: &leader}}, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			b := newFakeRunner(t, "pod-b", cs, clock)
+			b := newFakeStore(t, "pod-b", cs, clock)
 			b.cfg.LeaderLease = "capc-system/capc-le"
 			l, err := b.acquire(ctx, obj, "run-b")
 			if tt.takeOver {
@@ -230,7 +232,7 @@ func TestAcquireWritesFirstJournal(t *testing.T) {
 	ctx := context.Background()
 	obj := ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}
 	cs := newCASClientset()
-	r := newFakeRunner(t, "pod-a", cs, &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)})
+	r := newFakeStore(t, "pod-a", cs, &tfstatetest.Clock{T: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)})
 	l, err := r.acquire(ctx, obj, "run-a", "a.x", "b.y[*]")
 	if err != nil {
 		t.Fatal(err)
@@ -243,29 +245,10 @@ func TestAcquireWritesFirstJournal(t *testing.T) {
 		updates++
 		return false, nil, nil
 	})
-	if err := r.journal(ctx, l, "b.y[*]", "a.x"); err != nil || updates != 0 {
+	if err := r.Journal(ctx, l, "b.y[*]", "a.x"); err != nil || updates != 0 {
 		t.Fatalf("journal of what the lease holds: err %v, %d updates, want none", err, updates)
 	}
-	if err := r.journal(ctx, l, "c.z"); err != nil || updates != 1 {
+	if err := r.Journal(ctx, l, "c.z"); err != nil || updates != 1 {
 		t.Fatalf("journal of a new address: err %v, %d updates, want 1", err, updates)
-	}
-}
-
-// A cancelled run is no longer renewed, and a run that lost its lock is cancelled with a third of
-// the lock's life left: terraform's interrupt grace must end before the lock can expire.
-func TestInterruptGraceWithinLock(t *testing.T) {
-	for _, c := range []struct{ grace, ttl, want time.Duration }{
-		{30 * time.Second, 40 * time.Second, 10 * time.Second},
-		{5 * time.Second, 40 * time.Second, 5 * time.Second},
-		{30 * time.Second, 6 * time.Second, 1500 * time.Millisecond},
-	} {
-		r := &Runner{cfg: Config{CancelGrace: c.grace, LockTTL: c.ttl}}
-		got := r.interruptGrace()
-		if got != c.want {
-			t.Errorf("grace %s, ttl %s: %s, want %s", c.grace, c.ttl, got, c.want)
-		}
-		if lostAt := c.ttl - c.ttl/3; lostAt+got >= c.ttl {
-			t.Errorf("grace %s, ttl %s: terraform may run until %s, past the lock's expiry", c.grace, c.ttl, lostAt+got)
-		}
 	}
 }
