@@ -3,8 +3,6 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 )
@@ -46,19 +43,9 @@ func TestDefaultComponentsAreValid(t *testing.T) {
 		t.Errorf("a clusterctl variable without a default remains: clusterctl would require it to be set")
 	}
 
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(rendered), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			t.Fatalf("decoding components: %v", err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
+	objs, err := envtestutil.DecodeObjects(bytes.NewReader(rendered))
+	if err != nil {
+		t.Fatalf("components: %v", err)
 	}
 
 	kinds := map[string]int{}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 )
 
 var ourCRDs = []string{
@@ -272,21 +273,7 @@ func TestTemplatesRoundTrip(t *testing.T) {
 	ct := &infrav1.CustomClusterTemplate{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "clusters"},
 		Spec: infrav1.CustomClusterTemplateSpec{Template: infrav1.CustomClusterTemplateResource{
-			Spec: infrav1.CustomClusterSpec{
-				Region: "us-east-1",
-				NetworkSpec: infrav1.NetworkSpec{
-					VPC: infrav1.VPCSpec{CIDRBlock: "10.0.0.0/16"},
-					Subnets: []infrav1.SubnetSpec{
-						{CIDRBlock: "10.0.1.0/24", AvailabilityZone: "us-east-1a", IsPublic: true},
-						{CIDRBlock: "10.0.2.0/24", AvailabilityZone: "us-east-1b"},
-					},
-					SecurityGroups: []infrav1.SecurityGroupSpec{{Name: "cp", IngressRules: []infrav1.IngressRule{
-						{Description: "api", Protocol: "tcp", FromPort: 6443, ToPort: 6443, CIDRBlocks: []string{"0.0.0.0/0"}},
-					}}},
-				},
-				LoadBalancerSpec: &infrav1.LoadBalancerSpec{Scheme: "internal", Type: "network", Port: 6443},
-				AdditionalTags:   map[string]string{"env": "test"},
-			},
+			Spec: envtestutil.NewCustomCluster(ns, "clusters").Spec,
 		}},
 	}
 

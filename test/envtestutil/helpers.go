@@ -14,6 +14,7 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
@@ -60,4 +61,17 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// NewRunner is tfrunner.New(cfg) after the test's mutations of cfg; a failure ends the test.
+func NewRunner(t *testing.T, cfg tfrunner.Config, mut ...func(*tfrunner.Config)) *tfrunner.Runner {
+	t.Helper()
+	for _, f := range mut {
+		f(&cfg)
+	}
+	r, err := tfrunner.New(cfg)
+	if err != nil {
+		t.Fatalf("tfrunner.New: %v", err)
+	}
+	return r
 }

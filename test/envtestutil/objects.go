@@ -17,7 +17,17 @@ func ReadObjects(path string) ([]*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	defer f.Close()
-	dec := yaml.NewYAMLOrJSONDecoder(f, 4096)
+	objs, err := DecodeObjects(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return objs, nil
+}
+
+// DecodeObjects decodes every object of a multi-document YAML (or JSON) stream; empty documents
+// are skipped.
+func DecodeObjects(r io.Reader) ([]*unstructured.Unstructured, error) {
+	dec := yaml.NewYAMLOrJSONDecoder(r, 4096)
 	var out []*unstructured.Unstructured
 	for {
 		u := &unstructured.Unstructured{}
@@ -25,7 +35,7 @@ func ReadObjects(path string) ([]*unstructured.Unstructured, error) {
 			if errors.Is(err, io.EOF) {
 				return out, nil
 			}
-			return nil, fmt.Errorf("decoding %s: %w", path, err)
+			return nil, fmt.Errorf("decoding: %w", err)
 		}
 		if len(u.Object) > 0 {
 			out = append(out, u)

@@ -29,7 +29,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
@@ -115,15 +114,10 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 		cfg = rest.CopyConfig(cfg)
 		cfg.Wrap(o.WrapTransport)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  setup.ManagerCacheOptions(scheme, managerName(), "", 10*time.Minute),
-		Client:                 setup.ManagerClientOptions(),
-		// A test may run two stacks (two management clusters) in one process.
-		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	mo := managerOptions(scheme)
+	// A test may run two stacks (two management clusters) in one process.
+	mo.Controller = ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}
+	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/cluster-api/core/setup"
 	"sigs.k8s.io/cluster-api/util/index"
@@ -21,13 +22,7 @@ func StartCAPIManager(ctx context.Context, cfg *rest.Config) (stop func() error,
 	if err != nil {
 		return nil, err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  setup.ManagerCacheOptions(scheme, managerName(), "", 10*time.Minute),
-		Client:                 setup.ManagerClientOptions(),
-	})
+	mgr, err := ctrl.NewManager(cfg, managerOptions(scheme))
 	if err != nil {
 		return nil, fmt.Errorf("creating CAPI manager: %w", err)
 	}
@@ -47,4 +42,16 @@ func StartCAPIManager(ctx context.Context, cfg *rest.Config) (stop func() error,
 		return nil, fmt.Errorf("CAPI manager cache did not sync: %v", <-done)
 	}
 	return func() error { cancel(); return <-done }, nil
+}
+
+// managerOptions are a test manager's: the manager binary's cache and client, no metrics or
+// health listeners.
+func managerOptions(scheme *runtime.Scheme) ctrl.Options {
+	return ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  setup.ManagerCacheOptions(scheme, managerName(), "", 10*time.Minute),
+		Client:                 setup.ManagerClientOptions(),
+	}
 }

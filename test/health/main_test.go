@@ -33,41 +33,29 @@ var (
 	logs  = &envtestutil.SyncBuffer{}
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
+func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.Level(zapcore.InfoLevel)))
-	tmp, err := os.MkdirTemp("", "capc-health-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
+	os.Exit(envtestutil.Main(m, "health", logs, setup))
+}
+
+// setup starts the fake cloud and the stack with CAPI's remediation controllers.
+func setup(tmp string) (func(), error) {
+	var err error
 	if cloud, err = envtestutil.StartFakeCloud("health-token"); err != nil {
-		fmt.Fprintln(os.Stderr, "fakecloud:", err)
-		return 1
+		return nil, fmt.Errorf("fakecloud: %w", err)
 	}
-	defer cloud.Stop()
-	st, err = envtestutil.StartStack(ctx, envtestutil.StackOptions{
+	var stopStack func()
+	st, c, stopStack, err = envtestutil.StartDirect(ctx, envtestutil.StackOptions{
 		WorkDir:         tmp,
 		ProviderMirrors: []string{filepath.Join(envtestutil.RepoRoot(), "bin", "tf-mirror")},
 		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: 4, ApprovalMode: "auto",
 			DriftCheckInterval: driftInterval},
 		Remediation: true,
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "stack:", err)
-		return 1
-	}
-	defer func() { _ = st.Stop() }()
-	if c, err = client.New(st.Env.Config, client.Options{Scheme: st.Scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code := m.Run()
-	if code != 0 {
-		fmt.Fprintln(os.Stderr, "---- manager logs (last 200 lines) ----")
-		fmt.Fprintln(os.Stderr, logs.Tail(200))
-	}
-	return code
+	return func() {
+		if stopStack != nil {
+			stopStack()
+		}
+		cloud.Stop()
+	}, err
 }

@@ -5,6 +5,7 @@ import (
 	. "github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -65,7 +66,8 @@ var _ = Describe("clusterctl move safety and run metrics", func() {
 		ns := newNamespace()
 		cluster, cc := newCluster(ns, "slow", false)
 		secret, machine, cm := newMachine(ns, "slow", "slow-0", false)
-		cm.Spec.Module = &infrav1.ModuleSource{Path: "slow"}
+		cm.Spec.Module = &infrav1.ModuleSource{Path: "test"}
+		cm.Spec.Variables = &apiextensionsv1.JSON{Raw: []byte(`{"seconds":4}`)}
 		cm.Spec.RootVolume = nil
 		create(cc, cluster, secret, machine, cm)
 

@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -156,7 +157,8 @@ var _ = Describe("CustomCluster and CustomMachine with the CAPI core controllers
 			Data:       map[string][]byte{"UNRELATED": []byte("x")},
 		}
 		secret, machine, cm := newMachine(ns, "faildestroy", "fd-0", false)
-		cm.Spec.Module = &infrav1.ModuleSource{Path: "faildestroy"}
+		cm.Spec.Module = &infrav1.ModuleSource{Path: "test"}
+		cm.Spec.Variables = &apiextensionsv1.JSON{Raw: []byte(`{"guard_destroy":true}`)}
 		cm.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: "creds"}
 		cm.Spec.RootVolume = nil
 		create(creds, cc, cluster, secret, machine, cm)

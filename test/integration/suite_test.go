@@ -37,7 +37,7 @@ func TestIntegration(t *testing.T) {
 var _ = BeforeSuite(func() {
 	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	ctx, cancel = context.WithCancel(context.Background())
-	moduleRoot, err := filepath.Abs("testdata/modules")
+	moduleRoot, err := filepath.Abs("../testdata/modules")
 	Expect(err).NotTo(HaveOccurred())
 	stack, err = envtestutil.StartStack(ctx, envtestutil.StackOptions{
 		WorkDir:    filepath.Join(GinkgoT().TempDir(), "work"),

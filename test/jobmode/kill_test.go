@@ -112,7 +112,7 @@ func slowStack(t *testing.T, lockTTL ...time.Duration) *env {
 	if len(lockTTL) > 0 {
 		ttl = lockTTL[0]
 	}
-	moduleRoot, err := filepath.Abs("testdata/modules")
+	moduleRoot, err := filepath.Abs("../testdata/modules")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func (e *env) slowObjects(t *testing.T, ns string, seconds int) string {
 	marker := filepath.Join(t.TempDir(), "creations")
 	cluster, cc := envtestutil.NewCluster(ns, "a", false), envtestutil.NewCustomCluster(ns, "a")
 	secret, machine, cm := envtestutil.NewMachine(ns, "a", "a-0", false)
-	cm.Spec.Module = &infrav1.ModuleSource{Path: "slow"}
+	cm.Spec.Module = &infrav1.ModuleSource{Path: "test"}
 	cm.Spec.Variables = &apiextensionsv1.JSON{Raw: []byte(fmt.Sprintf(`{"marker":%q,"seconds":%d}`, marker, seconds))}
 	e.namespace(t, ns)
 	for _, o := range []client.Object{cluster, cc, secret, machine, cm} {

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,69 +43,37 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
 	// Every log line of the manager (controllers, CAPI core, controller-runtime) at debug level.
 	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true), zap.Level(zapcore.Level(-10))))
-	tmp, err := os.MkdirTemp("", "capc-modules-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
+	os.Exit(envtestutil.Main(m, "modules", logs, setup))
+}
+
+// setup lays out the module root (with a symlink that escapes it and a module outside it) and
+// starts the stack on it.
+func setup(tmp string) (func(), error) {
 	moduleRoot, outside = filepath.Join(tmp, "root"), filepath.Join(tmp, "outside")
 	for _, d := range []string{filepath.Join(moduleRoot, "family"), outside} {
-		if err := copyDir(filepath.Join("testdata", "byo"), d); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+		if err := os.CopyFS(d, os.DirFS(filepath.Join("testdata", "byo"))); err != nil {
+			return nil, err
 		}
 	}
 	// A symlink inside the root pointing outside of it.
 	if err := os.Symlink(outside, filepath.Join(moduleRoot, "escape")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return nil, err
 	}
-	stack, err = envtestutil.StartStack(ctx, envtestutil.StackOptions{
+	var stop func()
+	var err error
+	stack, direct, stop, err = envtestutil.StartDirect(ctx, envtestutil.StackOptions{
 		WorkDir:    filepath.Join(tmp, "work"),
 		ModuleRoot: moduleRoot,
 		// The suite's path modules sleep, refuse or hash in local-exec provisioners.
 		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: 2, ApprovalMode: "auto",
 			ModulePolicy: modulecheck.Policy{AllowProvisioners: true}},
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the stack:", err)
-		return 1
+	if err == nil {
+		k8s = stack.Client
 	}
-	defer func() {
-		if err := stack.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the stack:", err)
-		}
-	}()
-	k8s = stack.Client
-	if direct, err = client.New(stack.Env.Config, client.Options{Scheme: stack.Scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
-}
-
-func copyDir(src, dst string) error {
-	return filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if info.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
+	return stop, err
 }
 
 func newNamespace(g *WithT) string {
@@ -200,22 +167,21 @@ func expectModuleInvalid(t *testing.T, cc *infrav1.CustomCluster, wants ...strin
 	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
 }
 
-func TestPathTraversalIsRefused(t *testing.T) {
-	g := NewWithT(t)
-	ns := newNamespace(g)
-	cluster, cc := newCluster(ns, "traversal", &infrav1.ModuleSource{Path: "../outside"})
-	g.Expect(k8s.Create(ctx, cc)).To(Succeed())
-	g.Expect(k8s.Create(ctx, cluster)).To(Succeed())
-	expectModuleInvalid(t, cc, `spec.module.path "../outside" must be relative to --module-root and must not contain '..'`)
-}
-
-func TestSymlinkEscapeIsRefused(t *testing.T) {
-	g := NewWithT(t)
-	ns := newNamespace(g)
-	cluster, cc := newCluster(ns, "symlink", &infrav1.ModuleSource{Path: "escape"})
-	g.Expect(k8s.Create(ctx, cc)).To(Succeed())
-	g.Expect(k8s.Create(ctx, cluster)).To(Succeed())
-	expectModuleInvalid(t, cc, `spec.module.path "escape": escapes --module-root`)
+// A module path that leaves --module-root, by its name or through a symlink, is refused.
+func TestModulePathEscapesAreRefused(t *testing.T) {
+	for _, tt := range []struct{ name, path, want string }{
+		{"traversal", "../outside", `spec.module.path "../outside" must be relative to --module-root and must not contain '..'`},
+		{"symlink", "escape", `spec.module.path "escape": escapes --module-root`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ns := newNamespace(g)
+			cluster, cc := newCluster(ns, tt.name, &infrav1.ModuleSource{Path: tt.path})
+			g.Expect(k8s.Create(ctx, cc)).To(Succeed())
+			g.Expect(k8s.Create(ctx, cluster)).To(Succeed())
+			expectModuleInvalid(t, cc, tt.want)
+		})
+	}
 }
 
 func TestContractFailureRunsNothing(t *testing.T) {

@@ -8,9 +8,7 @@ package move
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +20,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,25 +51,28 @@ var (
 	logs     = &envtestutil.SyncBuffer{}
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
+func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.Level(zapcore.InfoLevel)))
+	os.Exit(envtestutil.Main(m, "move", logs, setup))
+}
+
+// setup starts the fake cloud and two management clusters set up from the release's components.
+func setup(dir string) (func(), error) {
+	tmp = dir
+	var stops []func()
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
 	var err error
-	if tmp, err = os.MkdirTemp("", "capc-move-"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
 	if cloud, err = envtestutil.StartFakeCloud("move-token"); err != nil {
-		fmt.Fprintln(os.Stderr, "fakecloud:", err)
-		return 1
+		return nil, fmt.Errorf("fakecloud: %w", err)
 	}
-	defer cloud.Stop()
+	stops = append(stops, cloud.Stop)
 	components, err := releaseComponents()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "release components:", err)
-		return 1
+		return stopAll, fmt.Errorf("release components: %w", err)
 	}
 	for _, p := range []**mgmt{&src, &dst} {
 		name := "source"
@@ -80,17 +80,12 @@ func run(m *testing.M) int {
 			name = "target"
 		}
 		if *p, err = startMgmt(name, components); err != nil {
-			fmt.Fprintf(os.Stderr, "%s management cluster: %v\n", name, err)
-			return 1
+			return stopAll, fmt.Errorf("%s management cluster: %w", name, err)
 		}
-		defer func(mc *mgmt) { _ = mc.stack.Stop() }(*p)
+		mc := *p
+		stops = append(stops, func() { _ = mc.stack.Stop() })
 	}
-	code := m.Run()
-	if code != 0 {
-		fmt.Fprintln(os.Stderr, "---- manager logs (last 200 lines) ----")
-		fmt.Fprintln(os.Stderr, logs.Tail(200))
-	}
-	return code
+	return stopAll, nil
 }
 
 // startMgmt starts one management cluster and sets it up as `clusterctl init` would have.
@@ -132,20 +127,7 @@ func releaseComponents() ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs, nil
-			}
-			return nil, err
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
-	}
+	return envtestutil.DecodeObjects(bytes.NewReader(raw))
 }
 
 // initLikeClusterctl does to an envtest API server (whose CRDs envtest installed) what

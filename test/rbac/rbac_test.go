@@ -13,9 +13,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -34,7 +32,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
@@ -110,20 +107,11 @@ func components(t *testing.T) []*unstructured.Unstructured {
 		t.Fatalf("kustomize build config/default: %v\n%s", err, stderr.String())
 	}
 	out = clusterctlVar.ReplaceAll(out, []byte("$2"))
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs
-			}
-			t.Fatalf("decoding components: %v", err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
+	objs, err := envtestutil.DecodeObjects(bytes.NewReader(out))
+	if err != nil {
+		t.Fatalf("components: %v", err)
 	}
+	return objs
 }
 
 // generatedRole reads config/rbac/role.yaml, the ClusterRole controller-gen writes from the markers.

@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,17 +62,12 @@ func writeModules(t *testing.T) string {
 	}
 	copySimulated := func(dir, kind string) {
 		m, err := modules.Get("simulated", kind)
+		if err == nil {
+			err = os.CopyFS(filepath.Join(root, dir, kind), m)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = fs.WalkDir(m, ".", func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, _ := fs.ReadFile(m, p)
-			write(filepath.Join(dir, kind, p), string(b))
-			return nil
-		})
 	}
 	for _, kind := range []string{"cluster", "machine"} {
 		write("broken/"+kind+"/main.tf", "resource \"terraform_data\" \"x\" {\n  input = \n")

@@ -90,29 +90,29 @@ func run(m *testing.M) int {
 		return 0
 	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true), zap.Level(zapcore.Level(-10))))
-	tmp, err := os.MkdirTemp("", "capc-security-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
+	return envtestutil.Main(m, "security", logs, setup)
+}
+
+// setup plants the secrets attacks look for (a service account token, a git repository for the
+// remote module), starts the sandboxed stack and provisions the victim.
+func setup(tmp string) (func(), error) {
 	workDir = filepath.Join(tmp, "work")
 	// A token where a pod has its service account's: outside every workspace, readable by the
 	// manager's user.
 	tokenPath = filepath.Join(tmp, "var", "run", "secrets", "kubernetes.io", "serviceaccount", "token")
-	if err := os.MkdirAll(filepath.Dir(tokenPath), 0o700); err == nil {
-		err = os.WriteFile(tokenPath, []byte(tokenMarker), 0o600)
+	if err := os.MkdirAll(filepath.Dir(tokenPath), 0o700); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	if err := os.WriteFile(tokenPath, []byte(tokenMarker), 0o600); err != nil {
+		return nil, err
 	}
+	var err error
 	if remoteRepo, err = gitModule(filepath.Join(tmp, "remote.git")); err != nil {
-		fmt.Fprintln(os.Stderr, "a git repository for the remote module:", err)
-		return 1
+		return nil, fmt.Errorf("a git repository for the remote module: %w", err)
 	}
 	self, _ := os.Executable()
-	stack, err = envtestutil.StartStack(ctx, envtestutil.StackOptions{
+	var stop func()
+	stack, direct, stop, err = envtestutil.StartDirect(ctx, envtestutil.StackOptions{
 		WorkDir: workDir,
 		Runner: func(c *tfrunner.Config) {
 			c.Shim, c.Sandbox = self, tfrunner.SandboxRequired
@@ -124,31 +124,19 @@ func run(m *testing.M) int {
 		Controller: controllers.Options{ClusterConcurrency: 4, ApprovalMode: "auto", ModulePolicy: policy, AllowRemoteModules: true},
 	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the stack:", err)
-		return 1
+		return stop, err
 	}
-	defer func() {
-		if err := stack.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the stack:", err)
-		}
-	}()
 	k8s = stack.Client
-	if direct, err = client.New(stack.Env.Config, client.Options{Scheme: stack.Scheme}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	kube = kubernetes.NewForConfigOrDie(stack.Env.Config)
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if binary, err = tfrunner.ResolveBinary(cctx, tfrunner.BinaryOptions{Path: filepath.Join(envtestutil.RepoRoot(), "bin", "terraform")}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return stop, err
 	}
 	if err := provisionVictim(); err != nil {
-		fmt.Fprintln(os.Stderr, "provisioning the victim:", err)
-		return 1
+		return stop, fmt.Errorf("provisioning the victim: %w", err)
 	}
-	return m.Run()
+	return stop, nil
 }
 
 // victimDir is the victim's workspace; attackers reach it from theirs as ../../victim/customcluster-v.
@@ -185,14 +173,7 @@ func newRunner(t *testing.T, holder string, mode tfrunner.SandboxMode, mut ...fu
 	self, _ := os.Executable()
 	cfg := tfrunner.Config{Binary: binary, WorkDir: workDir, Kube: kube, Holder: holder, Shim: self,
 		Sandbox: mode, Logger: ctrl.Log.WithName(holder), CancelGrace: 5 * time.Second}
-	for _, f := range mut {
-		f(&cfg)
-	}
-	r, err := tfrunner.New(cfg)
-	if err != nil {
-		t.Fatalf("tfrunner.New: %v", err)
-	}
-	return r
+	return envtestutil.NewRunner(t, cfg, mut...)
 }
 
 func namespace(name string) *corev1.Namespace {

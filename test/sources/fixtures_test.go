@@ -2,7 +2,6 @@ package sources
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,17 +47,7 @@ func writeRepo(t *testing.T, dir string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = fs.WalkDir(m, ".", func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, err := fs.ReadFile(m, p)
-			if err != nil {
-				return err
-			}
-			return writeFile(filepath.Join(dir, "teams", "a", kind, p), string(b))
-		})
-		if err != nil {
+		if err := os.CopyFS(filepath.Join(dir, "teams", "a", kind), m); err != nil {
 			t.Fatal(err)
 		}
 	}

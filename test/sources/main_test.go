@@ -38,29 +38,16 @@ var (
 	scLogs     = &envtestutil.SyncBuffer{}
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
+func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(logs), zap.Level(zapcore.InfoLevel)))
-	var err error
-	if tmp, err = os.MkdirTemp("", "capc-sources-"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	stop, err := start()
-	defer stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the suite:", err)
-		return 1
-	}
-	code := m.Run()
+	code := envtestutil.Main(m, "sources", logs, func(dir string) (func(), error) {
+		tmp = dir
+		return start()
+	})
 	if code != 0 {
-		for name, b := range map[string]*envtestutil.SyncBuffer{"manager": logs, "source-controller": scLogs} {
-			fmt.Fprintf(os.Stderr, "---- %s logs (last 150 lines) ----\n%s\n", name, b.Tail(150))
-		}
+		fmt.Fprintf(os.Stderr, "---- source-controller logs (last 150 lines) ----\n%s\n", scLogs.Tail(150))
 	}
-	return code
+	os.Exit(code)
 }
 
 // start brings up the git server, the stack (with Flux's CRDs) and source-controller.

@@ -93,14 +93,7 @@ func newRunner(t *testing.T, workDir, holder string, mut ...func(*tfrunner.Confi
 	// Sandboxed as in the manager; the suite's modules sleep in local-exec provisioners, so the
 	// sandbox may run the shell and coreutils (the operator's --sandbox-allow-read).
 	cfg.SandboxReadPaths = shellPaths
-	for _, f := range mut {
-		f(&cfg)
-	}
-	r, err := tfrunner.New(cfg)
-	if err != nil {
-		t.Fatalf("tfrunner.New: %v", err)
-	}
-	return r
+	return envtestutil.NewRunner(t, cfg, mut...)
 }
 
 var shellPaths = []string{"/bin", "/usr/bin"}

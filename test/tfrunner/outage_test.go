@@ -88,30 +88,6 @@ func (p *apiProxy) setDown(down bool) {
 	}
 }
 
-// Three resources, four seconds each; every create appends a line to the marker file.
-const outageModule = `
-variable "marker" {
-  type = string
-}
-resource "terraform_data" "a" {
-  provisioner "local-exec" {
-    command = "sleep 4; echo a >> ${var.marker}"
-  }
-}
-resource "terraform_data" "b" {
-  depends_on = [terraform_data.a]
-  provisioner "local-exec" {
-    command = "sleep 4; echo b >> ${var.marker}"
-  }
-}
-resource "terraform_data" "c" {
-  depends_on = [terraform_data.b]
-  provisioner "local-exec" {
-    command = "sleep 4; echo c >> ${var.marker}"
-  }
-}
-`
-
 // TestAPIServerOutageMidApply cuts the API server while terraform creates. An outage the lock
 // outlives costs nothing: the run finishes and its state reaches the Secret once the server is
 // back. A longer one interrupts the run before the lock can expire (another runner could take it
@@ -142,8 +118,8 @@ func TestAPIServerOutageMidApply(t *testing.T) {
 				c.Kube = kubernetes.NewForConfigOrDie(cfg)
 				c.LockTTL = tt.ttl
 			}, unsandboxed) // the module appends to a marker of the test
-			ws := tfrunner.Workspace{Object: objectIn(ns, "outage"), Module: os.DirFS(writeModule(t, map[string]string{"main.tf": outageModule})),
-				Variables: map[string]cty.Value{"marker": cty.StringVal(marker)}}
+			ws := tfrunner.Workspace{Object: objectIn(ns, "outage"), Module: os.DirFS(writeModule(t, map[string]string{"main.tf": chainModule})),
+				Variables: map[string]cty.Value{"marker": cty.StringVal(marker), "seconds": cty.NumberIntVal(4)}}
 			type outcome struct {
 				res tfrunner.Result
 				err error

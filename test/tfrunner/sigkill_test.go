@@ -23,23 +23,32 @@ import (
 	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
-// Three sequential resources, two seconds each.
+// Three sequential resources, var.seconds each; with var.marker set, each create then appends
+// its name to that file.
 const chainModule = `
+variable "seconds" {
+  type    = number
+  default = 2
+}
+variable "marker" {
+  type    = string
+  default = ""
+}
 resource "terraform_data" "a" {
   provisioner "local-exec" {
-    command = "sleep 2"
+    command = "sleep ${var.seconds}${var.marker == "" ? "" : "; echo a >> ${var.marker}"}"
   }
 }
 resource "terraform_data" "b" {
   depends_on = [terraform_data.a]
   provisioner "local-exec" {
-    command = "sleep 2"
+    command = "sleep ${var.seconds}${var.marker == "" ? "" : "; echo b >> ${var.marker}"}"
   }
 }
 resource "terraform_data" "c" {
   depends_on = [terraform_data.b]
   provisioner "local-exec" {
-    command = "sleep 2"
+    command = "sleep ${var.seconds}${var.marker == "" ? "" : "; echo c >> ${var.marker}"}"
   }
 }
 `
