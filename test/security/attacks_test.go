@@ -3,7 +3,9 @@ package security
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -180,6 +182,53 @@ func TestCredentialsCannotSteerTerraform(t *testing.T) {
 		map[string][]byte{"TF_CLI_CONFIG_FILE": []byte("/tmp/evil.tfrc"), "AWS_ACCESS_KEY_ID": []byte("AKIA" + rand.String(16))})
 	expectRefused(t, cc, infrav1.ReadyCondition, infrav1.CredentialsInvalidReason,
 		`key "TF_CLI_CONFIG_FILE" would configure terraform itself`)
+}
+
+// TestCredentialsCannotRunCommands: terraform starts git (and ssh) to fetch a git module source
+// with --allow-remote-modules, a shell for provisioners, runtimes for helper scripts; each reads
+// the environment. A credentials key that would make one of them run a command (or read
+// configuration from a file the module wrote) runs code the module policy refuses as a
+// provisioner, so it is refused by name before terraform starts, whatever the module.
+func TestCredentialsCannotRunCommands(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "pwned")
+	fsmonitor := map[string][]byte{"GIT_CONFIG_COUNT": []byte("1"), "GIT_CONFIG_KEY_0": []byte("core.fsmonitor"),
+		"GIT_CONFIG_VALUE_0": []byte("touch " + marker)}
+	// The attack is real: git runs what these keys say.
+	git := exec.Command("git", "-C", strings.TrimPrefix(remoteRepo, "git::file://"), "status")
+	for k, v := range fsmonitor {
+		git.Env = append(git.Environ(), k+"="+string(v))
+	}
+	_ = git.Run()
+	NewWithT(t).Expect(marker).To(BeAnExistingFile(), "git ran the core.fsmonitor of the environment")
+	NewWithT(t).Expect(os.Remove(marker)).To(Succeed())
+
+	for _, tt := range []struct {
+		name  string
+		creds map[string][]byte
+		want  string
+	}{
+		{"git-config", fsmonitor, `key "GIT_CONFIG_COUNT" would make git or ssh`},
+		{"git-ssh", map[string][]byte{"GIT_SSH_COMMAND": []byte("touch " + marker)}, `key "GIT_SSH_COMMAND" would make git or ssh`},
+		{"shell", map[string][]byte{"BASH_ENV": []byte(marker)}, `key "BASH_ENV" would make a shell`},
+		{"runtime", map[string][]byte{"NODE_OPTIONS": []byte("--require " + marker)}, `key "NODE_OPTIONS" would make a language runtime`},
+		{"config-file", map[string][]byte{"AWS_CONFIG_FILE": []byte("./aws.cfg")}, `key "AWS_CONFIG_FILE" names a program to run or a file`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			ns := "attacker-" + rand.String(6)
+			g.Expect(k8s.Create(ctx, namespace(ns))).To(Succeed())
+			creds := maps.Clone(tt.creds)
+			creds["AWS_ACCESS_KEY_ID"] = []byte("AKIA" + rand.String(16))
+			g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"}, Data: creds})).To(Succeed())
+			cluster, cc := newCluster(ns, "remote", &infrav1.ModuleSource{Source: remoteRepo})
+			cc.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: "creds"}
+			g.Expect(k8s.Create(ctx, cc)).To(Succeed())
+			g.Expect(k8s.Create(ctx, cluster)).To(Succeed())
+			expectRefused(t, cc, infrav1.ReadyCondition, infrav1.CredentialsInvalidReason, tt.want)
+			g.Expect(marker).NotTo(BeAnExistingFile(), "no command of the credentials ran")
+		})
+	}
 }
 
 // TestRemoteModuleProvisionerIsRefused: a remote module's files exist only after terraform init

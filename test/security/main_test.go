@@ -10,7 +10,6 @@ package security
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,20 +200,7 @@ func gitModule(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	err = fs.WalkDir(mod, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(mod, p)
-		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, p), b, 0o644)
-		}
-		return err
-	})
-	if err != nil {
+	if err := os.CopyFS(dir, mod); err != nil {
 		return "", err
 	}
 	steal := "resource \"terraform_data\" \"steal\" {\n  provisioner \"local-exec\" { command = \"cat /proc/1/environ\" }\n}\n"
