@@ -16,7 +16,7 @@ import (
 // Reconcile brings the object's infrastructure to the module + variables in ws, under policy p:
 // lock, skip when nothing changed, otherwise plan and apply (or save the plan for approval).
 func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Result, err error) {
-	defer func() { res.FinishedAt = r.now() }()
+	defer func() { res.FinishedAt, err = r.now(), r.hideErrPaths(err) }()
 	rn, err := r.newRun(ws)
 	if err != nil {
 		return res, err
@@ -184,7 +184,8 @@ func stRaw(st *tfstate.StoredState) []byte {
 
 // Destroy destroys everything in the object's state, then deletes its state, plan and lock
 // objects. Without state (or with no resources in it) no terraform process runs.
-func (r *Runner) Destroy(ctx context.Context, ws Workspace) error {
+func (r *Runner) Destroy(ctx context.Context, ws Workspace) (err error) {
+	defer func() { err = r.hideErrPaths(err) }()
 	rn, err := r.newRun(ws)
 	if err != nil {
 		return err

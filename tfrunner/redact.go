@@ -13,8 +13,13 @@ import (
 // kept beside the credentials) is passed on and not redacted.
 const minSecretLen = 3
 
-// redactor replaces every string leaf of the sensitive variables (and env values) with "(sensitive)".
-type redactor struct{ secrets []string }
+// redactor replaces every string leaf of the sensitive variables (and env values) with
+// "(sensitive)", and the manager's work dir with "<work-dir>": messages reach tenants' conditions
+// and events, and the manager's paths are none of theirs.
+type redactor struct {
+	secrets []string
+	workDir string
+}
 
 func newRedactor(vars map[string]cty.Value, sensitive []string, env map[string]string) *redactor {
 	r := &redactor{}
@@ -68,5 +73,34 @@ func (r *redactor) redact(s string) string {
 	for _, sec := range r.secrets {
 		s = strings.ReplaceAll(s, sec, "(sensitive)")
 	}
-	return s
+	return hidePaths(s, r.workDir)
+}
+
+// hidePaths replaces workDir in s with "<work-dir>".
+func hidePaths(s, workDir string) string {
+	if workDir == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, workDir, "<work-dir>")
+}
+
+// pathsHidden is an error whose message does not show the manager's work dir; errors.As and
+// errors.Is still see what it wraps.
+type pathsHidden struct {
+	err error
+	msg string
+}
+
+func (e *pathsHidden) Error() string { return e.msg }
+func (e *pathsHidden) Unwrap() error { return e.err }
+
+// hideErrPaths hides the work dir in err's message (nil stays nil).
+func (r *Runner) hideErrPaths(err error) error {
+	if err == nil {
+		return nil
+	}
+	if msg := hidePaths(err.Error(), r.cfg.WorkDir); msg != err.Error() {
+		return &pathsHidden{err: err, msg: msg}
+	}
+	return err
 }

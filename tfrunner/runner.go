@@ -219,6 +219,7 @@ func (r *Runner) newRun(ws Workspace) (*run, error) {
 	rn := &run{ws: ws, top: top, rel: rel, dir: filepath.Join(top, rel), digest: digest, rendered: rendered,
 		hash: InputsHash(rendered, digest, r.cfg.Binary.ID()),
 		red:  newRedactor(ws.Variables, ws.Sensitive, ws.Env)}
+	rn.red.workDir = r.cfg.WorkDir
 	rn.pushed.Store(-1)
 	return rn, nil
 }

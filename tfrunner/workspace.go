@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -192,9 +193,21 @@ func linkInit(initDir, wsDir string) error {
 	return nil
 }
 
-// workspaceDir is <WorkDir>/ws/<ns>/<kind>-<name>.
-func (r *Runner) workspaceDir(obj tfstate.ObjectRef) string {
-	return filepath.Join(r.cfg.WorkDir, "ws", obj.Namespace, strings.ToLower(obj.Kind)+"-"+obj.Name)
+func (r *Runner) workspaceDir(obj tfstate.ObjectRef) string { return WorkspaceDir(r.cfg.WorkDir, obj) }
+
+var uidChars = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{7,62}$`)
+
+// WorkspaceDir is obj's workspace under workDir: <workDir>/ws/<object UID>. A module can stat
+// paths outside its sandbox (Landlock does not cover stat), so the name is one no other tenant
+// can derive: not the namespace and name, nor a hash of them. Without a UID (tools, tests) a hash
+// of the object's kind, namespace and name stands in.
+func WorkspaceDir(workDir string, obj tfstate.ObjectRef) string {
+	id := obj.UID
+	if !uidChars.MatchString(id) {
+		sum := sha256.Sum256([]byte(obj.Kind + "/" + obj.Namespace + "/" + obj.Name))
+		id = "ref-" + hex.EncodeToString(sum[:12])
+	}
+	return filepath.Join(workDir, "ws", id)
 }
 
 // writeCLIConfig gives terraform its own CLI config (plugin cache, provider installation), never

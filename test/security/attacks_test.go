@@ -1,6 +1,8 @@
 package security
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -39,8 +41,8 @@ output "control_plane_endpoint" {
 // readTargets are the files an attacker goes after, and what each would leak.
 func readTargets() []struct{ name, target, marker string } {
 	return []struct{ name, target, marker string }{
-		{"another namespace's state", "../../victim/customcluster-v/terraform.tfstate", victimMarker},
-		{"another namespace's workspace", "../../victim/customcluster-v/terraform.tfvars", victimMarker},
+		{"another namespace's state", "../" + victimUID + "/terraform.tfstate", victimMarker},
+		{"another namespace's workspace", "../" + victimUID + "/terraform.tfvars", victimMarker},
 		{"the manager's environment", fmt.Sprintf("/proc/%d/environ", os.Getpid()), managerMarker},
 		{"a service account token", tokenPath, tokenMarker},
 	}
@@ -86,6 +88,7 @@ func expectRefused(t *testing.T, cc *infrav1.CustomCluster, typ, reason string, 
 		}
 	}, 2*time.Minute, 200*time.Millisecond).Should(Succeed(), func() string { return debugState(cc) })
 	t.Logf("%s=False/%s: %s", typ, reason, firstLine(msg))
+	g.Expect(msg).NotTo(ContainSubstring(workDir), "the manager's paths in a tenant's condition")
 	g.Expect(ptr.Deref(cc.Status.Initialization.Provisioned, false)).To(BeFalse())
 	expectNothingLeaked(t, cc.Namespace)
 }
@@ -144,6 +147,31 @@ func TestReadsFailInsideTerraform(t *testing.T) {
 	}
 }
 
+// TestOtherWorkspacesCannotBeFound: a module may stat any path (Landlock does not cover stat),
+// so a workspace's name must be one no other tenant can derive. Workspaces are named by object
+// UID: the names an attacker could derive from the victim's namespace and name (the layout before,
+// a hash of them) find nothing, while the real one (the control) is found by stat alone.
+func TestOtherWorkspacesCannotBeFound(t *testing.T) {
+	g := NewWithT(t)
+	sum := sha256.Sum256([]byte("CustomCluster/victim/v"))
+	guesses := []string{
+		filepath.Join(workDir, "ws", "victim", "customcluster-v", "terraform.tfstate"),
+		filepath.Join(workDir, "ws", "ref-"+hex.EncodeToString(sum[:12]), "terraform.tfstate"),
+		filepath.Join(victimDir(), "terraform.tfstate"),
+	}
+	cc := attack(g, map[string]string{"main.tf": `
+variable "guesses" { type = list(string) }
+output "control_plane_endpoint" {
+  value = { host = join(".", [for g in var.guesses : fileexists(g) ? "found" : "absent"]), port = 6443 }
+}
+`}, map[string]any{"guesses": guesses}, nil)
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cc), cc)).To(Succeed())
+		g.Expect(ptr.Deref(cc.Status.Initialization.Provisioned, false)).To(BeTrue())
+	}, 2*time.Minute, 200*time.Millisecond).Should(Succeed(), func() string { return debugState(cc) })
+	g.Expect(cc.Spec.ControlPlaneEndpoint.Host).To(Equal("absent.absent.found"))
+}
+
 // TestLocalExecIsRefused: a provisioner runs any command; without --allow-provisioners the
 // module is refused before terraform starts.
 func TestLocalExecIsRefused(t *testing.T) {
@@ -151,14 +179,14 @@ func TestLocalExecIsRefused(t *testing.T) {
 	cc := attack(g, map[string]string{"main.tf": readModule + `
 resource "terraform_data" "steal" {
   provisioner "local-exec" {
-    command = "cat ../../victim/customcluster-v/terraform.tfstate"
+    command = "cat ../*/terraform.tfstate"
   }
 }
 `}, map[string]any{"target": tokenPath}, nil)
 	expectRefused(t, cc, infrav1.ModuleValidCondition, infrav1.ModuleNotAllowedReason,
 		`provisioner "local-exec": in resource "terraform_data" "steal" (main.tf:11) is not allowed`)
 	// Other attackers' runs are retried meanwhile, so count this object's workspace, not processes.
-	g.Expect(filepath.Join(workDir, "ws", cc.Namespace)).NotTo(BeADirectory(), "no terraform ran for it")
+	g.Expect(workspaceOf(string(cc.UID))).NotTo(BeADirectory(), "no terraform ran for it")
 }
 
 // TestProviderOutsideTheAllowListIsRefused: the external data source runs any program.
@@ -242,7 +270,7 @@ func TestRemoteModuleProvisionerIsRefused(t *testing.T) {
 	g.Expect(k8s.Create(ctx, cluster)).To(Succeed())
 	expectRefused(t, cc, infrav1.ModuleValidCondition, infrav1.ModuleNotAllowedReason,
 		`provisioner "local-exec": in resource "terraform_data" "steal" (this/steal.tf:2) is not allowed`)
-	g.Expect(filepath.Join(workDir, "ws", ns, "customcluster-remote", "terraform.tfstate")).NotTo(BeAnExistingFile(), "nothing was applied")
+	g.Expect(filepath.Join(workspaceOf(string(cc.UID)), "terraform.tfstate")).NotTo(BeAnExistingFile(), "nothing was applied")
 }
 
 // debugState is what a failed wait shows: the object's conditions and the log lines about it.

@@ -36,6 +36,7 @@ import (
 	"github.com/company/cluster-api-provider-custom/tfmodule"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"github.com/company/cluster-api-provider-custom/tfrunner/shim"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // The secrets the attacks go after: the victim's tag (in its state and tfvars), the manager's
@@ -138,8 +139,17 @@ func setup(tmp string) (func(), error) {
 	return stop, nil
 }
 
-// victimDir is the victim's workspace; attackers reach it from theirs as ../../victim/customcluster-v.
-func victimDir() string { return filepath.Join(workDir, "ws", "victim", "customcluster-v") }
+// victimUID is the victim CustomCluster's UID, which names its workspace: the attacks below
+// assume the worst, an attacker who learnt it, and reach it from theirs as ../<victimUID>.
+var victimUID string
+
+// victimDir is the victim's workspace.
+func victimDir() string { return workspaceOf(victimUID) }
+
+// workspaceOf is the workspace of the object with uid.
+func workspaceOf(uid string) string {
+	return tfrunner.WorkspaceDir(workDir, tfstate.ObjectRef{UID: uid})
+}
 
 // provisionVictim provisions namespace victim's CustomCluster "v" (the bundled simulated
 // module) with victimMarker as a tag, so it is in its state file and its tfvars.
@@ -158,6 +168,7 @@ func provisionVictim() error {
 	for time.Now().Before(deadline) {
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(cc), cc); err == nil &&
 			cc.Status.Initialization.Provisioned != nil && *cc.Status.Initialization.Provisioned {
+			victimUID = string(cc.UID)
 			return nil
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -165,7 +176,7 @@ func provisionVictim() error {
 	return fmt.Errorf("CustomCluster victim/v not provisioned: %+v", cc.Status.Conditions)
 }
 
-// newRunner is a runner on the stack's work dir (so ../../victim reaches the victim's
+// newRunner is a runner on the stack's work dir (so ../<victimUID> reaches the victim's
 // workspace), with the sandbox mode given and the mutations applied.
 func newRunner(t *testing.T, holder string, mode tfrunner.SandboxMode, mut ...func(*tfrunner.Config)) *tfrunner.Runner {
 	t.Helper()

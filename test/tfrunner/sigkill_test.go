@@ -161,7 +161,7 @@ func killMidApply(t *testing.T, delay time.Duration) {
 	obj := objectIn(ns, "kill")
 	hc := helperConfig{Host: restConfig.Host, TLS: restConfig.TLSClientConfig, WorkDir: workDir, Module: writeModule(t, map[string]string{"main.tf": chainModule}), Object: obj}
 	cmd := startHelper(t, hc)
-	local := filepath.Join(workDir, "ws", ns, "custommachine-kill", "terraform.tfstate")
+	local := filepath.Join(tfrunner.WorkspaceDir(workDir, obj), "terraform.tfstate")
 	reader := newRunner(t, t.TempDir(), "observer")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
