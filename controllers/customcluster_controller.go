@@ -85,7 +85,7 @@ func (r *CustomClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	p := r.newPatcher(cc)
 	defer func() {
 		if err := p.Patch(ctx, cc, &cc.Status.ObservedGeneration); err != nil {
-			reterr = kerrors.NewAggregate([]error{reterr, err})
+			reterr = kerrors.NewAggregate([]error{reterr, r.writeRefused(ctx, p, cc, err)})
 		}
 	}()
 	if cluster == nil {
@@ -127,11 +127,19 @@ func (r *CustomClusterReconciler) reconcileNormal(ctx context.Context, p *patche
 	if err != nil || !ok {
 		return result, err
 	}
-	if err := applyClusterOutputs(cc, res.Outputs); err != nil {
-		setNotReady(cc, infrav1.ProvisioningFailedReason, "%v", err)
-		r.Recorder.Eventf(cc, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
+	next := cc.DeepCopy()
+	err = applyClusterOutputs(next, res.Outputs)
+	if err != nil {
+		err = &outputsError{msg: err.Error()}
+	} else {
+		err = r.limits.check("CustomCluster", next)
+	}
+	if err != nil {
+		setNotReady(cc, infrav1.InvalidOutputsReason, "%v", err)
+		r.Recorder.Eventf(cc, corev1.EventTypeWarning, infrav1.InvalidOutputsReason, "%v", err)
 		return ctrl.Result{}, nil
 	}
+	*cc = *next
 	setReady(cc, r.sandboxNote())
 	return result, nil
 }

@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,6 +22,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/contract"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
 // CustomMachineReconciler reconciles a CustomMachine.
@@ -98,7 +101,7 @@ func (r *CustomMachineReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	p := r.newPatcher(cm)
 	defer func() {
 		if err := p.Patch(ctx, cm, &cm.Status.ObservedGeneration); err != nil {
-			reterr = kerrors.NewAggregate([]error{reterr, err})
+			reterr = kerrors.NewAggregate([]error{reterr, r.writeRefused(ctx, p, cm, err)})
 		}
 	}()
 	if machine == nil {
@@ -162,13 +165,13 @@ func (r *CustomMachineReconciler) reconcileNormal(ctx context.Context, p *patche
 		return result, err
 	}
 	h, err := machineHealth(res)
-	if err == nil && ok {
-		err = applyMachineOutputs(cm, res.Outputs)
+	if err != nil {
+		err = &outputsError{msg: err.Error()}
+	} else if ok {
+		err = r.setOutputs(ctx, cm, res.Outputs)
 	}
 	if err != nil {
-		setNotReady(cm, infrav1.ProvisioningFailedReason, "%v", err)
-		r.Recorder.Eventf(cm, corev1.EventTypeWarning, infrav1.ProvisioningFailedReason, "%v", err)
-		return ctrl.Result{}, nil
+		return r.outputsRefused(cm, err)
 	}
 	if h.Status == contract.Unhealthy {
 		// Reported whether or not the plan that found it was applied (a manual-mode plan waits).
@@ -180,6 +183,59 @@ func (r *CustomMachineReconciler) reconcileNormal(ctx context.Context, p *patche
 	}
 	return result, nil
 }
+
+// setOutputs writes the run's outputs into cm, all or nothing: outputs that break the contract or
+// would not fit the API are refused (*outputsError), and so is a first providerID another
+// CustomMachine holds, in any namespace (*duplicateError).
+func (r *CustomMachineReconciler) setOutputs(ctx context.Context, cm *infrav1.CustomMachine, outs map[string]tfrunner.Output) error {
+	next := cm.DeepCopy()
+	if err := applyMachineOutputs(next, outs); err != nil {
+		return &outputsError{msg: err.Error()}
+	}
+	if err := r.limits.check("CustomMachine", next); err != nil {
+		return err
+	}
+	if cm.Spec.ProviderID == "" {
+		holder, err := r.providerIDHolder(ctx, cm, next.Spec.ProviderID)
+		if err != nil {
+			return err
+		}
+		if holder != "" {
+			return &duplicateError{id: next.Spec.ProviderID, holder: holder}
+		}
+	}
+	*cm = *next
+	return nil
+}
+
+// duplicateError is a providerID another CustomMachine holds.
+type duplicateError struct{ id, holder string }
+
+func (e *duplicateError) Error() string {
+	return fmt.Sprintf("the module's provider_id %q is CustomMachine %s's: not set (CAPI matches Nodes to Machines by it); "+
+		"the run's state is kept, and this machine retries until the module gives it its own or %s is gone", e.id, e.holder, e.holder)
+}
+
+// outputsRefused reports outputs setOutputs refused: a duplicate providerID is retried (the
+// other machine may go), invalid outputs wait for a new run.
+func (r *CustomMachineReconciler) outputsRefused(cm *infrav1.CustomMachine, err error) (ctrl.Result, error) {
+	var dup *duplicateError
+	var bad *outputsError
+	switch {
+	case errors.As(err, &dup):
+		setNotReady(cm, infrav1.DuplicateProviderIDReason, "%v", err)
+		r.Recorder.Eventf(cm, corev1.EventTypeWarning, infrav1.DuplicateProviderIDReason, "%v", err)
+		return ctrl.Result{RequeueAfter: duplicateRequeue}, nil
+	case errors.As(err, &bad):
+		setNotReady(cm, infrav1.InvalidOutputsReason, "%v", err)
+		r.Recorder.Eventf(cm, corev1.EventTypeWarning, infrav1.InvalidOutputsReason, "%v", err)
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+// duplicateRequeue is how often a machine whose providerID another holds looks again.
+const duplicateRequeue = 20 * time.Second
 
 // userData reads the bootstrap data; ok is false (with a condition) while it is not there yet.
 func (r *CustomMachineReconciler) userData(ctx context.Context, cm *infrav1.CustomMachine, machine *clusterv1.Machine) (string, bool, error) {

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -221,7 +222,20 @@ func TestApplyMachineOutputs(t *testing.T) {
 		{name: "empty providerID", mutate: func(m map[string]any) { m["provider_id"] = "" }, wantErr: "provider_id is empty"},
 		{name: "bad address type", mutate: func(m map[string]any) {
 			m["addresses"] = []any{map[string]any{"type": "Public", "address": "1.2.3.4"}}
-		}, wantErr: "unknown type"},
+		}, wantErr: `output addresses: status.addresses[0].type in body should be one of [Hostname ExternalIP InternalIP ExternalDNS InternalDNS]`},
+		{name: "more addresses than the API holds", mutate: func(m map[string]any) {
+			var many []any
+			for i := range 33 {
+				many = append(many, map[string]any{"type": "InternalIP", "address": fmt.Sprintf("10.0.0.%d", i)})
+			}
+			m["addresses"] = many
+		}, wantErr: "output addresses: status.addresses in body should have at most 32 items"},
+		{name: "providerID too long", mutate: func(m map[string]any) { m["provider_id"] = "custom://" + strings.Repeat("x", 600) },
+			wantErr: "output provider_id: spec.providerID in body should be at most 512 chars long"},
+	}
+	limits, err := loadAPILimits()
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,6 +245,9 @@ func TestApplyMachineOutputs(t *testing.T) {
 			}
 			cm := &infrav1.CustomMachine{Spec: infrav1.CustomMachineSpec{ProviderID: tt.providerID}}
 			err := applyMachineOutputs(cm, outputs(t, m))
+			if err == nil {
+				err = limits.check("CustomMachine", cm)
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -336,5 +353,34 @@ func TestPathModuleNeedsRelativePathAndRoot(t *testing.T) {
 	}
 	if _, err := pathModule("", "x", "machine"); err == nil {
 		t.Error("a path without --module-root was accepted")
+	}
+}
+
+// The cluster's outputs are held to the CRD's limits too, named by output.
+func TestClusterOutputLimits(t *testing.T) {
+	limits, err := loadAPILimits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tt := range map[string]struct {
+		outs    map[string]any
+		wantErr string
+	}{
+		"fits": {outs: map[string]any{"control_plane_endpoint": map[string]any{"host": "api.example", "port": 6443}}},
+		"host too long": {outs: map[string]any{"control_plane_endpoint": map[string]any{"host": strings.Repeat("h", 600), "port": 6443}},
+			wantErr: "output control_plane_endpoint: spec.controlPlaneEndpoint.host in body should be at most 512 chars long"},
+		"port out of range": {outs: map[string]any{"control_plane_endpoint": map[string]any{"host": "api.example", "port": 70000}},
+			wantErr: "output control_plane_endpoint: spec.controlPlaneEndpoint.port in body should be less than or equal to 65535"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cc := &infrav1.CustomCluster{}
+			err := applyClusterOutputs(cc, outputs(t, tt.outs))
+			if err == nil {
+				err = limits.check("CustomCluster", cc)
+			}
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("got %v, want %q", err, tt.wantErr)
+			}
+		})
 	}
 }

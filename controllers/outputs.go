@@ -77,14 +77,9 @@ func applyClusterOutputs(cc *infrav1.CustomCluster, outs map[string]tfrunner.Out
 	return nil
 }
 
-var validAddressTypes = map[string]bool{
-	string(clusterv1.MachineHostName): true, string(clusterv1.MachineExternalIP): true,
-	string(clusterv1.MachineInternalIP): true, string(clusterv1.MachineExternalDNS): true,
-	string(clusterv1.MachineInternalDNS): true,
-}
-
 // applyMachineOutputs maps the machine module's outputs onto the CustomMachine. providerID is set
-// once: a module that later reports a different one is an error, never a silent change.
+// once: a module that later reports a different one is an error, never a silent change. What the
+// API allows (address types, sizes) is checked on the result (apiLimits), against the CRD itself.
 func applyMachineOutputs(cm *infrav1.CustomMachine, outs map[string]tfrunner.Output) error {
 	var o contract.MachineOutputs
 	if err := decodeOutputs(outs, &o); err != nil {
@@ -98,9 +93,6 @@ func applyMachineOutputs(cm *infrav1.CustomMachine, outs map[string]tfrunner.Out
 	}
 	addrs := make([]clusterv1.MachineAddress, 0, len(o.Addresses))
 	for _, a := range o.Addresses {
-		if !validAddressTypes[a.Type] {
-			return fmt.Errorf("module output addresses has unknown type %q (want Hostname, ExternalIP, InternalIP, ExternalDNS or InternalDNS)", a.Type)
-		}
 		addrs = append(addrs, clusterv1.MachineAddress{Type: clusterv1.MachineAddressType(a.Type), Address: a.Address})
 	}
 	cm.Spec.ProviderID = o.ProviderID

@@ -60,9 +60,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, runner Runner, opts Options) e
 	if opts.Sources == nil {
 		return fmt.Errorf("no module source cache (Options.Sources)")
 	}
+	limits, err := loadAPILimits()
+	if err != nil {
+		return fmt.Errorf("reading the CRDs' schemas: %w", err)
+	}
+	if err := indexProviderID(ctx, mgr); err != nil {
+		return fmt.Errorf("indexing CustomMachines by providerID: %w", err)
+	}
 	b := base{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sources: mgr.GetCache(), Runner: runner, Options: opts,
 		Recorder: mgr.GetEventRecorderFor("custom-infrastructure-controller"), //nolint:staticcheck // CAPI's reconcilers use the same recorder API
+		limits:   limits, pids: &providerIDs{claims: map[string]providerIDClaim{}},
 	}
 	cb, mb := b, b
 	cb.stale, mb.stale = newStaleGuard(), newStaleGuard() // one per kind: names may repeat across kinds

@@ -34,7 +34,9 @@ type base struct {
 	Runner    Runner
 	Options   Options
 	now       func() time.Time
-	stale     *staleGuard // versions of objects this reconciler wrote over (see patcher)
+	stale     *staleGuard  // versions of objects this reconciler wrote over (see patcher)
+	limits    apiLimits    // the API's limits outputs are checked against
+	pids      *providerIDs // providerIDs being written by this process
 }
 
 func (b *base) clock() time.Time {

@@ -49,6 +49,14 @@ const (
 	InstanceTerminatedReason = "InstanceTerminated"
 	// InstanceUnhealthyReason: the machine module's health output says unhealthy.
 	InstanceUnhealthyReason = "InstanceUnhealthy"
+	// InvalidOutputsReason: the module's outputs break the contract or would not fit the API (the
+	// message names the output and the limit); nothing of them was written.
+	InvalidOutputsReason = "InvalidOutputs"
+	// DuplicateProviderIDReason: the module's provider_id is another CustomMachine's (named in the
+	// message); it is not set, the run's state is kept, and the machine retries by itself.
+	DuplicateProviderIDReason = "DuplicateProviderID"
+	// StatusWriteFailedReason: the API server refused the write of a reconcile's outcome.
+	StatusWriteFailedReason = "StatusWriteFailed"
 )
 
 // Finalizers.

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
@@ -76,6 +77,24 @@ func writeModules(t *testing.T) string {
 		copySimulated("typed", kind)
 		write("typed/"+kind+"/extra.tf", "variable \"replicas\" {\n  type    = number\n  default = 1\n}\n")
 	}
+	// outputs: the simulated machine with outputs a test can push past what the API holds
+	// (extra_addresses) or make the same for two machines (fixed_provider_id).
+	copySimulated("outputs", "machine")
+	outs, err := os.ReadFile(filepath.Join(root, "outputs", "machine", "outputs.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := strings.Replace(string(outs), `value       = "custom://${local.region}/${terraform_data.instance.output.id}"`,
+		`value       = var.fixed_provider_id != "" ? var.fixed_provider_id : "custom://${local.region}/${terraform_data.instance.output.id}"`, 1)
+	a := strings.Index(o, `output "addresses" {`)
+	b := a + strings.Index(o[a:], "\n}\n") + 3
+	o = o[:a] + `output "addresses" {
+  value = concat([{ type = "InternalIP", address = terraform_data.instance.output.private_ip }],
+  [for i in range(var.extra_addresses) : { type = "InternalIP", address = "10.99.0.${i}" }])
+}
+` + o[b:]
+	write("outputs/machine/outputs.tf", o)
+	write("outputs/machine/knobs.tf", "variable \"fixed_provider_id\" {\n  type    = string\n  default = \"\"\n}\nvariable \"extra_addresses\" {\n  type    = number\n  default = 0\n}\n")
 	write("nooutputs/cluster/main.tf", "variable \"cluster_name\" {\n  type = string\n}\n")
 	outside := t.TempDir()
 	write("../"+filepath.Base(outside)+"/cluster/main.tf", "# outside the root\n")
@@ -256,6 +275,10 @@ func badCases(ns string) []badCase {
 		invalid("machine", "broken module HCL", path("broken"), "", "does not parse"),
 		invalid("machine", "extra variable the module lacks", nil, `{"flavour": "x"}`, `spec.variables "flavour": is not a variable of the module (declared: region, simulated_instance_state)`),
 		invalid("machine", "variable of the wrong type", path("typed"), `{"replicas": {"a": 1}}`, `spec.variables "replicas": value of type object({a=number}) cannot be converted to the declared type number`),
+		{name: "addresses beyond the API's limit", kind: "machine", machine: func(_ *corev1.Secret, m *infrav1.CustomMachine) {
+			m.Spec.Module, m.Spec.Variables = path("outputs"), vars(`{"extra_addresses": 40}`)
+		}, status: metav1.ConditionFalse, reason: infrav1.InvalidOutputsReason,
+			msg: "output addresses: status.addresses in body should have at most 32 items"},
 		{name: "missing credentials Secret", kind: "machine", machine: func(_ *corev1.Secret, m *infrav1.CustomMachine) {
 			m.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: "nosuchcreds"}
 		}, status: metav1.ConditionFalse, reason: infrav1.CredentialsNotFoundReason, msg: "reading credentials Secret " + ns + "/nosuchcreds"},
@@ -408,6 +431,8 @@ func badInput(t *testing.T) {
 		})
 	}
 
+	t.Run("machine/duplicate providerID", func(t *testing.T) { duplicateProviderID(t, ns) })
+
 	// No state lost: the healthy machine kept its providerID and no serial went backwards.
 	t.Run("machine/providerID is immutable", func(t *testing.T) {
 		get(bcm)
@@ -439,5 +464,53 @@ func badInput(t *testing.T) {
 	report(t, "badinput", map[string]any{
 		"cases": len(cases) + 1, "rejected_by_api_server": rejected, "reported_by_provider": reported,
 		"skipped_known_bugs": skipped, "states_lost": lost, "panics": checkNoPanics(t, logs),
+	})
+}
+
+// duplicateProviderID: a machine module whose provider_id is the same for two machines (a lookup
+// where a create was meant), in two namespaces. The first keeps it; the second is refused with a
+// condition and a Warning event naming the first, keeps its run's state, and takes the
+// providerID by itself once the first is gone.
+func duplicateProviderID(t *testing.T, ns string) {
+	const id = "custom://dup/i-same"
+	s1, m1, cm1 := newMachine(ns, "base", "dup-a", false, path("outputs"), "")
+	cm1.Spec.Variables = vars(`{"fixed_provider_id": "` + id + `"}`)
+	create(t, s1, m1, cm1)
+	machine := func(cm *infrav1.CustomMachine) *infrav1.CustomMachine {
+		if err := suite.k8s.Get(bg(), client.ObjectKeyFromObject(cm), cm); err != nil {
+			t.Fatal(err)
+		}
+		return cm
+	}
+	waitFor(t, 2*time.Minute, "the first machine with the providerID", func() (bool, string) {
+		m := machine(cm1)
+		return m.Spec.ProviderID == id, condString(m.Status.Conditions, infrav1.ReadyCondition)
+	})
+
+	ns2 := newNamespace(t, "dup")
+	c2, cc2 := newCluster(ns2, "dup", nil, "")
+	s2, m2, cm2 := newMachine(ns2, "dup", "dup-b", false, path("outputs"), "")
+	cm2.Spec.Variables = cm1.Spec.Variables
+	create(t, cc2, c2, s2, m2, cm2)
+	waitFor(t, 2*time.Minute, "the second machine refused", func() (bool, string) {
+		m := machine(cm2)
+		c := findCond(m.Status.Conditions, infrav1.ReadyCondition)
+		return c != nil && c.Reason == infrav1.DuplicateProviderIDReason && strings.Contains(c.Message, ns+"/dup-a") &&
+			m.Spec.ProviderID == "", condString(m.Status.Conditions, infrav1.ReadyCondition)
+	})
+	if n := warningEvents(t, ns2, "dup-b", infrav1.DuplicateProviderIDReason); n == 0 {
+		t.Errorf("no %s Warning event on the second machine", infrav1.DuplicateProviderIDReason)
+	}
+	if serials, err := stateSerials(ns2); err != nil || len(serials) < 2 {
+		t.Errorf("the second machine's run state is not kept: %v %v", serials, err)
+	}
+
+	if err := suite.k8s.Delete(bg(), m1); err != nil { // CAPI deletes its CustomMachine
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Minute, "the second machine to take the providerID", func() (bool, string) {
+		m := machine(cm2)
+		return m.Spec.ProviderID == id && ptr.Deref(m.Status.Initialization.Provisioned, false),
+			condString(m.Status.Conditions, infrav1.ReadyCondition)
 	})
 }
