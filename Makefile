@@ -129,7 +129,8 @@ test-unit: ## Pure unit tests only.
 ##@ Demo
 
 .PHONY: demo
-demo: tools build ## Run the end-to-end demo on a local API server with the simulated module.
+demo: $(BIN)/terraform $(BIN)/kube-apiserver $(BIN)/etcd ## Run the end-to-end demo on a local API server with the simulated module (builds only what it runs).
+	CGO_ENABLED=0 go build -trimpath -o $(BIN)/capc-tfshim ./cmd/capc-tfshim
 	go run ./hack/demo
 
 ##@ Release

@@ -5,10 +5,14 @@ import (
 	"strings"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/cluster-api/util/conditions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -118,5 +122,49 @@ func TestNoOpPatchRecordsNothing(t *testing.T) {
 	older.ResourceVersion = "11"
 	if b.stale.stale(older) {
 		t.Error("a no-op patch was recorded as a newer version")
+	}
+}
+
+// A reconcile's write the API server refuses as invalid is shown: a Warning event and a status
+// patch of the conditions alone (Ready=False StatusWriteFailed), and the error goes back for a
+// retry with backoff. Other errors (a conflict) are returned untouched.
+func TestWriteRefused(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := infrav1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cm := &infrav1.CustomMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "m"}}
+	var statusPatches []string
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(cm.DeepCopy()).WithStatusSubresource(cm).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+			data, _ := p.Data(o)
+			statusPatches = append(statusPatches, string(data))
+			return c.SubResource(sub).Patch(ctx, o, p, opts...)
+		}}).Build()
+	rec := record.NewFakeRecorder(4)
+	b := &base{Client: c, Recorder: rec, stale: newStaleGuard()}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(cm), cm); err != nil {
+		t.Fatal(err)
+	}
+	p := b.newPatcher(cm)
+	refused := apierrors.NewInvalid(infrav1.GroupVersion.WithKind("CustomMachine").GroupKind(), "m",
+		field.ErrorList{field.TooMany(field.NewPath("status", "addresses"), 40, 32)})
+	if err := b.writeRefused(context.Background(), p, cm, refused); err != refused {
+		t.Fatalf("want the refusal back for a retry, got %v", err)
+	}
+	if len(statusPatches) != 1 || !strings.Contains(statusPatches[0], `"reason":"StatusWriteFailed"`) || strings.Contains(statusPatches[0], "addresses\":[") {
+		t.Fatalf("status patches: %q", statusPatches)
+	}
+	got := &infrav1.CustomMachine{}
+	_ = c.Get(context.Background(), client.ObjectKeyFromObject(cm), got)
+	if r := conditions.Get(got, infrav1.ReadyCondition); r == nil || r.Reason != infrav1.StatusWriteFailedReason || !strings.Contains(r.Message, "Too many") {
+		t.Fatalf("Ready = %+v", r)
+	}
+	if ev := <-rec.Events; !strings.Contains(ev, "Warning StatusWriteFailed") {
+		t.Fatalf("event %q", ev)
+	}
+	conflict := apierrors.NewConflict(infrav1.GroupVersion.WithResource("custommachines").GroupResource(), "m", nil)
+	if err := b.writeRefused(context.Background(), p, cm, conflict); err != conflict || len(statusPatches) != 1 {
+		t.Fatalf("a conflict is retried as it is: %v, %d patches", err, len(statusPatches))
 	}
 }
