@@ -110,7 +110,7 @@ func (r *CustomClusterReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 func (r *CustomClusterReconciler) runInput(p *patcher, cc *infrav1.CustomCluster, clusterName string) runInput {
 	return runInput{
 		obj: cc, patch: p, ref: objectRef(cc, "CustomCluster", clusterName), kind: contract.KindCluster,
-		spec: cc.Spec.TerraformSpec, status: &cc.Status.Terraform,
+		spec: cc.Spec.TerraformSpec, status: &cc.Status.Terraform, handled: &cc.Status.LastHandledReconcileAt,
 	}
 }
 

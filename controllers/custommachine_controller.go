@@ -278,7 +278,7 @@ func (r *CustomMachineReconciler) customCluster(ctx context.Context, cluster *cl
 func (r *CustomMachineReconciler) runInput(p *patcher, cm *infrav1.CustomMachine, clusterName string) runInput {
 	return runInput{
 		obj: cm, patch: p, ref: objectRef(cm, "CustomMachine", clusterName), kind: contract.KindMachine,
-		spec: cm.Spec.TerraformSpec, status: &cm.Status.Terraform, sensitive: sensitiveMachineVariables,
+		spec: cm.Spec.TerraformSpec, status: &cm.Status.Terraform, handled: &cm.Status.LastHandledReconcileAt, sensitive: sensitiveMachineVariables,
 		noRecreate: true, // CAPI Machines are immutable: a lost instance is replaced with its Machine
 	}
 }

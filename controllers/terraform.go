@@ -60,6 +60,7 @@ type runInput struct {
 	kind      string // module kind: cluster or machine
 	spec      infrav1.TerraformSpec
 	status    **infrav1.TerraformStatus
+	handled   *string // status.lastHandledReconcileAt
 	vars      variables
 	sensitive []string
 	// noRecreate: what was deleted outside Terraform is reported, never created again (machines).
@@ -147,6 +148,12 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.InvalidSpecReason, "%v", err)
 		return res, false, ctrl.Result{}, nil
 	}
+	// A new reconcile.fluxcd.io/requestedAt is handled by this reconcile, whatever its outcome.
+	requested := in.obj.GetAnnotations()[infrav1.ReconcileRequestAnnotation]
+	asked := requested != "" && in.handled != nil && requested != *in.handled
+	if asked {
+		*in.handled = requested
+	}
 	ws, revision, valid := b.workspace(ctx, in)
 	if !valid { // a module or credentials Secret that may be fixed without touching the object
 		return res, false, b.waitRequeue(in.obj), nil
@@ -156,7 +163,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	delete(in.obj.GetAnnotations(), clusterctlv1.BlockMoveAnnotation)
 	ts := *in.status
 	token := in.obj.GetAnnotations()[infrav1.PlanPreviewAnnotation]
-	drift := b.driftDue(ts)
+	drift := b.driftDue(ts) || asked // a requested reconcile plans afresh, as a drift check does
 	policy := policyFor(in.obj.GetAnnotations(), b.Options.ApprovalMode)
 	policy.NoRecreate = in.noRecreate
 	preview := token != "" && (ts == nil || ts.Plan == nil || ts.Plan.PreviewToken != token)
@@ -173,7 +180,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	}
 
 	res, err = b.Runner.Reconcile(ctx, ws, policy)
-	// Drift is a change a refresh plan (drift check or preview) found while the inputs stayed
+	// Drift is a change a refresh plan (drift check, request or preview) found while the inputs stayed
 	// what was last applied.
 	drifted := (drift || preview) && res.Plan != nil && res.Plan.HasChanges() && res.InputsHash == prevHash
 	if err != nil {

@@ -75,4 +75,7 @@ const (
 	PlanPreviewAnnotation    = AnnotationPrefix + "plan-preview"
 	AllowDestroyAnnotation   = AnnotationPrefix + "allow-destroy"
 	OrphanOnDeleteAnnotation = AnnotationPrefix + "orphan-on-delete"
+	// ReconcileRequestAnnotation is Flux's convention: any new value runs the object's reconcile at
+	// once (past a failed run's backoff) with a fresh plan, and status.lastHandledReconcileAt echoes it.
+	ReconcileRequestAnnotation = "reconcile.fluxcd.io/requestedAt"
 )

@@ -201,6 +201,11 @@ type CustomClusterStatus struct {
 	// observedGeneration is the generation last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// lastHandledReconcileAt is the last reconcile.fluxcd.io/requestedAt value handled (as Flux's
+	// objects report it): a new value runs a fresh plan at once, past any backoff.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // CustomClusterInitializationStatus is the contract's initialization block.

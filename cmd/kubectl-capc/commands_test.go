@@ -80,6 +80,20 @@ func TestPlugin(t *testing.T) {
 		golden(t, "plan-preview", out)
 	})
 	t.Run("unlock", func(t *testing.T) { testUnlock(t, e) })
+	t.Run("reconcile", func(t *testing.T) {
+		out := e.mustCapc(t, "reconcile", "customcluster/demo", "-n", ns)
+		if !strings.Contains(out, "customcluster/demo reconciled: Ready=True Provisioned") {
+			t.Fatalf("reconcile: %s", out)
+		}
+		cc := &infrav1.CustomCluster{}
+		if err := e.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "demo"}, cc); err != nil {
+			t.Fatal(err)
+		}
+		if at := cc.Annotations[infrav1.ReconcileRequestAnnotation]; at == "" || cc.Status.LastHandledReconcileAt != at ||
+			cc.Status.Terraform == nil || cc.Status.Terraform.LastDriftCheckTime == nil {
+			t.Fatalf("requested %q, handled %q, drift checked %v", at, cc.Status.LastHandledReconcileAt, cc.Status.Terraform)
+		}
+	})
 	t.Run("errors", func(t *testing.T) {
 		for _, c := range []struct{ args, want string }{
 			{"approve customcluster/demo", "has no plan pending approval (last run Succeeded)"},

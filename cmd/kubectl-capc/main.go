@@ -68,7 +68,7 @@ Objects are named KIND/NAME, KIND one of customcluster (cc) or custommachine (cm
 	root.SetErr(a.streams.ErrOut)
 	a.flags.AddFlags(root.PersistentFlags())
 	root.Version = version
-	root.AddCommand(a.statusCommand(), a.planCommand(), a.approveCommand(), a.stateCommand(), a.unlockCommand())
+	root.AddCommand(a.statusCommand(), a.planCommand(), a.approveCommand(), a.stateCommand(), a.unlockCommand(), a.reconcileCommand())
 	return root
 }
 

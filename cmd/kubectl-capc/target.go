@@ -45,6 +45,17 @@ func (t target) condition(typ string) *metav1.Condition {
 	return meta.FindStatusCondition(t.conds, typ)
 }
 
+// handledAt is the object's status.lastHandledReconcileAt.
+func (t target) handledAt() string {
+	switch o := t.obj.(type) {
+	case *infrav1.CustomCluster:
+		return o.Status.LastHandledReconcileAt
+	case *infrav1.CustomMachine:
+		return o.Status.LastHandledReconcileAt
+	}
+	return ""
+}
+
 // pendingPlan is the status plan when it waits for approval.
 func (t target) pendingPlan() *infrav1.PlanStatus {
 	if t.tf == nil || t.tf.LastRunResult != infrav1.RunPendingApproval || t.tf.Plan == nil || t.tf.Plan.Digest == "" {
