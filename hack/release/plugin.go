@@ -79,7 +79,7 @@ func plugin(o options) error {
 		var kp krewPlatform
 		kp.Selector.MatchLabels = map[string]string{"os": goos, "arch": goarch}
 		kp.URI, kp.SHA256, kp.Bin = base+"/"+archive, sum, pluginName
-		kp.Files = []krewFile{{From: pluginName, To: "."}}
+		kp.Files = []krewFile{{From: pluginName, To: "."}, {From: "LICENSE", To: "."}}
 		m.Spec.Platforms = append(m.Spec.Platforms, kp)
 	}
 	b, err := yaml.Marshal(m)
@@ -89,7 +89,8 @@ func plugin(o options) error {
 	return os.WriteFile(filepath.Join(o.Out, "capc.yaml"), b, 0o644)
 }
 
-// buildArchive builds the plugin for goos/goarch into a tar.gz, returning the archive's sha256.
+// buildArchive builds the plugin for goos/goarch into a tar.gz with the LICENSE, returning the
+// archive's sha256.
 func buildArchive(o options, goos, goarch, path string) (string, error) {
 	bin := filepath.Join(o.Out, ".build", goos+"_"+goarch, pluginName)
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+o.Tag, "-o", bin, "./cmd/kubectl-capc")
@@ -102,15 +103,20 @@ func buildArchive(o options, goos, goarch, path string) (string, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return "", err
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: pluginName, Mode: 0o755, Size: int64(len(data))}); err != nil {
-		return "", err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return "", err
+	for _, f := range []struct {
+		name, path string
+		mode       int64
+	}{{pluginName, bin, 0o755}, {"LICENSE", filepath.Join(o.Root, "LICENSE"), 0o644}} {
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			return "", err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(data))}); err != nil {
+			return "", err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return "", err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return "", err

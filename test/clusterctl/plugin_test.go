@@ -65,6 +65,10 @@ func TestKrewPlugin(t *testing.T) {
 		t.Fatalf("krew install: %v\n%s", err, out)
 	}
 
+	if _, err := os.Stat(filepath.Join(krewRoot, "store", "capc", version, "LICENSE")); err != nil {
+		t.Errorf("the installed plugin has no LICENSE (Apache-2.0): %v", err)
+	}
+
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := envtestutil.WriteKubeconfig(cfg, kubeconfig); err != nil {
 		t.Fatal(err)
