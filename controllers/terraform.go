@@ -217,6 +217,9 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	setCondition(in.obj, infrav1.InSyncCondition, true, infrav1.InSyncReason, "")
 	driftedObjects.mark(in.ref, false)
 	ts.ModuleRevision = revision // the module now in use
+	if err := b.publishOutputs(ctx, in, res.Outputs); err != nil {
+		return res, false, ctrl.Result{}, err
+	}
 	return res, true, ctrl.Result{RequeueAfter: b.driftRequeue()}, nil
 }
 

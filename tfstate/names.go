@@ -30,6 +30,8 @@ const (
 	SecretTypeStateChunk  = prefix + "tfstate-chunk"
 	SecretTypeStateBackup = prefix + "tfstate-backup"
 	SecretTypePlan        = prefix + "tfplan"
+	// SecretTypeOutputs types the Secret holding every output of an object's module.
+	SecretTypeOutputs = prefix + "outputs"
 	// SecretTypeRun types a runner Job's request and result (job mode).
 	SecretTypeRun = prefix + "run"
 

@@ -172,6 +172,21 @@ type TerraformStatus struct {
 	// and removed when the run ends.
 	// +optional
 	Progress *RunProgress `json:"progress,omitempty"`
+	// outputs are the module's non-sensitive outputs (values as JSON), each at most 1 KiB, 8 KiB
+	// and 64 outputs in all; every output, sensitive ones included, is in outputsSecret.
+	// +optional
+	Outputs map[string]apiextensionsv1.JSON `json:"outputs,omitempty"`
+	// outputsOmitted names the non-sensitive outputs too large for status (see outputsSecret).
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	OutputsOmitted []string `json:"outputsOmitted,omitempty"`
+	// outputsSecret names the Secret in the object's namespace, owned by it, that holds every
+	// output of the module after each successful apply: one key per output, its value as JSON.
+	// +optional
+	OutputsSecret string `json:"outputsSecret,omitempty"`
+	// outputsDigest is the sha256 of the outputs outputsSecret holds.
+	// +optional
+	OutputsDigest string `json:"outputsDigest,omitempty"`
 }
 
 // RunProgress is a terraform apply or destroy in flight.

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -135,6 +136,39 @@ var _ = Describe("CustomCluster and CustomMachine with the CAPI core controllers
 			}).Should(BeTrue(), "%T %s should be gone", o, o.GetName())
 		}
 		Eventually(func() int { return stateSecrets(ns, "gone") }).Should(BeZero())
+	})
+
+	It("publishes every output in a Secret owned by the object, the small plain ones in status too", func() {
+		ns := newNamespace()
+		cluster, cc := newCluster(ns, "outs", false)
+		secret, machine, cm := newMachine(ns, "outs", "outs-0", false)
+		cm.Spec.Module = &infrav1.ModuleSource{Path: "test"}
+		cm.Spec.RootVolume = nil
+		create(cc, cluster, secret, machine, cm)
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+			g.Expect(cm.Status.Initialization.Provisioned).To(HaveValue(BeTrue()))
+			g.Expect(cm.Status.Terraform.OutputsSecret).NotTo(BeEmpty())
+		}).Should(Succeed())
+		ts := cm.Status.Terraform
+		Expect(string(ts.Outputs["team"].Raw)).To(Equal(`"infra-outs-0"`))
+		Expect(ts.Outputs).To(HaveKey("provider_id"))
+		Expect(ts.Outputs).NotTo(HaveKey("token"), "a sensitive output is never in status")
+		Expect(ts.OutputsOmitted).To(Equal([]string{"inventory"}))
+
+		out := &corev1.Secret{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: ts.OutputsSecret}, out)).To(Succeed())
+		Expect(out.Type).To(BeEquivalentTo("custom.infrastructure.cluster.x-k8s.io/outputs"))
+		Expect(string(out.Data["token"])).To(HavePrefix(`"s3cr3t-`))
+		var inventory []string
+		Expect(json.Unmarshal(out.Data["inventory"], &inventory)).To(Succeed())
+		Expect(inventory).To(HaveLen(200))
+		Expect(metav1.IsControlledBy(out, cm)).To(BeTrue())
+
+		Expect(k8s.Delete(ctx, machine)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(out), &corev1.Secret{}))
+		}).Should(BeTrue(), "the outputs Secret goes with the object")
 	})
 
 	It("releases a CustomMachine marked delete-for-move without destroying", func() {

@@ -202,6 +202,12 @@ func TestJobModeProvisionAndDelete(t *testing.T) {
 	if n := e.stack.Runner.Processes(); n != 0 {
 		t.Fatalf("the manager started %d terraform processes in job mode", n)
 	}
+	// The outputs a runner Job read back are published like local mode's.
+	if name := cm.Status.Terraform.OutputsSecret; name == "" {
+		t.Fatal("no outputs Secret named in status")
+	} else if out, err := e.kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{}); err != nil || string(out.Data["provider_id"]) != `"`+cm.Spec.ProviderID+`"` {
+		t.Fatalf("outputs Secret %s: the provider_id key is not the machine's providerID (%v)", name, err)
+	}
 	jobs := e.jobs.names()
 	if len(jobs) < 2 {
 		t.Fatalf("runner Jobs seen: %v, want one per object at least", jobs)

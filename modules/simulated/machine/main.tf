@@ -12,15 +12,17 @@ locals {
     var.failure_domain != "" ? lookup(local.fd_by_name, var.failure_domain, null) :
     length(local.failure_domains) > 0 ? local.failure_domains[0] : null
   )
-  fd_by_subnet  = { for fd in local.failure_domains : try(fd.attributes.subnet_id, "") => fd }
-  subnet_fd     = var.subnet_id != "" ? lookup(local.fd_by_subnet, var.subnet_id, local.fd) : local.fd
-  subnet_id     = var.subnet_id != "" ? var.subnet_id : try(local.fd.attributes.subnet_id, "subnet-simulated")
-  subnet_cidr   = try(local.subnet_fd.attributes.subnet_cidr, "10.0.0.0/24")
-  failure_zone  = var.failure_domain != "" ? var.failure_domain : try(local.subnet_fd.name, "")
-  subnet_hosts  = pow(2, 32 - tonumber(split("/", local.subnet_cidr)[1]))
-  host_index    = 10 + parseint(substr(sha1(var.machine_name), 0, 6), 16) % max(1, local.subnet_hosts - 20)
-  private_ip    = cidrhost(local.subnet_cidr, local.host_index)
-  instance_id   = "i-${substr(sha1("${var.cluster_name}/${var.machine_name}"), 0, 17)}" # stable across replacement: providerID never changes
+  fd_by_subnet = { for fd in local.failure_domains : try(fd.attributes.subnet_id, "") => fd }
+  subnet_fd    = var.subnet_id != "" ? lookup(local.fd_by_subnet, var.subnet_id, local.fd) : local.fd
+  subnet_id    = var.subnet_id != "" ? var.subnet_id : try(local.fd.attributes.subnet_id, "subnet-simulated")
+  subnet_cidr  = try(local.subnet_fd.attributes.subnet_cidr, "10.0.0.0/24")
+  failure_zone = var.failure_domain != "" ? var.failure_domain : try(local.subnet_fd.name, "")
+  subnet_hosts = pow(2, 32 - tonumber(split("/", local.subnet_cidr)[1]))
+  host_index   = 10 + parseint(substr(sha1(var.machine_name), 0, 6), 16) % max(1, local.subnet_hosts - 20)
+  private_ip   = cidrhost(local.subnet_cidr, local.host_index)
+  # Unique like a cloud's (the cluster's VPC id is seeded with its namespace: same-named machines of
+  # two namespaces differ) and stable across replacement: the providerID never changes.
+  instance_id   = "i-${substr(sha1("${try(tostring(var.cluster.vpc_id), "")}/${var.cluster_name}/${var.machine_name}"), 0, 17)}"
   user_data_sum = nonsensitive(sha256(var.user_data))
 }
 

@@ -47,3 +47,12 @@ output "instance_state" { value = "running" }
 output "provider_id" { value = "custom://test/i-${substr(sha1(var.machine_name), 0, 8)}" }
 output "addresses" { value = [{ type = "InternalIP", address = "10.9.9.8" }] }
 output "failure_domain" { value = "" }
+
+# Outputs beyond the contract, for the outputs Secret: a small one, a sensitive one and one too
+# large for status.
+output "team" { value = "infra-${var.machine_name}" }
+output "token" {
+  value     = "s3cr3t-${sha1(var.machine_name)}"
+  sensitive = true
+}
+output "inventory" { value = [for i in range(200) : "host-${i}.example"] }
