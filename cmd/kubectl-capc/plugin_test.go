@@ -14,12 +14,14 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from this run")
@@ -153,7 +155,13 @@ func (e *env) waitResult(t *testing.T, ns, name string, want infrav1.RunResult, 
 	eventually(t, "custommachine "+name+" "+string(want), func(ctx context.Context) (bool, error) {
 		cm = e.machine(t, ns, name)
 		ts := cm.Status.Terraform
-		return ts != nil && ts.LastRunResult == want && ts.Plan != nil && ts.Plan.Digest != digestNot, nil
+		if ts == nil || ts.LastRunResult != want || ts.Plan == nil || ts.Plan.Digest == digestNot {
+			return false, nil
+		}
+		// A finished run releases its lock after it returns: wait for that too, so that what the
+		// commands print next does not depend on when the release lands.
+		li, err := tfstate.ReadLock(ctx, kubernetes.NewForConfigOrDie(e.stack.Env.Config), tfstate.ObjectRef{Kind: "CustomMachine", Namespace: ns, Name: name})
+		return err == nil && li == nil, err
 	})
 	return cm
 }

@@ -179,7 +179,7 @@ func redactByName(v any) any {
 }
 
 func (a *app) stateCommand() *cobra.Command {
-	c := &cobra.Command{Use: "state", Short: "Read an object's terraform state (read-only)"}
+	c := &cobra.Command{Use: "state", Short: "Read an object's terraform state and its backups; restore a backup"}
 	list := &cobra.Command{
 		Use:   "list KIND/NAME",
 		Short: "The resource instances in the object's state, as `terraform state list` prints them",
@@ -218,7 +218,7 @@ func (a *app) stateCommand() *cobra.Command {
 		},
 	}
 	show.Flags().StringVarP(&output, "output", "o", "", "output format: json or yaml (default: text)")
-	c.AddCommand(list, show, a.pullCommand())
+	c.AddCommand(list, show, a.pullCommand(), a.backupsCommand(), a.restoreCommand())
 	return c
 }
 

@@ -171,6 +171,43 @@ var _ = Describe("CustomCluster and CustomMachine with the CAPI core controllers
 		}).Should(BeTrue(), "the outputs Secret goes with the object")
 	})
 
+	It("never gives two machines one providerID, across namespaces, and recovers when the holder goes", func() {
+		// The test module's provider_id is a hash of the machine name alone: a lookup where a
+		// create was meant, so same-named machines of two namespaces get the same one.
+		machineIn := func(ns string) (*clusterv1.Machine, *infrav1.CustomMachine) {
+			cluster, cc := newCluster(ns, "dup", false)
+			secret, machine, cm := newMachine(ns, "dup", "dup-0", false)
+			cm.Spec.Module = &infrav1.ModuleSource{Path: "test"}
+			cm.Spec.RootVolume = nil
+			create(cc, cluster, secret, machine, cm)
+			return machine, cm
+		}
+		nsA, nsB := newNamespace(), newNamespace()
+		machineA, cmA := machineIn(nsA)
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cmA), cmA)).To(Succeed())
+			g.Expect(cmA.Status.Initialization.Provisioned).To(HaveValue(BeTrue()))
+		}).Should(Succeed())
+		_, cmB := machineIn(nsB)
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cmB), cmB)).To(Succeed())
+			g.Expect(conditionStatus(cmB.Status.Conditions, infrav1.ReadyCondition)).To(Equal("False/" + infrav1.DuplicateProviderIDReason))
+			g.Expect(conditionMessage(cmB.Status.Conditions, infrav1.ReadyCondition)).To(ContainSubstring(cmA.Spec.ProviderID + `" is CustomMachine ` + nsA + "/dup-0's"))
+		}, time.Minute).Should(Succeed())
+		Expect(cmB.Spec.ProviderID).To(BeEmpty())
+		Expect(stateSecrets(nsB, "dup")).To(BeNumerically(">=", 2), "the refused machine's state is kept")
+		events := &corev1.EventList{}
+		Expect(k8s.List(ctx, events, client.InNamespace(nsB))).To(Succeed())
+		Expect(events.Items).To(ContainElement(HaveField("Reason", infrav1.DuplicateProviderIDReason)))
+
+		Expect(k8s.Delete(ctx, machineA)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cmB), cmB)).To(Succeed())
+			g.Expect(cmB.Spec.ProviderID).To(Equal(cmA.Spec.ProviderID))
+			g.Expect(cmB.Status.Initialization.Provisioned).To(HaveValue(BeTrue()))
+		}, 2*time.Minute).Should(Succeed(), "the machine takes the providerID once its holder is gone")
+	})
+
 	It("releases a CustomMachine marked delete-for-move without destroying", func() {
 		ns := newNamespace()
 		_, _, _, cm := provisioned(ns, "move")

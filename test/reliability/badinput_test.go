@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
@@ -77,15 +76,14 @@ func writeModules(t *testing.T) string {
 		copySimulated("typed", kind)
 		write("typed/"+kind+"/extra.tf", "variable \"replicas\" {\n  type    = number\n  default = 1\n}\n")
 	}
-	// outputs: the simulated machine with outputs a test can push past what the API holds
-	// (extra_addresses) or make the same for two machines (fixed_provider_id).
+	// outputs: the simulated machine with addresses a test can push past what the API holds
+	// (extra_addresses).
 	copySimulated("outputs", "machine")
 	outs, err := os.ReadFile(filepath.Join(root, "outputs", "machine", "outputs.tf"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := strings.Replace(string(outs), `value       = "custom://${local.region}/${terraform_data.instance.output.id}"`,
-		`value       = var.fixed_provider_id != "" ? var.fixed_provider_id : "custom://${local.region}/${terraform_data.instance.output.id}"`, 1)
+	o := string(outs)
 	a := strings.Index(o, `output "addresses" {`)
 	b := a + strings.Index(o[a:], "\n}\n") + 3
 	o = o[:a] + `output "addresses" {
@@ -94,7 +92,7 @@ func writeModules(t *testing.T) string {
 }
 ` + o[b:]
 	write("outputs/machine/outputs.tf", o)
-	write("outputs/machine/knobs.tf", "variable \"fixed_provider_id\" {\n  type    = string\n  default = \"\"\n}\nvariable \"extra_addresses\" {\n  type    = number\n  default = 0\n}\n")
+	write("outputs/machine/knobs.tf", "variable \"extra_addresses\" {\n  type    = number\n  default = 0\n}\n")
 	write("nooutputs/cluster/main.tf", "variable \"cluster_name\" {\n  type = string\n}\n")
 	outside := t.TempDir()
 	write("../"+filepath.Base(outside)+"/cluster/main.tf", "# outside the root\n")
@@ -431,8 +429,6 @@ func badInput(t *testing.T) {
 		})
 	}
 
-	t.Run("machine/duplicate providerID", func(t *testing.T) { duplicateProviderID(t, ns) })
-
 	// No state lost: the healthy machine kept its providerID and no serial went backwards.
 	t.Run("machine/providerID is immutable", func(t *testing.T) {
 		get(bcm)
@@ -464,53 +460,5 @@ func badInput(t *testing.T) {
 	report(t, "badinput", map[string]any{
 		"cases": len(cases) + 1, "rejected_by_api_server": rejected, "reported_by_provider": reported,
 		"skipped_known_bugs": skipped, "states_lost": lost, "panics": checkNoPanics(t, logs),
-	})
-}
-
-// duplicateProviderID: a machine module whose provider_id is the same for two machines (a lookup
-// where a create was meant), in two namespaces. The first keeps it; the second is refused with a
-// condition and a Warning event naming the first, keeps its run's state, and takes the
-// providerID by itself once the first is gone.
-func duplicateProviderID(t *testing.T, ns string) {
-	const id = "custom://dup/i-same"
-	s1, m1, cm1 := newMachine(ns, "base", "dup-a", false, path("outputs"), "")
-	cm1.Spec.Variables = vars(`{"fixed_provider_id": "` + id + `"}`)
-	create(t, s1, m1, cm1)
-	machine := func(cm *infrav1.CustomMachine) *infrav1.CustomMachine {
-		if err := suite.k8s.Get(bg(), client.ObjectKeyFromObject(cm), cm); err != nil {
-			t.Fatal(err)
-		}
-		return cm
-	}
-	waitFor(t, 2*time.Minute, "the first machine with the providerID", func() (bool, string) {
-		m := machine(cm1)
-		return m.Spec.ProviderID == id, condString(m.Status.Conditions, infrav1.ReadyCondition)
-	})
-
-	ns2 := newNamespace(t, "dup")
-	c2, cc2 := newCluster(ns2, "dup", nil, "")
-	s2, m2, cm2 := newMachine(ns2, "dup", "dup-b", false, path("outputs"), "")
-	cm2.Spec.Variables = cm1.Spec.Variables
-	create(t, cc2, c2, s2, m2, cm2)
-	waitFor(t, 2*time.Minute, "the second machine refused", func() (bool, string) {
-		m := machine(cm2)
-		c := findCond(m.Status.Conditions, infrav1.ReadyCondition)
-		return c != nil && c.Reason == infrav1.DuplicateProviderIDReason && strings.Contains(c.Message, ns+"/dup-a") &&
-			m.Spec.ProviderID == "", condString(m.Status.Conditions, infrav1.ReadyCondition)
-	})
-	if n := warningEvents(t, ns2, "dup-b", infrav1.DuplicateProviderIDReason); n == 0 {
-		t.Errorf("no %s Warning event on the second machine", infrav1.DuplicateProviderIDReason)
-	}
-	if serials, err := stateSerials(ns2); err != nil || len(serials) < 2 {
-		t.Errorf("the second machine's run state is not kept: %v %v", serials, err)
-	}
-
-	if err := suite.k8s.Delete(bg(), m1); err != nil { // CAPI deletes its CustomMachine
-		t.Fatal(err)
-	}
-	waitFor(t, 3*time.Minute, "the second machine to take the providerID", func() (bool, string) {
-		m := machine(cm2)
-		return m.Spec.ProviderID == id && ptr.Deref(m.Status.Initialization.Provisioned, false),
-			condString(m.Status.Conditions, infrav1.ReadyCondition)
 	})
 }
