@@ -62,7 +62,7 @@ func (s *Store) Restore(ctx context.Context, obj ObjectRef, serial int64) (int64
 		return 0, err
 	}
 	defer func() { stop(); s.Wait() }() // the lock is released before Restore returns
-	if lease.Inherited() != nil { // taken over between the read and the hold
+	if lease.Inherited() != nil {       // taken over between the read and the hold
 		return 0, fmt.Errorf("a run's lock was taken over: restore again once the object's next run has reported it")
 	}
 	name := backupName(obj, serial)
