@@ -61,8 +61,10 @@ func (s *Store) Restore(ctx context.Context, obj ObjectRef, serial int64) (int64
 	if err != nil {
 		return 0, err
 	}
-	defer func() { stop(); s.Wait() }() // the lock is released before Restore returns
-	if lease.Inherited() != nil {       // taken over between the read and the hold
+	// The lock is released before Restore returns.
+	defer func() { stop(); s.Wait() }()
+	// A lock taken over between the read and the hold: its journal must reach a run first.
+	if lease.Inherited() != nil {
 		return 0, fmt.Errorf("a run's lock was taken over: restore again once the object's next run has reported it")
 	}
 	name := backupName(obj, serial)
