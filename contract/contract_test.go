@@ -8,7 +8,7 @@ import (
 // Outputs come from the output structs: required ones first, health an extension.
 func TestOutputs(t *testing.T) {
 	got := fmt.Sprint(Outputs(KindMachine))
-	want := "[{provider_id true false} {instance_id false false} {instance_state false false} {addresses false false} {failure_domain false false} {health false true}]"
+	want := "[{provider_id spec.providerID true false} {instance_id status.instanceId false false} {instance_state status.instanceState false false} {addresses status.addresses false false} {failure_domain status.failureDomain false false} {health  false true}]"
 	if got != want {
 		t.Fatalf("machine outputs:\n got %s\nwant %s", got, want)
 	}

@@ -8,43 +8,46 @@ import (
 )
 
 // ClusterOutputs are the outputs a cluster module offers the controllers. The json tags are the
-// output names; `contract:"required"` marks the outputs the controllers cannot finish without.
+// output names; `contract:"required"` marks the outputs the controllers cannot finish without;
+// `api` names the object's field the output fills (what the API's limits are checked on).
 type ClusterOutputs struct {
 	ControlPlaneEndpoint *struct {
 		Host string `json:"host"`
 		Port int32  `json:"port"`
-	} `json:"control_plane_endpoint" contract:"required"`
-	VPCID            string   `json:"vpc_id"`
-	SubnetIDs        []string `json:"subnet_ids"`
-	SecurityGroupIDs []string `json:"security_group_ids"`
+	} `json:"control_plane_endpoint" contract:"required" api:"spec.controlPlaneEndpoint"`
+	VPCID            string   `json:"vpc_id" api:"status.network.vpcId"`
+	SubnetIDs        []string `json:"subnet_ids" api:"status.network.subnets"`
+	SecurityGroupIDs []string `json:"security_group_ids" api:"status.network.securityGroups"`
 	LoadBalancer     *struct {
 		DNSName string `json:"dns_name"`
 		ARN     string `json:"arn"`
-	} `json:"load_balancer"`
+	} `json:"load_balancer" api:"status.loadBalancer"`
 	FailureDomains []struct {
 		Name         string            `json:"name"`
 		ControlPlane *bool             `json:"control_plane"`
 		Attributes   map[string]string `json:"attributes"`
-	} `json:"failure_domains"`
+	} `json:"failure_domains" api:"status.failureDomains"`
 }
 
 // MachineOutputs are the outputs a machine module offers the controllers; `contract:"extension"`
 // marks an output a module may offer (a module without it is not warned about).
 type MachineOutputs struct {
-	ProviderID    string `json:"provider_id" contract:"required"`
-	InstanceID    string `json:"instance_id"`
-	InstanceState string `json:"instance_state"`
+	ProviderID    string `json:"provider_id" contract:"required" api:"spec.providerID"`
+	InstanceID    string `json:"instance_id" api:"status.instanceId"`
+	InstanceState string `json:"instance_state" api:"status.instanceState"`
 	Addresses     []struct {
 		Type    string `json:"type"`
 		Address string `json:"address"`
-	} `json:"addresses"`
-	FailureDomain string          `json:"failure_domain"`
+	} `json:"addresses" api:"status.addresses"`
+	FailureDomain string          `json:"failure_domain" api:"status.failureDomain"`
 	Health        json.RawMessage `json:"health" contract:"extension"`
 }
 
 // Output is one output the controllers read from a module of a kind.
 type Output struct {
 	Name string
+	// APIField is the object's field the output fills (e.g. status.addresses), if any.
+	APIField string
 	// Required outputs are needed for correctness: without them the controllers cannot finish
 	// (control_plane_endpoint for clusters, provider_id for machines). Missing optional outputs
 	// only leave status fields empty and are reported as warnings.
@@ -68,7 +71,7 @@ func Outputs(kind string) []Output {
 	var required, rest []Output
 	for i := range t.NumField() {
 		f := t.Field(i)
-		o := Output{Name: strings.Split(f.Tag.Get("json"), ",")[0]}
+		o := Output{Name: strings.Split(f.Tag.Get("json"), ",")[0], APIField: f.Tag.Get("api")}
 		switch f.Tag.Get("contract") {
 		case "required":
 			o.Required = true

@@ -132,7 +132,7 @@ func (r *CustomClusterReconciler) reconcileNormal(ctx context.Context, p *patche
 	if err != nil {
 		err = &outputsError{msg: err.Error()}
 	} else {
-		err = r.limits.check("CustomCluster", next)
+		err = r.limits.check("CustomCluster", contract.KindCluster, next)
 	}
 	if err != nil {
 		setNotReady(cc, infrav1.InvalidOutputsReason, "%v", err)

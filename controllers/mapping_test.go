@@ -10,9 +10,11 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -246,7 +248,7 @@ func TestApplyMachineOutputs(t *testing.T) {
 			cm := &infrav1.CustomMachine{Spec: infrav1.CustomMachineSpec{ProviderID: tt.providerID}}
 			err := applyMachineOutputs(cm, outputs(t, m))
 			if err == nil {
-				err = limits.check("CustomMachine", cm)
+				err = limits.check("CustomMachine", contract.KindMachine, cm)
 			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -376,11 +378,34 @@ func TestClusterOutputLimits(t *testing.T) {
 			cc := &infrav1.CustomCluster{}
 			err := applyClusterOutputs(cc, outputs(t, tt.outs))
 			if err == nil {
-				err = limits.check("CustomCluster", cc)
+				err = limits.check("CustomCluster", contract.KindCluster, cc)
 			}
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("got %v, want %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// Every contract output's API field is a field of the CRD: a value of the wrong type there is
+// refused and named by its output (a misspelt field would match nothing and check nothing).
+func TestOutputAPIFieldsExist(t *testing.T) {
+	limits, err := loadAPILimits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, moduleKind := range map[string]string{"CustomCluster": contract.KindCluster, "CustomMachine": contract.KindMachine} {
+		for _, o := range contract.Outputs(moduleKind) {
+			if o.APIField == "" {
+				continue
+			}
+			u := &unstructured.Unstructured{Object: map[string]any{}}
+			if err := unstructured.SetNestedField(u.Object, int64(7), strings.Split(o.APIField, ".")...); err != nil {
+				t.Fatal(err)
+			}
+			if err := limits.check(kind, moduleKind, u); err == nil || !strings.Contains(err.Error(), "output "+o.Name+": ") {
+				t.Errorf("%s output %s at %s: %v", kind, o.Name, o.APIField, err)
+			}
+		}
 	}
 }

@@ -25,21 +25,13 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/config/crd"
+	"github.com/company/cluster-api-provider-custom/contract"
 )
 
 // What a module's outputs may do to CAPI's view of an object is bounded by the API: the CRDs'
 // own limits (list sizes, string lengths, address types, ports), checked in the manager before
 // any write so that nothing half-written reaches the API server, and one providerID per machine
 // across all namespaces (CAPI matches Nodes to Machines by it).
-
-// outputFields maps the fields outputs fill to the outputs that fill them.
-var outputFields = map[string]map[string]string{
-	"CustomCluster": {"spec.controlPlaneEndpoint": "control_plane_endpoint", "status.network.vpcID": "vpc_id",
-		"status.network.subnets": "subnet_ids", "status.network.securityGroups": "security_group_ids",
-		"status.loadBalancer": "load_balancer", "status.failureDomains": "failure_domains"},
-	"CustomMachine": {"spec.providerID": "provider_id", "status.instanceID": "instance_id",
-		"status.instanceState": "instance_state", "status.addresses": "addresses", "status.failureDomain": "failure_domain"},
-}
 
 // apiLimits validates objects against the schemas of the provider's CRDs, by kind.
 type apiLimits map[string]*validate.SchemaValidator
@@ -78,9 +70,9 @@ func loadAPILimits() (apiLimits, error) {
 	return out, nil
 }
 
-// check returns an error naming each output of obj (a kind with outputFields) whose value the
-// API would refuse, and the limit; problems elsewhere in the object are not the outputs' doing.
-func (l apiLimits) check(kind string, obj runtime.Object) error {
+// check returns an error naming each output of obj (a kind, its module of moduleKind) whose value
+// the API would refuse, and the limit; problems elsewhere in the object are not the outputs' doing.
+func (l apiLimits) check(kind, moduleKind string, obj runtime.Object) error {
 	v := l[kind]
 	if v == nil {
 		return nil
@@ -95,9 +87,9 @@ func (l apiLimits) check(kind string, obj runtime.Object) error {
 		if !ok {
 			continue
 		}
-		for field, output := range outputFields[kind] {
-			if ve.Name == field || strings.HasPrefix(ve.Name, field+".") || strings.HasPrefix(ve.Name, field+"[") {
-				problems = append(problems, fmt.Sprintf("output %s: %s", output, ve.Error()))
+		for _, o := range contract.Outputs(moduleKind) {
+			if f := o.APIField; f != "" && (ve.Name == f || strings.HasPrefix(ve.Name, f+".") || strings.HasPrefix(ve.Name, f+"[")) {
+				problems = append(problems, fmt.Sprintf("output %s: %s", o.Name, ve.Error()))
 			}
 		}
 	}
