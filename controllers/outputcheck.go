@@ -51,6 +51,9 @@ func loadAPILimits() (apiLimits, error) {
 		if err := yaml.Unmarshal(b, &def); err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
+		if def.Spec.Names.Kind != "CustomCluster" && def.Spec.Names.Kind != "CustomMachine" {
+			continue // templates hold no outputs
+		}
 		for _, v := range def.Spec.Versions {
 			if v.Name != infrav1.GroupVersion.Version || v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
 				continue

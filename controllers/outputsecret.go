@@ -15,13 +15,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/company/cluster-api-provider-custom/contract"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Every output of an object's module, not only the contract's, is where Kubernetes can read it:
 // a Secret owned by the object (sensitive outputs only there), and the small non-sensitive ones
-// in status.terraform.outputs as well.
+// in status.terraform.outputs as well (but for the contract's, which fill fields of their own).
 
 // Bounds of status.terraform.outputs: an output larger than maxStatusOutput, or past
 // maxStatusOutputs bytes or maxStatusOutputCount entries in all, is named in outputsOmitted.
@@ -45,7 +46,7 @@ func (b *base) publishOutputs(ctx context.Context, in runInput, outs map[string]
 			return fmt.Errorf("writing outputs Secret %s: %w", name, err)
 		}
 	}
-	ts.Outputs, ts.OutputsOmitted = statusOutputs(outs)
+	ts.Outputs, ts.OutputsOmitted = statusOutputs(in.kind, outs)
 	ts.OutputsSecret, ts.OutputsDigest = name, digest
 	return nil
 }
@@ -74,14 +75,19 @@ func (b *base) writeOutputsSecret(ctx context.Context, in runInput, name string,
 }
 
 // statusOutputs are the non-sensitive outputs that fit status, and the names of those that do not.
-func statusOutputs(outs map[string]tfrunner.Output) (map[string]apiextensionsv1.JSON, []string) {
+// Contract outputs that fill a field of their own (provider_id, addresses, ...) are there already.
+func statusOutputs(kind string, outs map[string]tfrunner.Output) (map[string]apiextensionsv1.JSON, []string) {
+	mapped := map[string]bool{}
+	for _, o := range contract.Outputs(kind) {
+		mapped[o.Name] = o.APIField != ""
+	}
 	var kept map[string]apiextensionsv1.JSON
 	var omitted []string
 	total := 0
 	for _, k := range slices.Sorted(maps.Keys(outs)) {
 		o := outs[k]
 		switch {
-		case o.Sensitive:
+		case o.Sensitive || mapped[k]:
 		case len(o.Value) > maxStatusOutput || total+len(o.Value) > maxStatusOutputs || len(kept) == maxStatusOutputCount:
 			omitted = append(omitted, k)
 		default:

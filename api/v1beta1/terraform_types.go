@@ -172,8 +172,9 @@ type TerraformStatus struct {
 	// and removed when the run ends.
 	// +optional
 	Progress *RunProgress `json:"progress,omitempty"`
-	// outputs are the module's non-sensitive outputs (values as JSON), each at most 1 KiB, 8 KiB
-	// and 64 outputs in all; every output, sensitive ones included, is in outputsSecret.
+	// outputs are the module's non-sensitive outputs (values as JSON) but for the contract's that
+	// fill fields of their own (providerID, addresses, ...), each at most 1 KiB, 8 KiB and 64
+	// outputs in all; every output, sensitive ones included, is in outputsSecret.
 	// +optional
 	Outputs map[string]apiextensionsv1.JSON `json:"outputs,omitempty"`
 	// outputsOmitted names the non-sensitive outputs too large for status (see outputsSecret).
