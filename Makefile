@@ -20,7 +20,7 @@ export KUBEBUILDER_ASSETS := $(BIN)
 export PATH := $(BIN):$(PATH)
 GO_TEST_FLAGS ?= -count=1
 # Every Go directory of the main module gofmt checks.
-GO_DIRS := api bench cmd contract controllers hack modulecheck modules modulesrc test tfjob tfmodule tfrunner tfstate
+GO_DIRS := api bench cmd config contract controllers hack modulecheck modules modulesrc test tfjob tfmodule tfrunner tfstate
 
 .PHONY: all
 all: build

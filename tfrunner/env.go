@@ -40,7 +40,7 @@ var refusedEnv = []envClass{
 		names: []string{"CLASSPATH", "GOFLAGS"}, why: "would make a language runtime load code of its choosing"},
 	{prefixes: []string{"XDG_", "OPENSSL_", "SSL_CERT_", "LESS", "TERMINFO"}, names: []string{"EDITOR", "VISUAL", "PAGER", "BROWSER", "CURL_HOME", "WGETRC", "GOOGLE_APPLICATION_CREDENTIALS"},
 		suffixes: []string{"_FILE", "_PATH", "_DIR", "_DIRS", "_HOME", "_BUNDLE", "_COMMAND", "_PROGRAM", "_EXECUTABLE", "_SCRIPT"},
-		why: "names a program to run or a file or directory to read: a credential is a value (a key, a token, a JSON document), not a path"},
+		why:      "names a program to run or a file or directory to read: a credential is a value (a key, a token, a JSON document), not a path"},
 }
 
 // envKeyProblem says why k may not be a credentials key ("" when it may).
