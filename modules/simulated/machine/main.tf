@@ -22,7 +22,7 @@ locals {
   private_ip   = cidrhost(local.subnet_cidr, local.host_index)
   # Unique like a cloud's (the cluster's VPC id is seeded with its namespace: same-named machines of
   # two namespaces differ) and stable across replacement: the providerID never changes.
-  instance_id   = "i-${substr(sha1("${try(tostring(var.cluster.vpc_id), "")}/${var.cluster_name}/${var.machine_name}"), 0, 17)}"
+  instance_id   = "i-${substr(sha1("${coalesce(try(var.cluster.vpc_id, null), "-")}/${var.cluster_name}/${var.machine_name}"), 0, 17)}"
   user_data_sum = nonsensitive(sha256(var.user_data))
 }
 
