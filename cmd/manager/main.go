@@ -7,14 +7,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
@@ -100,7 +103,7 @@ func run(ctx context.Context, o *options) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("apiserver", apiServerReachable(restConfig)); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 
@@ -276,5 +279,23 @@ func logSandbox(log logr.Logger, s tfrunner.SandboxStatus) {
 	default:
 		log.Info("WARNING: terraform runs are NOT sandboxed; modules can read other objects' workspaces and this manager's files",
 			"sandbox", s.Mode, "reason", s.Reason, "landlockABI", s.ABI)
+	}
+}
+
+// apiServerReachable is /readyz's check: the manager is ready only while it can reach the API
+// server (it can neither read nor write what it reconciles otherwise). /healthz stays a ping:
+// restarting the manager does not bring an API server back.
+func apiServerReachable(cfg *rest.Config) healthz.Checker {
+	c := rest.CopyConfig(cfg)
+	c.Timeout = 2 * time.Second
+	dc, err := discovery.NewDiscoveryClientForConfig(c)
+	return func(r *http.Request) error {
+		if err != nil {
+			return fmt.Errorf("no client for the API server: %w", err)
+		}
+		if _, err := dc.RESTClient().Get().AbsPath("/readyz").DoRaw(r.Context()); err != nil {
+			return fmt.Errorf("the API server cannot be reached: %w", err)
+		}
+		return nil
 	}
 }

@@ -30,6 +30,7 @@ var freePort = envtestutil.FreePort
 type managerOpts struct {
 	PodName     string // holder identity of terraform run locks
 	Namespace   string // --namespace: each suite's manager sees only its namespace
+	Kubeconfig  string // default: the suite's API server, directly
 	WorkDir     string
 	ModuleRoot  string
 	LeaderElect bool
@@ -56,10 +57,13 @@ func startManager(t *testing.T, o managerOpts) *managerProc {
 	if o.ModuleRoot == "" {
 		o.ModuleRoot = suite.tmp
 	}
+	if o.Kubeconfig == "" {
+		o.Kubeconfig = suite.kubeconfig
+	}
 	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := []string{
-		"--kubeconfig=" + suite.kubeconfig,
+		"--kubeconfig=" + o.Kubeconfig,
 		"--health-probe-bind-address=" + health,
 		"--metrics-bind-address=" + metrics,
 		"--terraform-path=" + suite.terraform,

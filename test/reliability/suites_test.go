@@ -14,6 +14,8 @@ func TestFaults(t *testing.T) {
 	t.Run("run-timeout", runTimeout)
 }
 
+func TestAPIServerOutage(t *testing.T) { t.Parallel(); apiServerOutage(t) }
+
 func TestLoad(t *testing.T) { t.Parallel(); load(t, counts().LoadMachines) }
 
 func TestBadInput(t *testing.T) { t.Parallel(); badInput(t) }
