@@ -144,6 +144,11 @@ func (b *base) providerIDHolder(ctx context.Context, cm *infrav1.CustomMachine, 
 	if c, ok := p.claims[id]; ok && c.uid != cm.UID && now.Sub(c.at) < claimTTL {
 		return c.name, nil
 	}
+	for k, c := range p.claims { // by now the index answers for them
+		if now.Sub(c.at) >= claimTTL {
+			delete(p.claims, k)
+		}
+	}
 	p.claims[id] = providerIDClaim{uid: cm.UID, name: cm.Namespace + "/" + cm.Name, at: now}
 	return "", nil
 }
