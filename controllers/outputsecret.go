@@ -43,7 +43,7 @@ func (b *base) publishOutputs(ctx context.Context, in runInput, outs map[string]
 	digest := outputsDigest(outs)
 	if ts.OutputsSecret != name || ts.OutputsDigest != digest {
 		if err := b.writeOutputsSecret(ctx, in, name, outs); err != nil {
-			return fmt.Errorf("writing outputs Secret %s: %w", name, err)
+			return fmt.Errorf("publishing the module's outputs in Secret %s: %w", name, err)
 		}
 	}
 	ts.Outputs, ts.OutputsOmitted = statusOutputs(in.kind, outs)
@@ -56,8 +56,13 @@ func (b *base) writeOutputsSecret(ctx context.Context, in runInput, name string,
 		ObjectMeta: metav1.ObjectMeta{Namespace: in.ref.Namespace, Name: name, Labels: tfstate.Labels(in.ref, "outputs")},
 		Type:       tfstate.SecretTypeOutputs, Data: make(map[string][]byte, len(outs)),
 	}
+	size := 0
 	for k, o := range outs {
 		sec.Data[k] = o.Value
+		size += len(k) + len(o.Value)
+	}
+	if size > tfrunner.SecretBudget {
+		return &outputsError{msg: fmt.Sprintf("the module's outputs take %d bytes, more than one Secret holds (%d)", size, tfrunner.SecretBudget)}
 	}
 	if err := controllerutil.SetControllerReference(in.obj, sec, b.Client.Scheme()); err != nil {
 		return err
@@ -69,6 +74,9 @@ func (b *base) writeOutputsSecret(ctx context.Context, in runInput, name string,
 	cur := &corev1.Secret{}
 	if err := b.APIReader.Get(ctx, client.ObjectKeyFromObject(sec), cur); err != nil {
 		return err
+	}
+	if cur.Type != tfstate.SecretTypeOutputs || !metav1.IsControlledBy(cur, in.obj) {
+		return &outputsError{msg: fmt.Sprintf("a Secret %s that is not this object's outputs Secret is in the way: rename it", name)}
 	}
 	sec.ResourceVersion = cur.ResourceVersion
 	return b.Client.Update(ctx, sec)

@@ -218,7 +218,13 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	driftedObjects.mark(in.ref, false)
 	ts.ModuleRevision = revision // the module now in use
 	if err := b.publishOutputs(ctx, in, res.Outputs); err != nil {
-		return res, false, ctrl.Result{}, err
+		var bad *outputsError
+		if !errors.As(err, &bad) {
+			return res, false, ctrl.Result{}, err
+		}
+		setNotReady(in.obj, infrav1.InvalidOutputsReason, "%v", err)
+		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.InvalidOutputsReason, "%v", err)
+		return res, false, ctrl.Result{}, nil
 	}
 	return res, true, ctrl.Result{RequeueAfter: b.driftRequeue()}, nil
 }
