@@ -41,10 +41,11 @@ func (b *base) publishOutputs(ctx context.Context, in runInput, outs map[string]
 	}
 	name := tfstate.BaseName(in.ref) + "-outputs"
 	digest := outputsDigest(outs)
-	if ts.OutputsSecret != name || ts.OutputsDigest != digest {
-		if err := b.writeOutputsSecret(ctx, in, name, outs); err != nil {
-			return fmt.Errorf("publishing the module's outputs in Secret %s: %w", name, err)
-		}
+	if ts.OutputsSecret == name && ts.OutputsDigest == digest {
+		return nil // status holds them already: they are a function of the outputs alone
+	}
+	if err := b.writeOutputsSecret(ctx, in, name, outs); err != nil {
+		return fmt.Errorf("publishing the module's outputs in Secret %s: %w", name, err)
 	}
 	ts.Outputs, ts.OutputsOmitted = statusOutputs(in.kind, outs)
 	ts.OutputsSecret, ts.OutputsDigest = name, digest
