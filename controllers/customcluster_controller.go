@@ -135,8 +135,7 @@ func (r *CustomClusterReconciler) reconcileNormal(ctx context.Context, p *patche
 		err = r.limits.check("CustomCluster", contract.KindCluster, next)
 	}
 	if err != nil {
-		setNotReady(cc, infrav1.InvalidOutputsReason, "%v", err)
-		r.Recorder.Eventf(cc, corev1.EventTypeWarning, infrav1.InvalidOutputsReason, "%v", err)
+		r.refuseOutputs(cc, err)
 		return ctrl.Result{}, nil
 	}
 	*cc = *next

@@ -227,8 +227,7 @@ func (r *CustomMachineReconciler) outputsRefused(cm *infrav1.CustomMachine, err 
 		r.Recorder.Eventf(cm, corev1.EventTypeWarning, infrav1.DuplicateProviderIDReason, "%v", err)
 		return ctrl.Result{RequeueAfter: duplicateRequeue}, nil
 	case errors.As(err, &bad):
-		setNotReady(cm, infrav1.InvalidOutputsReason, "%v", err)
-		r.Recorder.Eventf(cm, corev1.EventTypeWarning, infrav1.InvalidOutputsReason, "%v", err)
+		r.refuseOutputs(cm, err)
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{}, err

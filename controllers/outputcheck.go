@@ -108,6 +108,13 @@ type outputsError struct{ msg string }
 
 func (e *outputsError) Error() string { return e.msg }
 
+// refuseOutputs reports outputs the provider will not write: Ready=False InvalidOutputs and a
+// Warning event.
+func (b *base) refuseOutputs(obj object, err error) {
+	setNotReady(obj, infrav1.InvalidOutputsReason, "%v", err)
+	b.Recorder.Eventf(obj, corev1.EventTypeWarning, infrav1.InvalidOutputsReason, "%v", err)
+}
+
 // claimTTL is how long a providerID claimed by a reconcile of this process stands without the
 // cache showing it written: longer than a status write takes to come back through the watch.
 const claimTTL = time.Minute

@@ -222,8 +222,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 		if !errors.As(err, &bad) {
 			return res, false, ctrl.Result{}, err
 		}
-		setNotReady(in.obj, infrav1.InvalidOutputsReason, "%v", err)
-		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, infrav1.InvalidOutputsReason, "%v", err)
+		b.refuseOutputs(in.obj, err)
 		return res, false, ctrl.Result{}, nil
 	}
 	return res, true, ctrl.Result{RequeueAfter: b.driftRequeue()}, nil
