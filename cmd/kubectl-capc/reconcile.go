@@ -37,8 +37,8 @@ func (a *app) reconcileNow(ctx context.Context, out io.Writer, arg string, timeo
 	if err != nil {
 		return err
 	}
-	at := a.now().UTC().Format(time.RFC3339Nano)
-	if err := a.annotate(ctx, t, infrav1.ReconcileRequestAnnotation, at, ""); err != nil {
+	at, err := a.requestReconcile(ctx, t)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "reconcile of %s requested at %s\n", t, at)
@@ -60,6 +60,12 @@ func (a *app) reconcileNow(ctx context.Context, out io.Writer, arg string, timeo
 		return fmt.Errorf("%s is not Ready", t)
 	}
 	return nil
+}
+
+// requestReconcile sets reconcile.fluxcd.io/requestedAt on t to now, the value it returns.
+func (a *app) requestReconcile(ctx context.Context, t target) (string, error) {
+	at := a.now().UTC().Format(time.RFC3339Nano)
+	return at, a.annotate(ctx, t, infrav1.ReconcileRequestAnnotation, at, "")
 }
 
 // condText is "Ready=True Provisioned: message".

@@ -6,11 +6,9 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
@@ -77,8 +75,7 @@ func (a *app) restore(ctx context.Context, out io.Writer, arg string, serial int
 		return fmt.Errorf("restoring %s: %w", t, err)
 	}
 	fmt.Fprintf(out, "restored %s's backup of serial %d as serial %d (the state it replaced is kept as a backup)\n", t, serial, next)
-	at := a.now().UTC().Format(time.RFC3339Nano)
-	if err := a.annotate(ctx, t, infrav1.ReconcileRequestAnnotation, at, ""); err != nil {
+	if _, err := a.requestReconcile(ctx, t); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "reconcile requested: the next run plans against it (`kubectl capc plan show %s`)\n", t)
