@@ -29,7 +29,7 @@ type Config struct {
 	Kube              kubernetes.Interface // Secrets (state, plans) and Leases (locks)
 	Holder            string               // lock holder identity (pod name)
 	MaxConcurrentRuns int                  // concurrent terraform runs; default 2*NumCPU
-	LockTTL           time.Duration        // default 40s; renewed every LockTTL/3 while a run is in flight
+	LockTTL           time.Duration        // default tfstate.DefaultLockTTL; renewed every LockTTL/3 while a run is in flight
 	RunTimeout        time.Duration        // a run (lock held) past it is interrupted; default 30m
 	Logger            logr.Logger
 	// OwnerRefs returns the ownerRefs of every object the runner creates; default tfstate.DefaultOwnerRefs.
@@ -97,7 +97,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg.MaxConcurrentRuns = DefaultConcurrentRuns()
 	}
 	if cfg.LockTTL <= 0 {
-		cfg.LockTTL = 40 * time.Second
+		cfg.LockTTL = tfstate.DefaultLockTTL
 	}
 	if cfg.RunTimeout <= 0 {
 		cfg.RunTimeout = 30 * time.Minute

@@ -16,11 +16,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
+// DefaultLockTTL is how long a lock lives without renewal unless configured otherwise.
+const DefaultLockTTL = 40 * time.Second
+
 // Config configures a Store.
 type Config struct {
 	Kube    kubernetes.Interface // Secrets (state) and Leases (locks)
 	Holder  string               // lock holder identity (pod name)
-	LockTTL time.Duration        // default 40s; a held lock is renewed every LockTTL/3
+	LockTTL time.Duration        // default DefaultLockTTL; a held lock is renewed every LockTTL/3
 	// LeaderLease ("namespace/name") is the leader-election Lease of the manager this store
 	// serves, whose holder identities are "<Holder>_<suffix>". A lock held by a candidate of the
 	// same election that no longer leads, while this store's manager does, is taken over at once
@@ -48,7 +51,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("tfstate: Kube and Holder are required")
 	}
 	if cfg.LockTTL <= 0 {
-		cfg.LockTTL = 40 * time.Second
+		cfg.LockTTL = DefaultLockTTL
 	}
 	if cfg.OwnerRefs == nil {
 		cfg.OwnerRefs = DefaultOwnerRefs

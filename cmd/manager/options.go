@@ -16,6 +16,7 @@ import (
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Runner modes accepted by --runner.
@@ -126,7 +127,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Maximum number of terraform processes running at once across all objects.")
 	fs.DurationVar(&o.RunTimeout, "run-timeout", 30*time.Minute,
 		"A terraform run (plan, apply or destroy of one object) taking longer is interrupted (SIGINT, then killed after 30s) and retried.")
-	fs.DurationVar(&o.StateLockTTL, "state-lock-ttl", 40*time.Second,
+	fs.DurationVar(&o.StateLockTTL, "state-lock-ttl", tfstate.DefaultLockTTL,
 		"Lifetime of a run's state lock, renewed every third of it while the run lasts; a crashed holder's lock is taken over once it expires.")
 	fs.StringVar(&o.ApprovalMode, "approval-mode", approvalAuto,
 		"Default approval mode for objects without the approval annotation: auto (apply non-destructive plans) or manual (every plan waits for approve-plan).")
