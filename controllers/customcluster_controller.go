@@ -132,7 +132,7 @@ func (r *CustomClusterReconciler) reconcileNormal(ctx context.Context, p *patche
 	if err != nil {
 		err = &outputsError{msg: err.Error()}
 	} else {
-		err = r.limits.check("CustomCluster", contract.KindCluster, next)
+		err = r.checkOutputs("CustomCluster", contract.KindCluster, cc, next)
 	}
 	if err != nil {
 		r.refuseOutputs(cc, err)

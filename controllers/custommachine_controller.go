@@ -192,7 +192,7 @@ func (r *CustomMachineReconciler) setOutputs(ctx context.Context, cm *infrav1.Cu
 	if err := applyMachineOutputs(next, outs); err != nil {
 		return &outputsError{msg: err.Error()}
 	}
-	if err := r.limits.check("CustomMachine", contract.KindMachine, next); err != nil {
+	if err := r.checkOutputs("CustomMachine", contract.KindMachine, cm, next); err != nil {
 		return err
 	}
 	if cm.Spec.ProviderID == "" {

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -101,6 +102,16 @@ func (l apiLimits) check(kind, moduleKind string, obj runtime.Object) error {
 	}
 	sort.Strings(problems)
 	return &outputsError{msg: "the module's outputs do not fit the " + kind + " API: " + strings.Join(problems, "; ")}
+}
+
+// checkOutputs holds next (cur with a run's outputs applied) to the API's limits, unless the
+// outputs changed nothing: cur is what the API server accepted, and a no-op reconcile (the common
+// one) then validates nothing.
+func (b *base) checkOutputs(kind, moduleKind string, cur, next runtime.Object) error {
+	if equality.Semantic.DeepEqual(cur, next) {
+		return nil
+	}
+	return b.limits.check(kind, moduleKind, next)
 }
 
 // outputsError is outputs the provider refuses to write (InvalidOutputs).
