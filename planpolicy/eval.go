@@ -166,8 +166,8 @@ func rules(modules map[string]*ast.Module) []ruleRef {
 }
 
 // Evaluate judges a plan (the JSON of `terraform show -json PLANFILE`) with every set. A set
-// that does not compile or a rule that fails is an *Error: the plan is not judged, and must not
-// be applied.
+// that does not compile or a rule that fails is in Verdict.Errors: the plan is denied. The error
+// is for a plan that cannot be read.
 func Evaluate(ctx context.Context, sets []Set, plan []byte) (Verdict, error) {
 	v := Verdict{Digest: Digest(sets)}
 	if len(sets) == 0 {
@@ -184,12 +184,14 @@ func Evaluate(ctx context.Context, sets []Set, plan []byte) (Verdict, error) {
 	for _, s := range sets {
 		c, err := compile(ctx, s)
 		if err != nil {
-			return v, err
+			v.Errors = append(v.Errors, err.Error())
+			continue
 		}
 		for _, r := range c.rules {
 			rs, err := r.query.Eval(ctx, rego.EvalParsedInput(input))
 			if err != nil {
-				return v, &Error{Policy: s.Name, Problems: []string{fmt.Sprintf("evaluating %s: %v", r.name, err)}}
+				v.Errors = append(v.Errors, (&Error{Policy: s.Name, Problems: []string{fmt.Sprintf("evaluating %s: %v", r.name, err)}}).Error())
+				continue
 			}
 			for _, msg := range messages(rs, r.name) {
 				f := Finding{Policy: s.Name, Rule: r.name, Message: msg}

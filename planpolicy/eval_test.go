@@ -85,15 +85,17 @@ func TestEvaluate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := Evaluate(ctx, []Set{{Name: "p", Files: tc.files}}, []byte(plan))
-			if tc.errSubstr != "" {
-				var pe *Error
-				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.errSubstr) {
-					t.Fatalf("want a policy error naming %q, got %v", tc.errSubstr, err)
-				}
-				return
-			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.errSubstr != "" {
+				if len(v.Errors) != 1 || !strings.Contains(v.Errors[0], tc.errSubstr) || !v.Denied() {
+					t.Fatalf("want one error naming %q that denies the plan, got %q", tc.errSubstr, v.Errors)
+				}
+				if err := Check(Set{Name: "p", Files: tc.files}); !strings.HasPrefix(tc.name, "evaluation") && (err == nil || !errors.As(err, new(*Error))) {
+					t.Errorf("Check: want the compile error, got %v", err)
+				}
+				return
 			}
 			if got := strs(v.Denials); !reflect.DeepEqual(got, tc.denials) {
 				t.Errorf("denials:\n got %q\nwant %q", got, tc.denials)

@@ -65,10 +65,20 @@ type Verdict struct {
 	Denials []Finding `json:"denials,omitempty"`
 	// Warnings come from warn rules: shown, never blocking.
 	Warnings []Finding `json:"warnings,omitempty"`
+	// Errors are sets that could not judge the plan (Error messages): they block as denials do.
+	Errors []string `json:"errors,omitempty"`
 }
 
 // Denied reports whether the plan must not be applied.
-func (v *Verdict) Denied() bool { return v != nil && len(v.Denials) > 0 }
+func (v *Verdict) Denied() bool { return v != nil && len(v.Denials)+len(v.Errors) > 0 }
+
+// Reasons are what keeps a denied plan from being applied: the errors, then the denials.
+func (v *Verdict) Reasons() string {
+	if v == nil {
+		return ""
+	}
+	return strings.Join(append(append([]string{}, v.Errors...), Summary(v.Denials)), "; ")
+}
 
 // Summary lists the findings for a condition message (each message once, in order).
 func Summary(fs []Finding) string {

@@ -20,7 +20,7 @@ func (r *Runner) applySaved(ctx context.Context, rn *run, st *tfstate.StoredStat
 		return res, err
 	}
 	defer release()
-	res.Plan, res.PlanDigest = &saved.Summary, saved.Digest
+	res.Plan, res.PlanDigest, res.Policy = &saved.Summary, saved.Digest, saved.Verdict
 	if err := os.WriteFile(filepath.Join(rn.dir, planFile), saved.Planfile, 0o600); err != nil {
 		return res, fmt.Errorf("restoring saved plan: %w", err)
 	}

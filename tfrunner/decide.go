@@ -1,6 +1,9 @@
 package tfrunner
 
-import "github.com/company/cluster-api-provider-custom/tfstate"
+import (
+	"github.com/company/cluster-api-provider-custom/planpolicy"
+	"github.com/company/cluster-api-provider-custom/tfstate"
+)
 
 // step is what a run under the lock does next.
 type step int
@@ -33,17 +36,20 @@ func decide(p Policy, hash string, st *tfstate.StoredState, saved *savedPlan) de
 	if st != nil && st.InputsHash == hash && !p.Force && p.ApproveDigest == "" {
 		return decision{step: stepSkip, policy: p}
 	}
-	if saved == nil && p.AutoApply && !p.Force && p.ApproveDigest == "" && !hasResources(st) {
+	if saved == nil && p.unplanned() && !hasResources(st) {
 		return decision{step: stepApplyFresh, policy: p}
 	}
 	// A saved plan that is still current is applied (approved, or now allowed by policy) or
 	// reported again as pending: re-planning would mint a new digest on every reconcile and the
 	// user could never approve the one they saw.
-	current := saved != nil && staleReason(saved, saved.Digest, hash, st) == ""
+	policies := planpolicy.Digest(p.PlanPolicies)
+	current := saved != nil && staleReason(saved, saved.Digest, hash, policies, st) == ""
 	if current && p.PreviewToken != "" && saved.Preview == p.PreviewToken {
 		p.Force = false // this preview was answered already
 	}
 	switch {
+	case current && saved.Verdict.Denied() && !p.Force: // no approval applies a denied plan
+		return decision{step: stepReportPending, policy: p}
 	case current && (p.ApproveDigest == saved.Digest ||
 		p.ApproveDigest == "" && !p.Force && p.AutoApply && (!saved.Summary.Destructive() || p.AllowDestroy)):
 		return decision{step: stepApplySaved, policy: p}
@@ -54,7 +60,7 @@ func decide(p Policy, hash string, st *tfstate.StoredState, saved *savedPlan) de
 		}
 		return d
 	case p.ApproveDigest != "":
-		se := &StalePlanError{Approved: p.ApproveDigest, Reason: staleReason(saved, p.ApproveDigest, hash, st)}
+		se := &StalePlanError{Approved: p.ApproveDigest, Reason: staleReason(saved, p.ApproveDigest, hash, policies, st)}
 		if saved != nil {
 			se.Saved = saved.Digest
 		}

@@ -3,6 +3,7 @@ package tfrunner
 import (
 	"testing"
 
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
@@ -20,6 +21,16 @@ func TestDecide(t *testing.T) {
 		return p
 	}
 	stalePlan := &savedPlan{Digest: "d-stale", InputsHash: old, Serial: "3", Lineage: "l"}
+	rules := []planpolicy.Set{{Name: "p", Files: map[string]string{"p.rego": "package main"}}}
+	judged := func(p *savedPlan, denied bool, sets []planpolicy.Set) *savedPlan {
+		p.Verdict = &planpolicy.Verdict{Digest: planpolicy.Digest(sets)}
+		if denied {
+			p.Verdict.Denials = []planpolicy.Finding{{Message: "no"}}
+		}
+		return p
+	}
+	otherRules := []planpolicy.Set{{Name: "p", Files: map[string]string{"p.rego": "package main\n"}}}
+	policed := func(p Policy) Policy { p.PlanPolicies = rules; return p }
 	auto, manual := Policy{AutoApply: true}, Policy{}
 	with := func(p Policy, f func(*Policy)) Policy { f(&p); return p }
 	tests := []struct {
@@ -54,6 +65,15 @@ func TestDecide(t *testing.T) {
 			stepPlan, "inputs changed since the plan was made", false},
 		{"approving with no saved plan replans and says why", with(manual, func(p *Policy) { p.ApproveDigest = "d9" }), withResources, nil,
 			stepPlan, "no saved plan", false},
+		{"with plan policies a first apply plans, to be judged", policed(auto), nil, nil, stepPlan, "", false},
+		{"a denied plan is reported, not applied", policed(auto), withResources, judged(plan("d1", false, ""), true, rules), stepReportPending, "", false},
+		{"an approval does not apply a denied plan", with(policed(manual), func(p *Policy) { p.ApproveDigest = "d1" }), withResources,
+			judged(plan("d1", false, ""), true, rules), stepReportPending, "", false},
+		{"a plan that passed is applied in auto mode", policed(auto), withResources, judged(plan("d1", false, ""), false, rules), stepApplySaved, "", false},
+		{"a plan judged by other policies is planned again", policed(auto), withResources, judged(plan("d1", false, ""), true, otherRules), stepPlan, "", false},
+		{"approving a plan judged by other policies says why", with(policed(manual), func(p *Policy) { p.ApproveDigest = "d1" }), withResources,
+			judged(plan("d1", false, ""), false, otherRules), stepPlan, "plan policies changed since the plan was judged", false},
+		{"a plan judged before the policies went is planned again", auto, withResources, judged(plan("d1", true, ""), true, rules), stepPlan, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 )
 
 // StalePlanError is returned when an approved digest does not match the saved plan, or the saved
@@ -18,6 +20,30 @@ type StalePlanError struct {
 
 func (e *StalePlanError) Error() string {
 	return fmt.Sprintf("approved plan %q is not the pending plan %q: %s", e.Approved, e.Saved, e.Reason)
+}
+
+// PolicyDeniedError is returned when the plan policies deny the plan, or could not judge it. The
+// plan is saved for review (Digest) and never applied, not even when approved; a change of the
+// inputs or of the policies makes a new plan, judged again.
+type PolicyDeniedError struct {
+	Digest  string             `json:"digest"`
+	Verdict planpolicy.Verdict `json:"verdict"`
+}
+
+func (e *PolicyDeniedError) Error() string {
+	d := e.Digest
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return fmt.Sprintf("plan %s is denied by plan policy (an approval cannot override it): %s", d, e.Verdict.Reasons())
+}
+
+// deniedOrNil is the denial of a plan by its verdict, or nil.
+func deniedOrNil(digest string, v *planpolicy.Verdict) error {
+	if !v.Denied() {
+		return nil
+	}
+	return &PolicyDeniedError{Digest: digest, Verdict: *v}
 }
 
 // GoneError is returned under Policy.NoRecreate when a plan would create again resources that

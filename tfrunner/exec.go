@@ -1,9 +1,11 @@
 package tfrunner
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
 
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 	"github.com/company/cluster-api-provider-custom/tfrunner/shim"
 	"github.com/company/cluster-api-provider-custom/tfstate"
 )
@@ -224,12 +227,30 @@ func (r *Runner) pushIfNewer(ctx context.Context, rn *run) {
 	rn.pushed.Store(m.Serial)
 }
 
-// showPlan summarizes a planfile with `terraform show -json`, and reads the outputs it plans.
-func (r *Runner) showPlan(ctx context.Context, rn *run) (PlanSummary, map[string]Output, error) {
+// showPlan summarizes a planfile with `terraform show -json`, and reads the outputs it plans;
+// with raw, it also returns the JSON as terraform printed it (what plan policies judge).
+func (r *Runner) showPlan(ctx context.Context, rn *run, raw bool) (PlanSummary, map[string]Output, []byte, error) {
 	var p *tfjson.Plan
+	var out bytes.Buffer
+	if raw {
+		rn.tf.SetStdout(&out)
+		defer rn.tf.SetStdout(io.Discard)
+	}
 	err := r.observe("show", func() (err error) { p, err = rn.tf.ShowPlanFile(ctx, planFile); return err })
 	if err != nil {
-		return PlanSummary{}, nil, newTerraformError(ctx, "show", err, rn.red)
+		return PlanSummary{}, nil, nil, newTerraformError(ctx, "show", err, rn.red)
 	}
-	return Summarize(p), plannedOutputs(p), nil
+	return Summarize(p), plannedOutputs(p), out.Bytes(), nil
+}
+
+// judge evaluates the plan policies on a plan's JSON (nil without policies).
+func judge(ctx context.Context, sets []planpolicy.Set, plan []byte) (*planpolicy.Verdict, error) {
+	if len(sets) == 0 {
+		return nil, nil
+	}
+	v, err := planpolicy.Evaluate(ctx, sets, plan)
+	if err != nil {
+		return nil, fmt.Errorf("judging the plan: %w", err)
+	}
+	return &v, nil
 }

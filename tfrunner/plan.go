@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
@@ -112,7 +113,16 @@ type savedPlan struct {
 	Text       string            // `terraform show` output, redacted
 	Preview    string            // the plan-preview token this plan answered, if any
 	Outputs    map[string]Output // the outputs as planned (see Result.PlannedOutputs)
-	chunks     int               // Secrets the gzipped planfile spans (the plan Secret included)
+	Verdict    *planpolicy.Verdict
+	chunks     int // Secrets the gzipped planfile spans (the plan Secret included)
+}
+
+// policies is the digest of the plan policies that judged the plan ("" for none).
+func (p *savedPlan) policies() string {
+	if p.Verdict == nil {
+		return ""
+	}
+	return p.Verdict.Digest
 }
 
 // maxPlanText keeps the plan Secret under the object size limit next to the planfile.
@@ -158,8 +168,14 @@ func (r *Runner) savePlan(ctx context.Context, obj tfstate.ObjectRef, p savedPla
 		outs = nil // a pending plan then reports the stored state's outputs
 	}
 	text := []byte(truncate(p.Text, maxPlanText))
+	var verdict []byte
+	if p.Verdict != nil {
+		if verdict, err = json.Marshal(p.Verdict); err != nil {
+			return fmt.Errorf("encoding plan verdict: %w", err)
+		}
+	}
 	gz := tfstate.Gzip(p.Planfile)
-	first := gz[:min(len(gz), max(SecretBudget-len(sum)-len(outs)-len(text), 0))]
+	first := gz[:min(len(gz), max(SecretBudget-len(sum)-len(outs)-len(text)-len(verdict), 0))]
 	var chunks [][]byte
 	if len(gz) > len(first) {
 		chunks = tfstate.SplitChunks(gz[len(first):], tfstate.ChunkSize)
@@ -173,7 +189,7 @@ func (r *Runner) savePlan(ctx context.Context, obj tfstate.ObjectRef, p savedPla
 		}
 	}
 	s := &corev1.Secret{ObjectMeta: r.ObjectMeta(obj, planSecretName(obj), "plan"), Type: tfstate.SecretTypePlan,
-		Data: map[string][]byte{"plan.gz": first, "summary.json": sum, "plan.txt": text, "outputs.json": outs}}
+		Data: map[string][]byte{"plan.gz": first, "summary.json": sum, "plan.txt": text, "outputs.json": outs, "policy.json": verdict}}
 	s.Annotations[tfstate.AnnChunks] = strconv.Itoa(len(chunks) + 1)
 	s.Annotations[tfstate.AnnPlanDigest] = p.Digest
 	s.Annotations[tfstate.AnnPlanInputs] = p.InputsHash
@@ -229,6 +245,12 @@ func readPlan(ctx context.Context, kube kubernetes.Interface, obj tfstate.Object
 	}
 	_ = json.Unmarshal(s.Data["summary.json"], &p.Summary)
 	_ = json.Unmarshal(s.Data["outputs.json"], &p.Outputs)
+	if v := s.Data["policy.json"]; len(v) > 0 {
+		p.Verdict = &planpolicy.Verdict{}
+		if err := json.Unmarshal(v, p.Verdict); err != nil {
+			return nil, fmt.Errorf("plan secret %s: reading the policy verdict: %w", s.Name, err)
+		}
+	}
 	if tfstate.SHA256Hex(p.Planfile) != p.Digest {
 		return nil, fmt.Errorf("plan secret %s: planfile does not match its digest", s.Name)
 	}
@@ -259,7 +281,7 @@ func (r *Runner) deletePlanChunks(ctx context.Context, obj tfstate.ObjectRef, p 
 }
 
 // staleReason says why a saved plan cannot be applied for approved digest d ("" if it can).
-func staleReason(p *savedPlan, d, inputsHash string, st *tfstate.StoredState) string {
+func staleReason(p *savedPlan, d, inputsHash, policies string, st *tfstate.StoredState) string {
 	serial, lineage := stateRef(st)
 	switch {
 	case p == nil:
@@ -270,6 +292,8 @@ func staleReason(p *savedPlan, d, inputsHash string, st *tfstate.StoredState) st
 		return "inputs changed since the plan was made"
 	case p.Serial != serial || p.Lineage != lineage:
 		return "state changed since the plan was made"
+	case p.policies() != policies:
+		return "plan policies changed since the plan was judged"
 	}
 	return ""
 }

@@ -117,7 +117,7 @@ func TestStaleReason(t *testing.T) {
 		{"state gone", p, "d", "h", nil, true},
 	}
 	for _, tt := range tests {
-		if got := staleReason(tt.plan, tt.digest, tt.hash, tt.state); (got != "") != tt.stale {
+		if got := staleReason(tt.plan, tt.digest, tt.hash, "", tt.state); (got != "") != tt.stale {
 			t.Errorf("%s: reason %q, want stale=%v", tt.name, got, tt.stale)
 		}
 	}

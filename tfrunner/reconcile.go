@@ -66,10 +66,10 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		return r.applySaved(runCtx, rn, st, rn.saved, res)
 	case stepReportPending:
 		saved := rn.saved
-		res.Plan, res.PlanDigest, res.PendingApproval = &saved.Summary, saved.Digest, true
-		res.PlanText, res.PlannedOutputs = saved.Text, saved.Outputs
+		res.Plan, res.PlanDigest, res.PendingApproval = &saved.Summary, saved.Digest, !saved.Verdict.Denied()
+		res.PlanText, res.PlannedOutputs, res.Policy = saved.Text, saved.Outputs, saved.Verdict
 		res.Outputs, err = outputsOf(stRaw(st))
-		return res, errors.Join(err, staleOrNil(d.stale))
+		return res, errors.Join(err, staleOrNil(d.stale), deniedOrNil(saved.Digest, saved.Verdict))
 	}
 	release, err := r.prepare(runCtx, rn, st)
 	if err != nil {
@@ -94,7 +94,7 @@ func staleOrNil(e *StalePlanError) error {
 // ends without applying drops its lease, journal included; one killed before it starts terraform
 // reports these resources as suspected orphans, as a kill just after the journal update would.
 func (r *Runner) firstJournal(rn *run, p Policy) []string {
-	if !p.AutoApply || p.Force || p.ApproveDigest != "" {
+	if !p.unplanned() {
 		return nil
 	}
 	if _, found, indexed := r.state.Indexed(rn.ws.Object); !indexed || found {
@@ -127,7 +127,7 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *tfstate.Sto
 		res.Outputs, err = outputsOf(stRaw(st))
 		return res, errors.Join(err, stale)
 	}
-	sum, planned, err := r.showPlan(ctx, rn)
+	sum, planned, planJSON, err := r.showPlan(ctx, rn, len(p.PlanPolicies) > 0)
 	if err != nil {
 		return res, err
 	}
@@ -141,7 +141,11 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *tfstate.Sto
 	if p.NoRecreate && len(sum.Gone) > 0 {
 		return r.refuseGone(ctx, rn, st, res)
 	}
-	if stale == nil && p.AutoApply && (!sum.Destructive() || p.AllowDestroy) {
+	if res.Policy, err = judge(ctx, p.PlanPolicies, planJSON); err != nil {
+		return res, err
+	}
+	denied := deniedOrNil(res.PlanDigest, res.Policy)
+	if denied == nil && stale == nil && p.AutoApply && (!sum.Destructive() || p.AllowDestroy) {
 		return r.apply(ctx, rn, res, true)
 	}
 	serial, lineage := stateRef(st)
@@ -153,12 +157,13 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *tfstate.Sto
 	}
 	res.PlanText = truncate(rn.red.redact(text), maxPlanText)
 	if err := r.savePlan(ctx, rn.ws.Object, savedPlan{Digest: res.PlanDigest, InputsHash: rn.hash,
-		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum, Text: res.PlanText, Preview: p.PreviewToken, Outputs: planned}, rn.saved); err != nil {
+		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum, Text: res.PlanText, Preview: p.PreviewToken, Outputs: planned,
+		Verdict: res.Policy}, rn.saved); err != nil {
 		return res, err
 	}
-	res.PendingApproval = true
+	res.PendingApproval = denied == nil
 	res.Outputs, err = outputsOf(stRaw(st))
-	return res, errors.Join(err, stale)
+	return res, errors.Join(err, stale, denied)
 }
 
 // refuseGone answers a plan that would create again what was deleted outside Terraform, under

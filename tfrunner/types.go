@@ -13,6 +13,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
@@ -70,6 +71,16 @@ type Policy struct {
 	// saved; the run returns *GoneError, and the object's next run plans again rather than
 	// skipping, so the refusal holds until the resources are back or the object is deleted.
 	NoRecreate bool
+	// PlanPolicies judge every plan before it may be applied (package planpolicy). With any, a
+	// first apply plans first, and a denied plan is saved for review but never applied, not even
+	// when approved; a plan judged by other policies is planned and judged again.
+	PlanPolicies []planpolicy.Set `json:"planPolicies,omitempty"`
+}
+
+// unplanned reports whether an apply may go without a plan first (an object's first apply in
+// auto mode, when no plan policy has to judge it).
+func (p Policy) unplanned() bool {
+	return p.AutoApply && !p.Force && p.ApproveDigest == "" && len(p.PlanPolicies) == 0
 }
 
 // Action classifies one resource change.
@@ -147,6 +158,9 @@ type Result struct {
 	// leaves them: the refreshed world, before any apply. Nil when no plan was made; outputs
 	// known only after apply are absent.
 	PlannedOutputs map[string]Output
+	// Policy is the plan policies' verdict on the plan made, applied or reported (nil without
+	// plan policies or plan).
+	Policy *planpolicy.Verdict
 	// FinishedAt is when the call returned.
 	FinishedAt time.Time
 }

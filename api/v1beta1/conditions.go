@@ -14,6 +14,9 @@ const (
 	PlanApprovedCondition = "PlanApproved"
 	// InSyncCondition is False when a drift check found changes.
 	InSyncCondition = "InSync"
+	// PolicyPassedCondition is the plan policies' verdict on the object's last plan (absent when
+	// no CustomPolicy gives it plan policies).
+	PolicyPassedCondition = "PolicyPassed"
 )
 
 // Condition reasons.
@@ -57,6 +60,18 @@ const (
 	DuplicateProviderIDReason = "DuplicateProviderID"
 	// StatusWriteFailedReason: the API server refused the write of a reconcile's outcome.
 	StatusWriteFailedReason = "StatusWriteFailed"
+	// PolicyPassedReason: the plan policies found nothing to deny or warn about.
+	PolicyPassedReason = "PolicyPassed"
+	// PolicyWarningsReason: the plan policies warn (listed in the message); the plan was not held.
+	PolicyWarningsReason = "PolicyWarnings"
+	// PolicyDeniedReason: a plan policy denies the plan (each message listed); it is kept for
+	// review and never applied, not even when approved. Changing the spec or the policy plans again.
+	PolicyDeniedReason = "PolicyDenied"
+	// PolicyInvalidReason: a plan policy does not compile or failed on the plan (the message names
+	// the file and line), or a CustomPolicy cannot be used; nothing is applied until it is fixed.
+	PolicyInvalidReason = "PolicyInvalid"
+	// RulesRefuseReason: a CustomPolicy that governs the namespace does not allow what the object uses.
+	RulesRefuseReason = "NotAllowedByPolicy"
 )
 
 // Finalizers.

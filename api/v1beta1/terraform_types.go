@@ -92,7 +92,7 @@ type TerraformSpec struct {
 }
 
 // RunResult is the outcome of a terraform run.
-// +kubebuilder:validation:Enum=Succeeded;Failed;Skipped;PendingApproval
+// +kubebuilder:validation:Enum=Succeeded;Failed;Skipped;PendingApproval;Denied
 type RunResult string
 
 // Run results.
@@ -101,6 +101,8 @@ const (
 	RunFailed          RunResult = "Failed"
 	RunSkipped         RunResult = "Skipped"
 	RunPendingApproval RunResult = "PendingApproval"
+	// RunDenied: the plan policies denied the plan; it is kept for review, never applied.
+	RunDenied RunResult = "Denied"
 )
 
 // ResourceChange is one planned resource change (address and action, never values).
