@@ -52,10 +52,11 @@ func (r *CustomClusterReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 				predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter)),
 		).
 		Named("customcluster")
-	if err := watchSources(ctx, mgr, bld, &infrav1.CustomCluster{}, r.Options.WatchFilter,
-		func() client.ObjectList { return &infrav1.CustomClusterList{} }); err != nil {
+	pw := policyWatch{c: mgr.GetClient(), list: func() client.ObjectList { return &infrav1.CustomClusterList{} }, watchFilter: r.Options.WatchFilter}
+	if err := watchSources(ctx, mgr, bld, &infrav1.CustomCluster{}, pw); err != nil {
 		return err
 	}
+	pw.watch(bld, r.policyCache)
 	watchJobs(mgr, bld, &infrav1.CustomCluster{}, r.Options)
 	return bld.Complete(r)
 }

@@ -51,10 +51,11 @@ func (r *CustomMachineReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 				predicates.ResourceHasFilterLabel(mgr.GetScheme(), log, r.Options.WatchFilter))).
 		Named("custommachine")
 	watchJobs(mgr, bld, &infrav1.CustomMachine{}, r.Options)
-	if err := watchSources(ctx, mgr, bld, &infrav1.CustomMachine{}, r.Options.WatchFilter,
-		func() client.ObjectList { return &infrav1.CustomMachineList{} }); err != nil {
+	pw := policyWatch{c: mgr.GetClient(), list: func() client.ObjectList { return &infrav1.CustomMachineList{} }, watchFilter: r.Options.WatchFilter}
+	if err := watchSources(ctx, mgr, bld, &infrav1.CustomMachine{}, pw); err != nil {
 		return err
 	}
+	pw.watch(bld, r.policyCache)
 	return bld.Complete(r)
 }
 

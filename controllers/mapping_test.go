@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -339,7 +340,7 @@ func TestPolicyFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := policyFor(tt.ann, tt.def); got != tt.want {
+			if got := policyFor(tt.ann, tt.def); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("policyFor = %+v, want %+v", got, tt.want)
 			}
 		})

@@ -76,21 +76,21 @@ type resolvedModule struct {
 }
 
 // module resolves the object's module tree (bundled, path, ConfigMap, Flux source or remote) and
-// checks it (checkModule).
-func (b *base) module(ctx context.Context, in runInput) (checkedModule, error) {
-	mod, err := b.resolve(ctx, in)
+// checks it (checkModule) under the manager's rules as the governing CustomPolicies narrow them.
+func (b *base) module(ctx context.Context, in runInput, t tenant) (checkedModule, error) {
+	if err := t.allowModule(in.spec.Module); err != nil {
+		return checkedModule{}, err
+	}
+	rules, err := t.narrow(ModuleRules{Policy: b.Options.ModulePolicy, AllowRemote: b.Options.AllowRemoteModules})
+	if err != nil {
+		return checkedModule{}, err
+	}
+	mod, err := b.resolve(ctx, in, rules)
 	if err != nil {
 		return checkedModule{}, err
 	}
 	mod.shipped = bundled(in.spec.Module)
-	return checkModule(mod, in.vars, in.kind, ModuleRules{Policy: b.Options.ModulePolicy, AllowRemote: b.Options.AllowRemoteModules})
-}
-
-// ModuleRules are the manager's rules for modules it did not ship: its module policy and
-// whether remote module sources may be downloaded.
-type ModuleRules struct {
-	Policy      modulecheck.Policy
-	AllowRemote bool
+	return checkModule(mod, in.vars, in.kind, rules)
 }
 
 // checkModule applies the rules to a module tree and checks its root module against the
@@ -103,11 +103,7 @@ func checkModule(mod resolvedModule, vars variables, kind string, rules ModuleRu
 		return checkedModule{}, fmt.Errorf("reading module: %w", err)
 	}
 	if !mod.shipped {
-		if len(mod.tree.Remote) > 0 && !rules.AllowRemote {
-			problems := make([]modulecheck.Problem, len(mod.tree.Remote))
-			for i, p := range mod.tree.Remote {
-				problems[i] = modulecheck.Problem{Item: p.Item, Message: p.Message + ": terraform init would download it, and this manager runs without --allow-remote-modules"}
-			}
+		if problems := rules.remoteProblems(mod.tree.Remote); len(problems) > 0 {
 			return checkedModule{}, &modulecheck.PolicyError{Problems: problems}
 		}
 		if problems := contractChecks.CheckPolicy(digest, mod.tree.FS, rules.Policy); len(problems) > 0 {
@@ -140,7 +136,7 @@ func checkModule(mod resolvedModule, vars variables, kind string, rules ModuleRu
 }
 
 // resolve finds the object's module tree.
-func (b *base) resolve(ctx context.Context, in runInput) (resolvedModule, error) {
+func (b *base) resolve(ctx context.Context, in runInput, rules ModuleRules) (resolvedModule, error) {
 	src := in.spec.Module
 	ns := in.obj.GetNamespace()
 	var mod resolvedModule
@@ -154,6 +150,9 @@ func (b *base) resolve(ctx context.Context, in runInput) (resolvedModule, error)
 	case src != nil && src.Source != "":
 		if !b.Options.AllowRemoteModules {
 			return mod, fmt.Errorf("spec.module.source %q: remote modules are disabled; start the manager with --allow-remote-modules", src.Source)
+		}
+		if why := rules.remoteRefusal(src.Source); why != "" {
+			return mod, refused("spec.module.source", "%q: %s", src.Source, why)
 		}
 		mod.revision = src.Source
 		if src.Version != "" {

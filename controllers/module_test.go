@@ -134,7 +134,7 @@ func TestConfigMapModule(t *testing.T) {
 	b := testBase(cmap)
 	ref := &infrav1.ModuleSource{ConfigMapRef: &infrav1.LocalObjectReference{Name: "mod"}}
 
-	cm, err := b.module(context.Background(), machineRun(ref, `{"disk_gb": "20"}`))
+	cm, err := b.module(context.Background(), machineRun(ref, `{"disk_gb": "20"}`), tenant{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,14 +151,14 @@ func TestConfigMapModule(t *testing.T) {
 		t.Errorf("contract variables must be kept, got %#v", got)
 	}
 
-	_, err = b.module(context.Background(), machineRun(ref, `{"disk": 20}`))
+	_, err = b.module(context.Background(), machineRun(ref, `{"disk": 20}`), tenant{})
 	var ce *ContractError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), `spec.variables "disk": is not a variable of the module`) {
 		t.Errorf("unknown spec.variables key: got %v", err)
 	}
 
 	missing := &infrav1.ModuleSource{ConfigMapRef: &infrav1.LocalObjectReference{Name: "nope"}}
-	if _, err := b.module(context.Background(), machineRun(missing, "")); err == nil || !strings.Contains(err.Error(), "reading module ConfigMap ns/nope") {
+	if _, err := b.module(context.Background(), machineRun(missing, ""), tenant{}); err == nil || !strings.Contains(err.Error(), "reading module ConfigMap ns/nope") {
 		t.Errorf("missing ConfigMap: got %v", err)
 	}
 }
@@ -168,7 +168,7 @@ func TestContractFailureListsEveryProblem(t *testing.T) {
 		"main.tf": `variable "machine_name" { type = number }` + "\n" + `variable "zone" { type = string }` + "\n",
 	}}
 	_, err := testBase(cmap).module(context.Background(),
-		machineRun(&infrav1.ModuleSource{ConfigMapRef: &infrav1.LocalObjectReference{Name: "bad"}}, ""))
+		machineRun(&infrav1.ModuleSource{ConfigMapRef: &infrav1.LocalObjectReference{Name: "bad"}}, ""), tenant{})
 	var ce *ContractError
 	if !errors.As(err, &ce) {
 		t.Fatalf("want a ContractError, got %v", err)
@@ -205,11 +205,11 @@ func TestPathModuleConfinement(t *testing.T) {
 	}
 	b := testBase()
 	b.Options.ModuleRoot = root
-	if _, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "good"}, "")); err != nil {
+	if _, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "good"}, ""), tenant{}); err != nil {
 		t.Fatalf("a confined module was refused: %v", err)
 	}
 	for _, p := range []string{"sneaky", "link", "../" + filepath.Base(outside), "good/../../x"} {
-		_, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: p}, ""))
+		_, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: p}, ""), tenant{})
 		if err == nil {
 			t.Errorf("path %q escaping the module root was accepted", p)
 		}
@@ -219,7 +219,7 @@ func TestPathModuleConfinement(t *testing.T) {
 func TestRemoteModule(t *testing.T) {
 	src := &infrav1.ModuleSource{Source: "app.terraform.io/acme/capi-machine/aws", Version: "~> 1.2"}
 	b := testBase()
-	if _, err := b.module(context.Background(), machineRun(src, "")); err == nil || !strings.Contains(err.Error(), "--allow-remote-modules") {
+	if _, err := b.module(context.Background(), machineRun(src, ""), tenant{}); err == nil || !strings.Contains(err.Error(), "--allow-remote-modules") {
 		t.Fatalf("a remote module without --allow-remote-modules: got %v", err)
 	}
 	b.Options.AllowRemoteModules = true
@@ -239,7 +239,7 @@ func TestRemoteModule(t *testing.T) {
 			}
 		}
 	}
-	cm, err := b.module(context.Background(), machineRun(src, `{"disk_gb": 5}`))
+	cm, err := b.module(context.Background(), machineRun(src, `{"disk_gb": 5}`), tenant{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestModuleWarningsShown(t *testing.T) {
 	b := testBase()
 	b.Recorder = rec
 	in := machineRun(nil, `{"machine_name": "other", "instance_type": "big"}`)
-	cm, err := b.module(context.Background(), in)
+	cm, err := b.module(context.Background(), in, tenant{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestFluxSourceRefusals(t *testing.T) {
 	b := testBase()
 	b.Sources = fake.NewClientBuilder().WithObjects(notReady).Build()
 	run := func(ref infrav1.SourceReference) error {
-		_, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{SourceRef: &ref}, ""))
+		_, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{SourceRef: &ref}, ""), tenant{})
 		return err
 	}
 	var pe *modulecheck.PolicyError
@@ -342,17 +342,17 @@ func TestPathModuleTreeChecks(t *testing.T) {
 	}
 	b := testBase()
 	b.Options.ModuleRoot = root
-	_, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "t"}, ""))
+	_, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "t"}, ""), tenant{})
 	var pe *modulecheck.PolicyError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), `module "vpc" (shared/l/main.tf:1): source "terraform-aws-modules/vpc/aws" is remote`) {
 		t.Errorf("remote call in a tree: %v", err)
 	}
 	b.Options.AllowRemoteModules = true
-	cm, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "t"}, ""))
+	cm, err := b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "t"}, ""), tenant{})
 	if err != nil || cm.tree.Root != "t/machine" || !strings.HasPrefix(cm.revision, "t@sha256:") {
 		t.Errorf("tree with --allow-remote-modules: %+v, %v", cm.tree, err)
 	}
-	_, err = b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "bad"}, ""))
+	_, err = b.module(context.Background(), machineRun(&infrav1.ModuleSource{Path: "bad"}, ""), tenant{})
 	var ce *ContractError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "root module bad/machine/ fails the contract check") {
 		t.Errorf("contract problem in a tree: %v", err)

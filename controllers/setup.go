@@ -47,6 +47,9 @@ type Options struct {
 	// Sandbox is whether terraform runs are sandboxed; a run that is not, in best-effort mode,
 	// says so in the Ready condition.
 	Sandbox tfrunner.SandboxStatus
+	// PolicyNamespace is the provider's namespace, where CustomPolicies' plan policy ConfigMaps
+	// are read (default capc-system).
+	PolicyNamespace string
 	// JobMode runs terraform in runner Jobs (tfjob.Runner): credentials Secrets are named
 	// to the Jobs, never read, and finished Jobs requeue their object.
 	JobMode bool
@@ -64,6 +67,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, runner Runner, opts Options) e
 	if err != nil {
 		return fmt.Errorf("reading the CRDs' schemas: %w", err)
 	}
+	if opts.PolicyNamespace == "" {
+		opts.PolicyNamespace = "capc-system"
+	}
+	pc, err := newPolicyCache(mgr, opts.PolicyNamespace)
+	if err != nil {
+		return err
+	}
 	if err := indexProviderID(ctx, mgr); err != nil {
 		return fmt.Errorf("indexing CustomMachines by providerID: %w", err)
 	}
@@ -71,6 +81,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, runner Runner, opts Options) e
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sources: mgr.GetCache(), Runner: runner, Options: opts,
 		Recorder: mgr.GetEventRecorderFor("custom-infrastructure-controller"), //nolint:staticcheck // CAPI's reconcilers use the same recorder API
 		limits:   limits, pids: &providerIDs{claims: map[string]providerIDClaim{}},
+		policyCache: pc, policyConfigMaps: pc,
 	}
 	cb, mb := b, b
 	cb.stale, mb.stale = newStaleGuard(), newStaleGuard() // one per kind: names may repeat across kinds

@@ -6,10 +6,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -109,9 +107,10 @@ func artifactDigestOrReady(u *unstructured.Unstructured) string {
 	return fmt.Sprintf("%s/%t", d, ready)
 }
 
-// watchSources makes a new artifact (or a source turning Ready) reconcile the objects of kind
-// list that use it. Kinds whose CRDs are not installed are skipped: Flux is optional.
-func watchSources(ctx context.Context, mgr ctrl.Manager, bld *builder.Builder, obj client.Object, watchFilter string, list func() client.ObjectList) error {
+// watchSources makes a new artifact (or a source turning Ready) reconcile the objects of w's
+// kind that use it as their module or through their plan policies. Kinds whose CRDs are not
+// installed are skipped: Flux is optional.
+func watchSources(ctx context.Context, mgr ctrl.Manager, bld *builder.Builder, obj client.Object, w policyWatch) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, obj, sourceRefIndex, func(o client.Object) []string {
 		spec := terraformSpecOf(o)
 		if spec == nil || spec.Module == nil || spec.Module.SourceRef == nil {
@@ -133,22 +132,13 @@ func watchSources(ctx context.Context, mgr ctrl.Manager, bld *builder.Builder, o
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gvk)
 		bld.Watches(u, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, src client.Object) []reconcile.Request {
-			l := list()
+			l := w.list()
 			key := kind + "/" + src.GetNamespace() + "/" + src.GetName()
 			if err := mgr.GetClient().List(ctx, l, client.MatchingFields{sourceRefIndex: key}); err != nil {
 				ctrl.LoggerFrom(ctx).Error(err, "listing users of a module source", "source", key)
 				return nil
 			}
-			var reqs []reconcile.Request
-			_ = meta.EachListItem(l, func(o runtime.Object) error {
-				co := o.(client.Object)
-				if watchFilter != "" && co.GetLabels()[clusterv1.WatchLabel] != watchFilter {
-					return nil // another shard's
-				}
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(co)})
-				return nil
-			})
-			return reqs
+			return append(requests(l, w.watchFilter), w.usingSource(ctx, key)...)
 		}), builder.WithPredicates(changed))
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
 	"sigs.k8s.io/cluster-api/util/conditions"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
@@ -37,6 +38,10 @@ type base struct {
 	stale     *staleGuard  // versions of objects this reconciler wrote over (see patcher)
 	limits    apiLimits    // the API's limits outputs are checked against
 	pids      *providerIDs // providerIDs being written by this process
+	// policyCache caches the provider's namespace (plan policy ConfigMaps); policyConfigMaps
+	// reads it (a plain reader in unit tests).
+	policyCache      cache.Cache
+	policyConfigMaps client.Reader
 }
 
 func (b *base) clock() time.Time {
@@ -67,13 +72,25 @@ type runInput struct {
 	noRecreate bool
 }
 
-// workspace resolves the module and credentials; failures set ModuleValid or Ready with a
-// reason. revision names the module (status.terraform.moduleRevision).
-func (b *base) workspace(ctx context.Context, in runInput) (ws tfrunner.Workspace, revision string, ok bool) {
-	mod, err := b.module(ctx, in) // resolution, the module policy and the contract check
+// prepared is an object's run, ready: its workspace, what its module is called
+// (status.terraform.moduleRevision) and the rules of its namespace.
+type prepared struct {
+	ws       tfrunner.Workspace
+	revision string
+	tenant   tenant
+}
+
+// workspace resolves the module and credentials under the namespace's rules; failures set
+// ModuleValid or Ready with a reason.
+func (b *base) workspace(ctx context.Context, in runInput) (prepared, bool) {
+	t, err := b.tenant(ctx, in.obj.GetNamespace())
+	var mod checkedModule
+	if err == nil {
+		mod, err = b.module(ctx, in, t) // resolution, the module rules and the contract check
+	}
 	if err != nil {
 		b.moduleRefused(in.obj, err)
-		return tfrunner.Workspace{}, "", false
+		return prepared{}, false
 	}
 	b.moduleValid(in.obj, mod.warnings)
 	var env map[string]string
@@ -87,15 +104,15 @@ func (b *base) workspace(ctx context.Context, in runInput) (ws tfrunner.Workspac
 		}
 		setNotReady(in.obj, reason, "%v", err)
 		b.Recorder.Eventf(in.obj, corev1.EventTypeWarning, reason, "%v", err)
-		return tfrunner.Workspace{}, "", false
+		return prepared{}, false
 	}
-	ws = tfrunner.Workspace{Object: in.ref, Module: mod.tree.FS, ModuleDir: mod.tree.Root, Variables: mod.vars, Sensitive: in.sensitive, Env: env,
+	ws := tfrunner.Workspace{Object: in.ref, Module: mod.tree.FS, ModuleDir: mod.tree.Root, Variables: mod.vars, Sensitive: in.sensitive, Env: env,
 		OnRun: b.blockMove(in.obj, in.patch), OnSuspectedOrphans: b.reportOrphans(in.obj), OnProgress: b.progress(ctx, in),
 		CheckInstalled: mod.checkInstalled}
 	if b.Options.JobMode && in.spec.CredentialsRef != nil {
 		ws.CredentialsSecret = in.spec.CredentialsRef.Name
 	}
-	return ws, mod.revision, true
+	return prepared{ws: ws, revision: mod.revision, tenant: t}, true
 }
 
 // moduleRefused says why a module cannot run: ModuleValid=False and Ready=False, with reason
@@ -107,6 +124,9 @@ func (b *base) moduleRefused(obj object, err error) {
 	}
 	if se := (*SourceNotReadyError)(nil); errors.As(err, &se) {
 		reason = infrav1.SourceNotReadyReason
+	}
+	if re := (*RulesError)(nil); errors.As(err, &re) {
+		reason = infrav1.PolicyInvalidReason
 	}
 	setCondition(obj, infrav1.ModuleValidCondition, false, reason, "%v", err)
 	setNotReady(obj, reason, "module: %v", err)
@@ -154,8 +174,13 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	if asked {
 		*in.handled = requested
 	}
-	ws, revision, valid := b.workspace(ctx, in)
+	pr, valid := b.workspace(ctx, in)
 	if !valid { // a module or credentials Secret that may be fixed without touching the object
+		return res, false, b.waitRequeue(in.obj), nil
+	}
+	plans, err := b.planPolicies(ctx, pr.tenant)
+	if err != nil { // a policy to fix, or a source to wait for: watched, never passed unjudged
+		b.policyRefused(in.obj, err)
 		return res, false, b.waitRequeue(in.obj), nil
 	}
 	// A block-move annotation seen here was left by a run that never finished (a crash): no run
@@ -166,6 +191,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	drift := b.driftDue(ts) || asked // a requested reconcile plans afresh, as a drift check does
 	policy := policyFor(in.obj.GetAnnotations(), b.Options.ApprovalMode)
 	policy.NoRecreate = in.noRecreate
+	policy.PlanPolicies = plans
 	preview := token != "" && (ts == nil || ts.Plan == nil || ts.Plan.PreviewToken != token)
 	policy.Force = drift || preview
 	if preview {
@@ -179,18 +205,20 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 		prevHash = ts.AppliedInputsHash
 	}
 
-	res, err = b.Runner.Reconcile(ctx, ws, policy)
+	res, err = b.Runner.Reconcile(ctx, pr.ws, policy)
 	// Drift is a change a refresh plan (drift check, request or preview) found while the inputs stayed
 	// what was last applied.
 	drifted := (drift || preview) && res.Plan != nil && res.Plan.HasChanges() && res.InputsHash == prevHash
 	if err != nil {
 		return b.runFailed(ctx, in, res, token, drifted, err)
 	}
-	if res.Skipped && ts != nil && ts.LastRunResult == infrav1.RunPendingApproval && ts.Plan != nil && ts.Plan.InputsHash == res.InputsHash {
-		// A plan made from these very inputs (a drift plan) still waits: the runner's no-op fast
-		// path does not read the plan Secret, and must not read as "in sync" over it.
+	if res.Skipped && ts != nil && (ts.LastRunResult == infrav1.RunPendingApproval || ts.LastRunResult == infrav1.RunDenied) &&
+		ts.Plan != nil && ts.Plan.InputsHash == res.InputsHash {
+		// A plan made from these very inputs (a drift plan) still waits or stays denied: the
+		// runner's no-op fast path does not read the plan Secret, and must not read as "in sync" over it.
 		return res, false, ctrl.Result{}, nil
 	}
+	b.policyVerdict(in.obj, res.Policy, len(plans) > 0)
 	ts = recordRun(ts, res, token, b.clock())
 	if drift {
 		ts.LastDriftCheckTime = ts.LastRunTime
@@ -216,7 +244,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	}
 	setCondition(in.obj, infrav1.InSyncCondition, true, infrav1.InSyncReason, "")
 	driftedObjects.mark(in.ref, false)
-	ts.ModuleRevision = revision // the module now in use
+	ts.ModuleRevision = pr.revision // the module now in use
 	if err := b.publishOutputs(ctx, in, res.Outputs); err != nil {
 		var bad *outputsError
 		if !errors.As(err, &bad) {
@@ -235,7 +263,17 @@ func (b *base) runFailed(ctx context.Context, in runInput, res tfrunner.Result, 
 	var policy *modulecheck.PolicyError
 	var job *tfjob.RunningError
 	var gone *tfrunner.GoneError
+	var denied *tfrunner.PolicyDeniedError
 	switch {
+	case errors.As(err, &denied): // saved for review, never applied: a spec or policy change plans again
+		if ts := *in.status; ts == nil || ts.LastRunResult != infrav1.RunDenied || ts.Plan == nil || ts.Plan.Digest != res.PlanDigest {
+			ts = recordRun(ts, res, token, b.clock()) // a new denial; the same one again writes nothing
+			ts.LastRunResult = infrav1.RunDenied
+			*in.status = ts
+		}
+		plansAwaitingApproval.mark(in.ref, false)
+		b.policyDenied(in.obj, denied.Error(), &denied.Verdict)
+		return res, false, ctrl.Result{}, nil
 	case errors.As(err, &gone): // Policy.NoRecreate: a machine's instance was deleted out of band
 		b.instanceLost(in.obj, infrav1.InstanceTerminatedReason, "%v; a Machine's infrastructure is never created again: "+
 			"remediation (or deleting the Machine) replaces it, and the delete destroys what remains", gone)
@@ -356,7 +394,7 @@ func (b *base) release(ctx context.Context, obj object, ref tfstate.ObjectRef, w
 
 // destroy runs terraform destroy; a failure keeps the finalizer and says why.
 func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
-	ws, _, valid := b.workspace(ctx, in)
+	pr, valid := b.workspace(ctx, in)
 	if !valid {
 		// Without state nothing was created: the object goes even though its module (a deleted
 		// ConfigMap or source, an invalid tree) or credentials cannot be had any more.
@@ -370,7 +408,7 @@ func (b *base) destroy(ctx context.Context, in runInput) (bool, error) {
 		forget(in.ref)
 		return true, nil
 	}
-	if err := b.Runner.Destroy(ctx, ws); err != nil {
+	if err := b.Runner.Destroy(ctx, pr.ws); err != nil {
 		var locked *tfstate.LockedError
 		var job *tfjob.RunningError
 		if errors.As(err, &job) {

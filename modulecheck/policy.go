@@ -18,18 +18,52 @@ import (
 type Policy struct {
 	// AllowProvisioners permits provisioner blocks (local-exec, remote-exec, file).
 	AllowProvisioners bool
+	// ProvisionersRefusedBy names the rule that refuses provisioners although the manager's flag
+	// allows them (a CustomPolicy); "" for the flag.
+	ProvisionersRefusedBy string
 	// Providers are the allowed provider source patterns; empty allows every provider.
 	Providers []ProviderPattern
 	// DefaultHost is the registry of a short source ("hashicorp/aws"): registry.terraform.io,
 	// registry.opentofu.org for OpenTofu.
 	DefaultHost string
+	// Narrowing are further allow-lists a provider must be in as well (a platform team's
+	// CustomPolicy objects that govern the module's namespace).
+	Narrowing []ProviderList
+}
+
+// ProviderList is an allow-list and whose it is, for messages.
+type ProviderList struct {
+	Owner    string
+	Patterns []ProviderPattern
+}
+
+func (l ProviderList) String() string {
+	s := make([]string, len(l.Patterns))
+	for i, p := range l.Patterns {
+		s[i] = p.String()
+	}
+	sort.Strings(s)
+	return strings.Join(s, ", ")
 }
 
 // ProviderPattern is an allow-list entry (tfmodule's provider address rules).
 type ProviderPattern = tfmodule.ProviderPattern
 
 // AllowsProvider reports whether the provider at addr may be installed and run.
-func (pol Policy) AllowsProvider(addr string) bool { return tfmodule.Allows(pol.Providers, addr) }
+func (pol Policy) AllowsProvider(addr string) bool { return pol.refuser(addr) == "" }
+
+// refuser names the allow-list that refuses the provider at addr ("" when all allow it).
+func (pol Policy) refuser(addr string) string {
+	if !tfmodule.Allows(pol.Providers, addr) {
+		return fmt.Sprintf("the manager's provider allow-list (%s)", ProviderList{Patterns: pol.Providers})
+	}
+	for _, l := range pol.Narrowing {
+		if !tfmodule.Allows(l.Patterns, addr) {
+			return fmt.Sprintf("the provider allow-list of %s (%s)", l.Owner, l)
+		}
+	}
+	return ""
+}
 
 // NewPolicy builds the policy from the manager's flags: --allow-provisioners and the comma list
 // of --allowed-providers (short patterns get defaultHost, the engine's default registry).
@@ -108,12 +142,16 @@ func (pol Policy) provisionerProblems(m *tfmodule.Module) []Problem {
 	if pol.AllowProvisioners {
 		return nil
 	}
+	why := "this manager runs without --allow-provisioners"
+	if pol.ProvisionersRefusedBy != "" {
+		why = pol.ProvisionersRefusedBy + " does not allow them"
+	}
 	var problems []Problem
 	for _, r := range m.Resources {
 		for _, pb := range r.Provisioners {
 			problems = append(problems, Problem{Item: fmt.Sprintf("provisioner %q", pb.Label),
-				Message: fmt.Sprintf("in %s %q %q (%s) is not allowed: provisioners run any command on the manager, and this manager runs without --allow-provisioners",
-					r.Mode, r.Type, r.Name, pb.At)})
+				Message: fmt.Sprintf("in %s %q %q (%s) is not allowed: provisioners run any command on the manager, and %s",
+					r.Mode, r.Type, r.Name, pb.At, why)})
 		}
 	}
 	return problems
@@ -141,7 +179,7 @@ func uses(m *tfmodule.Module) map[string]providerUse {
 
 // providerProblems names each provider outside the allow-list once, with its first use.
 func (pol Policy) providerProblems(dirs []*tfmodule.Module) []Problem {
-	if len(pol.Providers) == 0 {
+	if len(pol.Providers)+len(pol.Narrowing) == 0 {
 		return nil
 	}
 	seen := map[string]bool{}
@@ -150,23 +188,15 @@ func (pol Policy) providerProblems(dirs []*tfmodule.Module) []Problem {
 		used := uses(m)
 		for _, local := range sortedKeys(used) {
 			addr := tfmodule.ProviderAddr(local, m.RequiredProviders[local], pol.DefaultHost)
-			if seen[addr] || pol.AllowsProvider(addr) {
+			refuser := pol.refuser(addr)
+			if seen[addr] || refuser == "" {
 				continue
 			}
 			seen[addr] = true
 			u := used[local]
 			problems = append(problems, Problem{Item: fmt.Sprintf("provider %q", addr),
-				Message: fmt.Sprintf("used by %s (%s) is not in the manager's provider allow-list (%s)", u.what, u.at, pol.allowList())})
+				Message: fmt.Sprintf("used by %s (%s) is not in %s", u.what, u.at, refuser)})
 		}
 	}
 	return problems
-}
-
-func (pol Policy) allowList() string {
-	s := make([]string, len(pol.Providers))
-	for i, p := range pol.Providers {
-		s[i] = p.String()
-	}
-	sort.Strings(s)
-	return strings.Join(s, ", ")
 }

@@ -10,13 +10,25 @@ import (
 	"github.com/company/cluster-api-provider-custom/tfmodule"
 )
 
+// RemoteCall is a module call of a remote source: terraform init downloads it.
+type RemoteCall struct {
+	// Item names the call with its file and line.
+	Item   string
+	Source string
+}
+
+// Refused is the problem of a remote call that may not be downloaded, and why.
+func (c RemoteCall) Refused(why string) Problem {
+	return Problem{Item: c.Item, Message: fmt.Sprintf("source %q is remote: %s", c.Source, why)}
+}
+
 // LocalModules returns the directory of the root module (root, a slash path in fsys) and of
 // every module it calls through a local source, transitively, sorted; remote lists the calls
 // of a remote source (downloaded by terraform init), as problems would name them. A local source that
 // leaves fsys, that is not a literal string or that names no directory is a problem naming
 // the module call, its file and line: nothing may run, because terraform would read a
 // directory the provider did not check and hash.
-func LocalModules(fsys fs.FS, root string) (dirs []string, remote, problems []Problem) {
+func LocalModules(fsys fs.FS, root string) (dirs []string, remote []RemoteCall, problems []Problem) {
 	root = path.Clean(root)
 	seen := map[string]bool{root: true}
 	queue := []string{root}
@@ -33,7 +45,7 @@ func LocalModules(fsys fs.FS, root string) (dirs []string, remote, problems []Pr
 				continue
 			}
 			if target == "" {
-				remote = append(remote, Problem{Item: fmt.Sprintf("module %q (%s)", c.Name, c.At), Message: fmt.Sprintf("source %q is remote", c.Source)})
+				remote = append(remote, RemoteCall{Item: fmt.Sprintf("module %q (%s)", c.Name, c.At), Source: c.Source})
 			}
 			if target != "" && !seen[target] {
 				seen[target] = true

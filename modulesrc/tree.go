@@ -36,7 +36,7 @@ type Tree struct {
 	// Root is the root module's directory in FS ("." when it is the top).
 	Root string
 	// Remote lists the tree's module calls of remote sources (terraform init downloads them).
-	Remote []modulecheck.Problem
+	Remote []modulecheck.RemoteCall
 	// stamps identify every directory and file read, taken before reading (Store.Dir).
 	stamps []stamp
 }

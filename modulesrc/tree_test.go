@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -75,7 +76,7 @@ func TestSelectReadsTheRootAndTheModulesItCalls(t *testing.T) {
 	if got != want {
 		t.Errorf("files = %s\nwant    %s", got, want)
 	}
-	if len(tr.Remote) != 1 || !strings.Contains(tr.Remote[0].String(), `module "registry" (modules/vpc/main.tf:4): source "terraform-aws-modules/vpc/aws" is remote`) {
+	if len(tr.Remote) != 1 || tr.Remote[0] != (modulecheck.RemoteCall{Item: `module "registry" (modules/vpc/main.tf:4)`, Source: "terraform-aws-modules/vpc/aws"}) {
 		t.Errorf("remote = %v", tr.Remote)
 	}
 

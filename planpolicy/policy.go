@@ -9,6 +9,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
+	"path"
 	"sort"
 	"strings"
 )
@@ -122,4 +124,33 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// MaxBytes bounds the Rego one set may hold.
+const MaxBytes = 4 << 20
+
+// ReadDir reads every .rego file under root in fsys (recursively, as conftest loads a policy
+// directory), named by their path below root.
+func ReadDir(fsys fs.FS, root string) (map[string]string, error) {
+	root = path.Clean("/" + root)[1:]
+	if root == "" {
+		root = "."
+	}
+	files := map[string]string{}
+	total := 0
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() || !strings.HasSuffix(p, ".rego") {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if total += len(data); err == nil && total > MaxBytes {
+			err = fmt.Errorf("more than %d bytes of Rego under %s", MaxBytes, root)
+		}
+		files[strings.TrimPrefix(p, root+"/")] = string(data)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return files, nil
 }

@@ -135,15 +135,16 @@ type Outcome struct {
 
 // Error is a run's error in transit: its kind and the typed error the controllers tell apart.
 type Error struct {
-	Kind    string                   `json:"kind"` // locked, stale, gone, policy, timeout, terraform, sandbox, other
-	Message string                   `json:"message"`
-	Locked  *tfstate.LockedError     `json:"locked,omitempty"`
-	Stale   *tfrunner.StalePlanError `json:"stale,omitempty"`
-	Gone    *tfrunner.GoneError      `json:"gone,omitempty"`
-	Policy  *modulecheck.PolicyError `json:"policy,omitempty"`
-	Sandbox *tfrunner.SandboxError   `json:"sandbox,omitempty"`
-	Op      string                   `json:"op,omitempty"`
-	Timeout time.Duration            `json:"timeout,omitempty"`
+	Kind    string                      `json:"kind"` // locked, stale, gone, policy, denied, timeout, terraform, sandbox, other
+	Message string                      `json:"message"`
+	Locked  *tfstate.LockedError        `json:"locked,omitempty"`
+	Stale   *tfrunner.StalePlanError    `json:"stale,omitempty"`
+	Gone    *tfrunner.GoneError         `json:"gone,omitempty"`
+	Policy  *modulecheck.PolicyError    `json:"policy,omitempty"`
+	Denied  *tfrunner.PolicyDeniedError `json:"denied,omitempty"`
+	Sandbox *tfrunner.SandboxError      `json:"sandbox,omitempty"`
+	Op      string                      `json:"op,omitempty"`
+	Timeout time.Duration               `json:"timeout,omitempty"`
 }
 
 // NewError encodes err (nil for none).
@@ -159,7 +160,10 @@ func NewError(err error) *Error {
 	var te *tfrunner.TerraformError
 	var to *tfrunner.RunTimeoutError
 	var se *tfrunner.SandboxError
+	var denied *tfrunner.PolicyDeniedError
 	switch {
+	case errors.As(err, &denied): // plan policies deny the plan (tfrunner.Policy.PlanPolicies)
+		je.Kind, je.Denied = "denied", denied
 	case errors.As(err, &locked):
 		je.Kind, je.Locked = "locked", locked
 	case errors.As(err, &stale):
@@ -199,6 +203,10 @@ func (e *Error) Err() error {
 	case "policy":
 		if e.Policy != nil {
 			return e.Policy
+		}
+	case "denied":
+		if e.Denied != nil {
+			return e.Denied
 		}
 	case "timeout":
 		return tfrunner.NewTimeoutError(e.Message, e.Timeout)

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 	"github.com/company/cluster-api-provider-custom/modulesrc"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"github.com/company/cluster-api-provider-custom/tfstate"
@@ -106,6 +107,7 @@ func TestErrorRoundTrip(t *testing.T) {
 		&tfrunner.SandboxError{Status: tfrunner.SandboxStatus{Mode: tfrunner.SandboxRequired, Reason: "Landlock is not available"}},
 		errors.New("module policy: provisioner local-exec"),
 		&tfrunner.GoneError{Addresses: []string{"fakecloud_instance.this"}},
+		&tfrunner.PolicyDeniedError{Digest: "abc", Verdict: planpolicy.Verdict{Digest: "p", Denials: []planpolicy.Finding{{Policy: "ConfigMap capc-system/x", Rule: "main.deny", Message: "too big"}}}},
 		fmt.Errorf("checking installed modules: %w", &modulecheck.PolicyError{Problems: []modulecheck.Problem{{Item: `module "x"`, Message: "provisioner local-exec"}}}),
 	} {
 		b, _ := json.Marshal(NewError(err))
@@ -134,6 +136,11 @@ func TestErrorRoundTrip(t *testing.T) {
 		case *tfrunner.StalePlanError:
 			if !errors.As(got, &stale) || stale.Saved != "b" {
 				t.Errorf("stale: %v", got)
+			}
+		case *tfrunner.PolicyDeniedError: // the verdict crosses whole: the condition lists each message
+			var d *tfrunner.PolicyDeniedError
+			if !errors.As(got, &d) || got.Error() != err.Error() || d.Verdict.Denials[0].Policy != "ConfigMap capc-system/x" {
+				t.Errorf("denied: %v → %v", err, got)
 			}
 		case *tfrunner.GoneError:
 			var gone *tfrunner.GoneError

@@ -173,3 +173,21 @@ func TestParseProviderPattern(t *testing.T) {
 		}
 	}
 }
+
+func TestSourceHost(t *testing.T) {
+	for src, want := range map[string]string{
+		"terraform-aws-modules/vpc/aws":                         "registry.terraform.io",
+		"app.terraform.io/example-corp/k8s-cluster/azurerm":     "app.terraform.io",
+		"github.com/hashicorp/example?ref=v1.2.0":               "github.com",
+		"git::https://git.example.com/infra/vpc.git//sub?ref=x": "git.example.com",
+		"git::ssh://git@Git.Example.com:2222/infra/vpc.git":     "git.example.com",
+		"git@github.com:org/repo.git":                           "github.com",
+		"https://example.com/vpc-module.zip":                    "example.com",
+		"s3::https://s3-eu-west-1.amazonaws.com/bucket/vpc.zip": "s3-eu-west-1.amazonaws.com",
+		"bitbucket.org/hashicorp/terraform-consul-aws":          "bitbucket.org",
+	} {
+		if got := SourceHost(src, "registry.terraform.io"); got != want {
+			t.Errorf("SourceHost(%q) = %q, want %q", src, got, want)
+		}
+	}
+}

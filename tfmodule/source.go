@@ -3,6 +3,7 @@ package tfmodule
 import (
 	"fmt"
 	"io/fs"
+	"net/url"
 	"strings"
 	"sync"
 )
@@ -102,4 +103,28 @@ func NewImmutable(m fs.FS) *Immutable { return &Immutable{FS: m} }
 func (m *Immutable) Digest(compute func(fs.FS) (string, error)) (string, error) {
 	m.once.Do(func() { m.digest, m.err = compute(m.FS) })
 	return m.digest, m.err
+}
+
+// SourceHost is the host a remote module source downloads from: the URL's host for a URL or a
+// forced getter (git::https://…, s3::https://…), the server of an scp-like git address
+// (git@host:org/repo), the first element of a source that starts with a host name
+// (github.com/org/repo, app.terraform.io/org/name/provider), and registryHost for a registry
+// address without one (namespace/name/provider).
+func SourceHost(src, registryHost string) string {
+	s := strings.TrimSpace(src)
+	if i := strings.Index(s, "::"); i >= 0 {
+		s = s[i+2:]
+	}
+	if u, err := url.Parse(s); err == nil && u.Host != "" {
+		return strings.ToLower(u.Hostname())
+	}
+	if at := strings.Index(s, "@"); at >= 0 && !strings.Contains(s[:at], "/") {
+		if h, _, ok := strings.Cut(s[at+1:], ":"); ok && h != "" {
+			return strings.ToLower(h)
+		}
+	}
+	if first, _, _ := strings.Cut(s, "/"); strings.Contains(first, ".") {
+		return strings.ToLower(first)
+	}
+	return registryHost
 }

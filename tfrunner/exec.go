@@ -240,7 +240,21 @@ func (r *Runner) showPlan(ctx context.Context, rn *run, raw bool) (PlanSummary, 
 	if err != nil {
 		return PlanSummary{}, nil, nil, newTerraformError(ctx, "show", err, rn.red)
 	}
-	return Summarize(p), plannedOutputs(p), out.Bytes(), nil
+	return Summarize(p), plannedOutputs(p), lastJSON(out.Bytes()), nil
+}
+
+// lastJSON is the last JSON document of a stream: what `show -json` printed, after the
+// `version -json` terraform-exec may run first to check compatibility.
+func lastJSON(b []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var last json.RawMessage
+	for {
+		var doc json.RawMessage
+		if err := dec.Decode(&doc); err != nil {
+			return last
+		}
+		last = doc
+	}
 }
 
 // judge evaluates the plan policies on a plan's JSON (nil without policies).

@@ -24,6 +24,7 @@ import (
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/controllers"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -33,6 +34,8 @@ type options struct {
 	// The manager's module rules, so that a module it refuses is refused here too.
 	allowProvisioners, allowRemoteModules bool
 	allowedProviders                      string
+	// policies are directories of Rego plan policies (conftest's), judged as the manager judges.
+	policies []string
 }
 
 func main() {
@@ -49,6 +52,10 @@ func main() {
 	fs.BoolVar(&o.allowProvisioners, "allow-provisioners", false, "as the manager's flag: let modules the provider did not ship use provisioners")
 	fs.StringVar(&o.allowedProviders, "allowed-providers", "", "as the manager's flag: comma-separated provider patterns modules the provider did not ship may use (empty: any)")
 	fs.BoolVar(&o.allowRemoteModules, "allow-remote-modules", false, "as the manager's flag: let module trees call remote module sources")
+	fs.Func("policy", "directory of Rego plan policies (conftest's deny, violation and warn rules) to judge the plan with, as a CustomPolicy's planPolicies would; repeatable. A denial exits 1", func(s string) error {
+		o.policies = append(o.policies, s)
+		return nil
+	})
 	_ = fs.Parse(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -63,6 +70,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return errors.New("-f is required")
 	}
 	ws, err := workspace(o)
+	if err != nil {
+		return err
+	}
+	sets, err := policySets(o.policies)
 	if err != nil {
 		return err
 	}
@@ -88,11 +99,36 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return fmt.Errorf("loading state %s: %w", o.state, err)
 		}
 	}
-	res, err := r.Reconcile(ctx, ws, tfrunner.Policy{Force: true}) // plan only: never applies
-	if err != nil {
+	res, err := r.Reconcile(ctx, ws, tfrunner.Policy{Force: true, PlanPolicies: sets}) // plan only: never applies
+	var denied *tfrunner.PolicyDeniedError
+	if err != nil && !errors.As(err, &denied) {
 		return err
 	}
-	return print(out, o.output, ws, res)
+	if err := print(out, o.output, ws, res); err != nil {
+		return err
+	}
+	if denied != nil {
+		return denied
+	}
+	return nil
+}
+
+// policySets reads and compiles each policy directory: a policy that does not compile fails
+// before anything is planned, naming the file and line.
+func policySets(dirs []string) ([]planpolicy.Set, error) {
+	var sets []planpolicy.Set
+	for _, d := range dirs {
+		files, err := planpolicy.ReadDir(os.DirFS(d), ".")
+		if err != nil {
+			return nil, fmt.Errorf("--policy %s: %w", d, err)
+		}
+		s := planpolicy.Set{Name: d, Files: files}
+		if err := planpolicy.Check(s); err != nil {
+			return nil, err
+		}
+		sets = append(sets, s)
+	}
+	return sets, nil
 }
 
 func print(out io.Writer, format string, ws tfrunner.Workspace, res tfrunner.Result) error {
@@ -104,7 +140,7 @@ func print(out io.Writer, format string, ws tfrunner.Workspace, res tfrunner.Res
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"object": ws.Object.Kind + "/" + ws.Object.Name, "digest": res.PlanDigest,
-			"inputsHash": res.InputsHash, "summary": sum})
+			"inputsHash": res.InputsHash, "summary": sum, "policy": res.Policy})
 	}
 	fmt.Fprintf(out, "%s %s/%s: %d to add, %d to change, %d to destroy, %d to replace\n", ws.Object.Kind,
 		ws.Object.Namespace, ws.Object.Name, sum.Add, sum.Change, sum.Destroy, sum.Replace)
@@ -113,6 +149,18 @@ func print(out io.Writer, format string, ws tfrunner.Workspace, res tfrunner.Res
 	}
 	if res.PlanText != "" {
 		fmt.Fprintf(out, "\n%s\n", res.PlanText)
+	}
+	if v := res.Policy; v != nil {
+		fmt.Fprintf(out, "\nPlan policies: %d denial(s), %d warning(s), %d error(s)\n", len(v.Denials), len(v.Warnings), len(v.Errors))
+		for _, e := range v.Errors {
+			fmt.Fprintf(out, "  ERROR %s\n", e)
+		}
+		for _, f := range v.Denials {
+			fmt.Fprintf(out, "  DENY  %s\n", f)
+		}
+		for _, f := range v.Warnings {
+			fmt.Fprintf(out, "  WARN  %s\n", f)
+		}
 	}
 	return nil
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
 func repo(p string) string { return filepath.Join("..", "..", p) }
@@ -131,5 +134,52 @@ resource "terraform_data" "boot" {
 	if err := run(context.Background(), options{file: obj, moduleRoot: root, terraform: terraformPath(t), output: "text",
 		allowProvisioners: true}, &out); err != nil || !strings.Contains(out.String(), "1 to add") {
 		t.Fatalf("with -allow-provisioners: %v\n%s", err, out.String())
+	}
+}
+
+// capc-plan judges a plan with the same Rego policies the manager would (the sample policy set):
+// a denial is printed and fails the command, a warning is printed, a policy that does not
+// compile fails before anything is planned.
+func TestPlanPolicies(t *testing.T) {
+	dir := t.TempDir()
+	machine := func(instanceType string) string {
+		p := filepath.Join(dir, instanceType+".yaml")
+		m := `apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+kind: CustomMachine
+metadata: {name: m0, labels: {cluster.x-k8s.io/cluster-name: demo}}
+spec: {instanceType: ` + instanceType + `, imageId: ami-1}
+`
+		if err := os.WriteFile(p, []byte(m), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	policies := repo("config/samples/policy/rego")
+	var out bytes.Buffer
+	err := run(context.Background(), options{file: machine("m5.24xlarge"), terraform: terraformPath(t), output: "text", policies: []string{policies}}, &out)
+	var denied *tfrunner.PolicyDeniedError
+	if !errors.As(err, &denied) {
+		t.Fatalf("want the plan denied, got %v\n%s", err, out.String())
+	}
+	if want := "DENY  terraform_data.instance: instance type m5.24xlarge is not allowed (allowed: m5.large, m5.xlarge, t3.large, t3.medium) (" + policies + ", main.deny)"; !strings.Contains(out.String(), want) {
+		t.Errorf("the denial is not printed as %q:\n%s", want, out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), options{file: machine("t3.large"), terraform: terraformPath(t), output: "json", policies: []string{policies}}, &out); err != nil {
+		t.Fatalf("an allowed instance type: %v\n%s", err, out.String())
+	}
+	var got struct {
+		Policy struct{ Denials, Warnings []any }
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got.Policy.Denials) != 0 {
+		t.Errorf("json verdict: %v\n%s", err, out.String())
+	}
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "broken.rego"), []byte("package main\n\ndeny contains msg if {\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), options{file: machine("t3.large"), terraform: terraformPath(t), policies: []string{bad}}, &out)
+	if err == nil || !strings.Contains(err.Error(), "broken.rego:") {
+		t.Errorf("a policy that does not parse must fail naming its file and line: %v", err)
 	}
 }
