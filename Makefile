@@ -124,7 +124,7 @@ test-fakecloud: fakecloud $(BIN)/terraform ## Fake cloud server + provider tests
 
 .PHONY: test-unit
 test-unit: ## Pure unit tests only.
-	go test $(GO_TEST_FLAGS) ./api/... ./contract/... ./tfmodule/... ./tfstate/... ./tfrunner/... ./tfjob/... ./modulecheck/... ./modulesrc/... ./controllers/...
+	go test $(GO_TEST_FLAGS) ./api/... ./contract/... ./planpolicy/... ./tfmodule/... ./tfstate/... ./tfrunner/... ./tfjob/... ./modulecheck/... ./modulesrc/... ./controllers/...
 
 ##@ Demo
 

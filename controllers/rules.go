@@ -41,7 +41,7 @@ func (r ModuleRules) remoteRefusal(source string) string {
 	case r.RemoteRefusedBy != "":
 		return "terraform init would download it, and " + r.RemoteRefusedBy + " allows no remote module"
 	}
-	host := tfmodule.SourceHost(source, r.Policy.DefaultHost)
+	host := tfmodule.SourceHost(source, r.Policy.Host())
 	for _, l := range r.RemoteHosts {
 		if !slices.Contains(l.hosts, host) {
 			return fmt.Sprintf("its host %s is not in the remote hosts of %s (%s)", host, l.owner, strings.Join(l.hosts, ", "))
@@ -183,7 +183,7 @@ func (t tenant) narrow(base ModuleRules) (ModuleRules, error) {
 		if len(p.Spec.Providers) > 0 {
 			l := modulecheck.ProviderList{Owner: who}
 			for _, s := range p.Spec.Providers {
-				pat, err := tfmodule.ParseProviderPattern(s, base.Policy.DefaultHost)
+				pat, err := tfmodule.ParseProviderPattern(s, base.Policy.Host())
 				if err != nil {
 					return r, &RulesError{Message: fmt.Sprintf("%s: providers: %v; it refuses every object it governs until fixed", who, err)}
 				}

@@ -23,8 +23,8 @@ type Policy struct {
 	ProvisionersRefusedBy string
 	// Providers are the allowed provider source patterns; empty allows every provider.
 	Providers []ProviderPattern
-	// DefaultHost is the registry of a short source ("hashicorp/aws"): registry.terraform.io,
-	// registry.opentofu.org for OpenTofu.
+	// DefaultHost is the registry of a short source ("hashicorp/aws"): registry.terraform.io
+	// (Host's default), registry.opentofu.org for OpenTofu.
 	DefaultHost string
 	// Narrowing are further allow-lists a provider must be in as well (a platform team's
 	// CustomPolicy objects that govern the module's namespace).
@@ -44,6 +44,14 @@ func (l ProviderList) String() string {
 	}
 	sort.Strings(s)
 	return strings.Join(s, ", ")
+}
+
+// Host is the registry of a short provider or module source: DefaultHost, else terraform's.
+func (pol Policy) Host() string {
+	if pol.DefaultHost == "" {
+		return "registry.terraform.io"
+	}
+	return pol.DefaultHost
 }
 
 // ProviderPattern is an allow-list entry (tfmodule's provider address rules).
@@ -187,7 +195,7 @@ func (pol Policy) providerProblems(dirs []*tfmodule.Module) []Problem {
 	for _, m := range dirs {
 		used := uses(m)
 		for _, local := range sortedKeys(used) {
-			addr := tfmodule.ProviderAddr(local, m.RequiredProviders[local], pol.DefaultHost)
+			addr := tfmodule.ProviderAddr(local, m.RequiredProviders[local], pol.Host())
 			refuser := pol.refuser(addr)
 			if seen[addr] || refuser == "" {
 				continue

@@ -12,6 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 )
 
 // FakeCloud is bin/fakecloud (built by `make fakecloud`) running on a free loopback port.
@@ -120,4 +125,23 @@ func (f *FakeCloud) Instances(name string) ([]map[string]any, error) {
 		path += "?name=" + name
 	}
 	return l.Items, f.Do(http.MethodGet, path, nil, &l)
+}
+
+// FakeCloudCredentialsName names the credentials Secret FakeCloudObjects creates.
+const FakeCloudCredentialsName = "fakecloud"
+
+// FakeCloudObjects are a namespace's fake cloud credentials Secret (FakeCloudCredentialsName) and
+// a CustomCluster named name on the bundled fakecloud module (region fc-1, a subnet per zone),
+// using them; create them with a Cluster of the same name (NewCluster).
+func (f *FakeCloud) FakeCloudObjects(ns, name string) (*corev1.Secret, *infrav1.CustomCluster) {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: FakeCloudCredentialsName},
+		StringData: map[string]string{"FAKECLOUD_ENDPOINT": f.URL, "FAKECLOUD_TOKEN": f.Token, "FAKECLOUD_RETRY_TIMEOUT": "5s"}}
+	cc := NewCustomCluster(ns, name)
+	cc.Spec.Region = "fc-1"
+	for i := range cc.Spec.NetworkSpec.Subnets {
+		cc.Spec.NetworkSpec.Subnets[i].AvailabilityZone = fmt.Sprintf("fc-1%c", 'a'+i)
+	}
+	cc.Spec.Module = &infrav1.ModuleSource{Name: "fakecloud"}
+	cc.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: FakeCloudCredentialsName}
+	return s, cc
 }

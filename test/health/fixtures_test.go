@@ -1,7 +1,6 @@
 package health
 
 import (
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +22,7 @@ const clusterName = "wl"
 
 var (
 	fakecloudModule = &infrav1.ModuleSource{Name: "fakecloud"}
-	credentials     = &infrav1.LocalObjectReference{Name: "fakecloud"}
+	credentials     = &infrav1.LocalObjectReference{Name: envtestutil.FakeCloudCredentialsName}
 )
 
 // newCluster creates a namespace with the fake cloud's credentials and a provisioned fakecloud
@@ -31,14 +30,8 @@ var (
 func newCluster(t *testing.T, ns string) {
 	g := NewWithT(t)
 	g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
-	g.Expect(c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credentials.Name},
-		StringData: map[string]string{"FAKECLOUD_ENDPOINT": cloud.URL, "FAKECLOUD_TOKEN": cloud.Token, "FAKECLOUD_RETRY_TIMEOUT": "5s"}})).To(Succeed())
-	cc := envtestutil.NewCustomCluster(ns, clusterName)
-	cc.Spec.Region = "fc-1"
-	for i := range cc.Spec.NetworkSpec.Subnets {
-		cc.Spec.NetworkSpec.Subnets[i].AvailabilityZone = fmt.Sprintf("fc-1%c", 'a'+i)
-	}
-	cc.Spec.Module, cc.Spec.CredentialsRef = fakecloudModule, credentials
+	secret, cc := cloud.FakeCloudObjects(ns, clusterName)
+	g.Expect(c.Create(ctx, secret)).To(Succeed())
 	g.Expect(c.Create(ctx, cc)).To(Succeed())
 	g.Expect(c.Create(ctx, envtestutil.NewCluster(ns, clusterName, false))).To(Succeed())
 	g.Eventually(func(g Gomega) {
