@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
@@ -18,6 +19,7 @@ type SavedPlan struct {
 	Summary    PlanSummary
 	Text       string // `terraform show` of the planfile, redacted of sensitive values
 	Preview    string // the plan-preview token it answered, if any
+	Policy     *planpolicy.Verdict
 }
 
 // ReadPlan returns obj's saved plan (checked against its digest), or nil when there is none.
@@ -26,5 +28,5 @@ func ReadPlan(ctx context.Context, kube kubernetes.Interface, obj tfstate.Object
 	if p == nil || err != nil {
 		return nil, err
 	}
-	return &SavedPlan{Digest: p.Digest, InputsHash: p.InputsHash, Summary: p.Summary, Text: p.Text, Preview: p.Preview}, nil
+	return &SavedPlan{Digest: p.Digest, InputsHash: p.InputsHash, Summary: p.Summary, Text: p.Text, Preview: p.Preview, Policy: p.Verdict}, nil
 }

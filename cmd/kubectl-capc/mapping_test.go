@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
@@ -130,5 +131,23 @@ func TestRow(t *testing.T) {
 	r = row(newTarget(cm), nil, now)
 	if r.Ready != "Unknown" || dash(r.PendingPlan) != "0123456789ab +1 ~0 -2 ±0" || r.Running != nil || r.Error != "" {
 		t.Errorf("pending row: %+v", r)
+	}
+}
+
+// plan show says a denied plan is not approvable, and lists each finding of the plan policies.
+func TestPrintPlanVerdict(t *testing.T) {
+	v := planView{Object: "custommachine/m0", Digest: "abc", Text: "plan text", Policy: &planpolicy.Verdict{
+		Denials:  []planpolicy.Finding{{Policy: "ConfigMap capc-system/sizes", Rule: "main.deny", Message: "m5.24xlarge is not allowed"}},
+		Warnings: []planpolicy.Finding{{Policy: "ConfigMap capc-system/sizes", Rule: "main.warn", Message: "no owner tag"}},
+	}}
+	var out strings.Builder
+	if err := printPlan(&out, v); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"State:   DENIED BY PLAN POLICY", "Policy:  1 denial(s), 1 warning(s), 0 error(s)",
+		"  DENY  m5.24xlarge is not allowed (ConfigMap capc-system/sizes, main.deny)", "  WARN  no owner tag (ConfigMap capc-system/sizes, main.warn)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, out.String())
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -40,6 +41,8 @@ type planView struct {
 	Summary  tfrunner.PlanSummary `json:"summary"`
 	Text     string               `json:"text"`
 	Approval string               `json:"approveWith,omitempty"`
+	// Policy is the plan policies' verdict (CustomPolicy planPolicies), when any judged it.
+	Policy *planpolicy.Verdict `json:"policy,omitempty"`
 }
 
 func (a *app) planCommand() *cobra.Command {
@@ -82,8 +85,8 @@ func (a *app) planView(ctx context.Context, t target) (planView, error) {
 		}
 		return planView{}, fmt.Errorf("%s has no saved plan (%s): plans are saved while they wait for approval or after a preview; request one with `kubectl capc plan preview %s`", t, last, t)
 	}
-	v := planView{Object: t.String(), Digest: p.Digest, Preview: p.Preview, Summary: p.Summary, Text: p.Text}
-	if pp := t.pendingPlan(); pp != nil && pp.Digest == p.Digest {
+	v := planView{Object: t.String(), Digest: p.Digest, Preview: p.Preview, Summary: p.Summary, Text: p.Text, Policy: p.Policy}
+	if pp := t.pendingPlan(); pp != nil && pp.Digest == p.Digest && !p.Policy.Denied() {
 		v.Pending = true
 		v.Approval = "kubectl capc approve " + t.String() + " -n " + t.obj.GetNamespace()
 	}
@@ -93,7 +96,10 @@ func (a *app) planView(ctx context.Context, t target) (planView, error) {
 func printPlan(w io.Writer, v planView) error {
 	s := v.Summary
 	state := "saved, not pending approval (applied, superseded, or a preview with nothing to approve)"
-	if v.Pending {
+	switch {
+	case v.Policy.Denied():
+		state = "DENIED BY PLAN POLICY (never applied, not even approved: change the spec or the policy)"
+	case v.Pending:
 		state = "PENDING APPROVAL"
 	}
 	fmt.Fprintf(w, "Object:  %s\nDigest:  %s\nState:   %s\n", v.Object, v.Digest, state)
@@ -103,6 +109,18 @@ func printPlan(w io.Writer, v planView) error {
 	fmt.Fprintf(w, "Summary: %d to add, %d to change, %d to destroy, %d to replace\n", s.Add, s.Change, s.Destroy, s.Replace)
 	for _, rc := range s.Resources {
 		fmt.Fprintf(w, "  %-8s %s\n", rc.Action, rc.Address)
+	}
+	if p := v.Policy; p != nil {
+		fmt.Fprintf(w, "Policy:  %d denial(s), %d warning(s), %d error(s)\n", len(p.Denials), len(p.Warnings), len(p.Errors))
+		for _, e := range p.Errors {
+			fmt.Fprintf(w, "  ERROR %s\n", e)
+		}
+		for _, f := range p.Denials {
+			fmt.Fprintf(w, "  DENY  %s\n", f)
+		}
+		for _, f := range p.Warnings {
+			fmt.Fprintf(w, "  WARN  %s\n", f)
+		}
 	}
 	fmt.Fprintf(w, "\n%s\n", strings.TrimRight(v.Text, "\n"))
 	if v.Approval != "" {
