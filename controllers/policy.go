@@ -16,10 +16,11 @@ import (
 )
 
 // The platform team's CustomPolicies and the namespaces they select are read from the cache;
-// plan policy ConfigMaps from a cache of the provider's namespace only (policyWatch).
+// plan policy ConfigMaps from a cache of the provider's namespace only (newPolicyCache), which a
+// Role there grants (config/rbac/policy_role.yaml).
 // +kubebuilder:rbac:groups=infrastructure.cluster.x-k8s.io,resources=custompolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=list;watch
+
 
 // tenant reads the CustomPolicies that govern namespace.
 func (b *base) tenant(ctx context.Context, namespace string) (tenant, error) {

@@ -37,6 +37,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/cluster-api/util/conditions"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -159,6 +160,11 @@ func TestRoleHasNoWildcards(t *testing.T) {
 				}
 				continue
 			}
+			if g == "" && contains(r.Resources, "namespaces") { // which CustomPolicies govern a namespace: read only
+				if strings.Join(r.Resources, ",") != "namespaces" || strings.Join(r.Verbs, ",") != "get,list,watch" {
+					t.Errorf("rule %d grants %v on %v, want get, list, watch on namespaces only", i, r.Verbs, r.Resources)
+				}
+			}
 			if g == "batch" { // runner Jobs (job mode): no update or patch of anyone's Jobs
 				if strings.Join(r.Resources, ",") != "jobs" || strings.Join(r.Verbs, ",") != "create,delete,get,list,watch" {
 					t.Errorf("rule %d grants %v on batch %v, want create, delete, get, list, watch on jobs only", i, r.Verbs, r.Resources)
@@ -171,7 +177,7 @@ func TestRoleHasNoWildcards(t *testing.T) {
 		}
 		if contains(r.APIGroups, "") {
 			for _, res := range r.Resources {
-				if res != "secrets" && res != "configmaps" && res != "events" {
+				if res != "secrets" && res != "configmaps" && res != "events" && res != "namespaces" {
 					t.Errorf("rule %d grants core resource %q", i, res)
 				}
 			}
@@ -286,7 +292,7 @@ func TestProvisionAsServiceAccount(t *testing.T) {
 		default:
 			continue
 		}
-		if o.GetKind() == "ClusterRole" {
+		if o.GetKind() == "ClusterRole" && o.GetName() == "capc-manager-role" {
 			cr := &rbacv1.ClusterRole{}
 			g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, cr)).To(Succeed())
 			g.Expect(cr.Rules).To(Equal(role.Rules), "the components' ClusterRole must be config/rbac/role.yaml")
@@ -296,8 +302,10 @@ func TestProvisionAsServiceAccount(t *testing.T) {
 	}
 	sort.Strings(installed)
 	g.Expect(installed).To(Equal([]string{
-		"ClusterRole/capc-manager-role", "ClusterRoleBinding/capc-manager-rolebinding", "Namespace/capc-system",
-		"Role/capc-leader-election-role", "RoleBinding/capc-leader-election-rolebinding", "ServiceAccount/capc-controller-manager",
+		"ClusterRole/capc-manager-role", "ClusterRole/capc-policy-admin-role", "ClusterRole/capc-tenant-edit-role", "ClusterRole/capc-tenant-view-role",
+		"ClusterRoleBinding/capc-manager-rolebinding", "Namespace/capc-system",
+		"Role/capc-leader-election-role", "Role/capc-policy-reader-role",
+		"RoleBinding/capc-leader-election-rolebinding", "RoleBinding/capc-policy-reader-rolebinding", "ServiceAccount/capc-controller-manager",
 	}))
 
 	// CAPI's core reconcilers: admin rights, their own manager.
@@ -312,8 +320,15 @@ func TestProvisionAsServiceAccount(t *testing.T) {
 	stopProvider := startProvider(t, ctx, saCfg, filepath.Join(dir, "work"))
 	defer stopProvider()
 
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "rbac-demo"}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "rbac-demo", Labels: map[string]string{"tenant": "true"}}}
 	g.Expect(admin.Create(ctx, ns)).To(Succeed())
+	// A platform team's CustomPolicy governs the namespace: its plan policies (a ConfigMap in the
+	// provider's namespace) judge every plan, read under the ServiceAccount too.
+	g.Expect(admin.Create(ctx, planPolicies(t))).To(Succeed())
+	g.Expect(admin.Create(ctx, &infrav1.CustomPolicy{ObjectMeta: metav1.ObjectMeta{Name: "tenants"}, Spec: infrav1.CustomPolicySpec{
+		NamespaceSelector: metav1.LabelSelector{MatchLabels: ns.Labels},
+		PlanPolicies:      []infrav1.PlanPolicySource{{ConfigMapRef: &infrav1.LocalObjectReference{Name: "rbac-plan-policies"}}},
+	}})).To(Succeed())
 	cluster, cc, creds := newCluster(ns.Name, "demo")
 	bootstrap, machine, cm := envtestutil.NewMachine(ns.Name, "demo", "demo-cp-0", true)
 	// The machine's module comes from a ConfigMap (the simulated machine module's files), so the
@@ -336,6 +351,7 @@ func TestProvisionAsServiceAccount(t *testing.T) {
 	}).Should(Succeed(), "Machine provisioned under the ServiceAccount")
 	g.Expect(admin.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
 	g.Expect(cm.Status.Initialization.Provisioned).To(HaveValue(BeTrue()))
+	g.Expect(conditions.IsTrue(cm, infrav1.PolicyPassedCondition)).To(BeTrue(), "the plan policies judged the machine: %v", cm.Status.Conditions)
 	g.Expect(stateSecrets(ctx, g, admin, ns.Name)).To(BeNumerically(">=", 2), "state Secrets written by the ServiceAccount")
 	events := &corev1.EventList{}
 	g.Eventually(func() int {
@@ -390,6 +406,10 @@ func TestProvisionAsServiceAccount(t *testing.T) {
 			return sa.Create(ctx, &infrav1.CustomClusterTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "x"}})
 		},
 		"delete a CustomCluster": func() error { return sa.DeleteAllOf(ctx, &infrav1.CustomCluster{}, client.InNamespace(ns.Name)) },
+		"create a CustomPolicy":  func() error { return sa.Create(ctx, &infrav1.CustomPolicy{ObjectMeta: metav1.ObjectMeta{Name: "x"}}) },
+		"list ConfigMaps outside its namespace": func() error {
+			return sa.List(ctx, &corev1.ConfigMapList{}, client.InNamespace(ns.Name))
+		},
 		"create a ServiceAccount token": func() error {
 			_, err := kube.CoreV1().ServiceAccounts(providerNS).CreateToken(ctx, saName, nil, metav1.CreateOptions{})
 			return err
@@ -403,6 +423,7 @@ func TestProvisionAsServiceAccount(t *testing.T) {
 	}
 	_, forbidden = saRequests(t, auditLog)
 	g.Expect(len(forbidden)).To(BeNumerically(">=", len(forbiddenActions)), "the audit log records the forbidden requests")
+	tenantCannotWritePolicies(t, ctx, admin, adminCfg, scheme, ns.Name)
 }
 
 // startProvider runs this provider's reconcilers as cmd/manager wires them (leader election in
