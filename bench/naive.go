@@ -63,26 +63,36 @@ func (n *Naive) NewDir(name string, module fs.FS, tfvars []byte) (*Dir, error) {
 
 // Run runs one terraform command in the directory and returns its wall time.
 func (d *Dir) Run(ctx context.Context, args ...string) (time.Duration, error) {
+	var out bytes.Buffer
+	start := time.Now()
+	err := d.run(ctx, &out, &out, args)
+	return time.Since(start), err
+}
+
+// Output runs a terraform command and returns what it printed on stdout.
+func (d *Dir) Output(ctx context.Context, args ...string) ([]byte, error) {
+	var out, errs bytes.Buffer
+	err := d.run(ctx, &out, &errs, args)
+	return out.Bytes(), err
+}
+
+func (d *Dir) run(ctx context.Context, stdout, stderr *bytes.Buffer, args []string) error {
 	cmd := exec.CommandContext(ctx, d.n.Terraform, args...)
 	cmd.Dir = d.Path
 	cli := d.n.CLIConfig
 	if cli == "" {
 		cli = filepath.Join(d.Path, ".terraformrc")
 		if err := os.WriteFile(cli, nil, 0o600); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + d.Path, "TF_CLI_CONFIG_FILE=" + cli,
 		"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1"}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	el := time.Since(start)
-	if err != nil {
-		return el, fmt.Errorf("terraform %s in %s: %w\n%s", strings.Join(args, " "), d.Path, err, tail(out.String(), 2000))
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("terraform %s in %s: %w\n%s", strings.Join(args, " "), d.Path, err, tail(stderr.String(), 2000))
 	}
-	return el, nil
+	return nil
 }
 
 // Init, Plan, Apply and ApplyAuto are the commands of the naive workflow.

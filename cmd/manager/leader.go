@@ -39,6 +39,17 @@ func isExecutable(p string) bool {
 
 const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
+// policyNamespace is --policy-namespace, else the pod's namespace, else the provider's default.
+func policyNamespace(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if b, err := os.ReadFile(inClusterNamespaceFile); err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b))
+	}
+	return "capc-system"
+}
+
 // leaderLock is controller-runtime's leader-election Lease lock with one difference: the
 // candidate identity is "<lock holder identity>_<uuid>" (controller-runtime uses the host name,
 // which two managers on one host share), so the terraform runner can tell from the election

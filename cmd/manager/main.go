@@ -144,6 +144,7 @@ func run(ctx context.Context, o *options) error {
 		ModulePolicy:               policy,
 		Sandbox:                    runner.Sandbox(),
 		JobMode:                    o.Runner == runnerJob,
+		PolicyNamespace:            policyNamespace(o.PolicyNamespace),
 	}); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}

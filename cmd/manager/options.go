@@ -42,6 +42,7 @@ type options struct {
 	MetricsBindAddress      string
 	HealthProbeBindAddress  string
 	Namespace               string
+	PolicyNamespace         string
 	WatchFilter             string
 	ClusterConcurrency      int
 	MachineConcurrency      int
@@ -102,6 +103,8 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Address the health probes (/healthz, /readyz) bind to.")
 	fs.StringVar(&o.Namespace, "namespace", "",
 		"Watch and cache objects in this namespace only (default: all namespaces).")
+	fs.StringVar(&o.PolicyNamespace, "policy-namespace", "",
+		"Namespace of the plan policy ConfigMaps CustomPolicies name (default: the pod's namespace in-cluster, else capc-system).")
 	fs.StringVar(&o.WatchFilter, "watch-filter", "",
 		"Only reconcile objects labelled cluster.x-k8s.io/watch-filter=<value> (default: all).")
 	fs.IntVar(&o.ClusterConcurrency, "customcluster-concurrency", 5,

@@ -86,7 +86,7 @@ func main() {
 	b := &benchmark{root: envtestutil.RepoRoot()}
 	out := flag.String("out", filepath.Join(b.root, "docs", "benchmarks.md"), "Markdown report to write (empty: none)")
 	work := flag.String("work", "", "scratch directory (default: a new temporary directory, removed afterwards)")
-	only := flag.String("only", "", "comma-separated subset of P1..P9 (and P2s) to run (default: all)")
+	only := flag.String("only", "", "comma-separated subset of P1..P10 (and P2s) to run (default: all)")
 	flag.IntVar(&b.concurrency, "concurrency", tfrunner.DefaultConcurrentRuns(), "concurrent terraform runs in P4/P5 (the manager's default), for the provider and the naive baseline alike")
 	flag.IntVar(&b.p1N, "p1-n", 300, "no-op reconciles timed in P1")
 	flag.IntVar(&b.p1BaseN, "p1-baseline-n", 20, "terraform plans timed in P1")
@@ -157,7 +157,8 @@ func (b *benchmark) run(work, out string) error {
 	defer stopStack()
 	err = b.steps(
 		benchStep{"P1", func() error { return b.p1(ctx, e, sim) }},
-		benchStep{"P7", func() error { return b.p7(ctx) }}, // after P1: its ratios are P1's
+		benchStep{"P7", func() error { return b.p7(ctx) }},           // after P1: its ratios are P1's
+		benchStep{"P10", func() error { return b.p10(ctx, e, sim) }}, // after P1: its object and ratios
 		benchStep{"P2", func() error { return b.p2(ctx, e, sim) }},
 		benchStep{"P2s", func() error { return b.p2s(ctx, e, bin, sim) }},
 		benchStep{"P3", func() error {
