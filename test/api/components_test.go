@@ -66,8 +66,10 @@ func TestDefaultComponentsAreValid(t *testing.T) {
 			}
 		}
 	}
-	for kind, n := range map[string]int{"Namespace": 1, "CustomResourceDefinition": 4, "Deployment": 1,
-		"ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1} {
+	// ClusterRoles: the manager's, two for tenants, one for the platform team; Roles: leader election
+	// and plan policy ConfigMaps, each in capc-system.
+	for kind, n := range map[string]int{"Namespace": 1, "CustomResourceDefinition": 5, "Deployment": 1,
+		"ServiceAccount": 1, "ClusterRole": 4, "ClusterRoleBinding": 1, "Role": 2, "RoleBinding": 2} {
 		if kinds[kind] != n {
 			t.Errorf("components hold %d %s, want %d", kinds[kind], kind, n)
 		}

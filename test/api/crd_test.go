@@ -25,6 +25,7 @@ var ourCRDs = []string{
 	"custommachines.infrastructure.cluster.x-k8s.io",
 	"customclustertemplates.infrastructure.cluster.x-k8s.io",
 	"custommachinetemplates.infrastructure.cluster.x-k8s.io",
+	"custompolicies.infrastructure.cluster.x-k8s.io",
 }
 
 func established(crd *apiextensionsv1.CustomResourceDefinition) bool {

@@ -204,6 +204,7 @@ func TestGenerateProvider(t *testing.T) {
 			"customclustertemplates.infrastructure.cluster.x-k8s.io",
 			"custommachines.infrastructure.cluster.x-k8s.io",
 			"custommachinetemplates.infrastructure.cluster.x-k8s.io",
+			"custompolicies.infrastructure.cluster.x-k8s.io",
 		},
 		"Deployment": {"capc-controller-manager"},
 	}
