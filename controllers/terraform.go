@@ -18,6 +18,7 @@ import (
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 	"github.com/company/cluster-api-provider-custom/tfjob"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"github.com/company/cluster-api-provider-custom/tfstate"
@@ -187,19 +188,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	// is in flight for this object now, so the patch helper drops it.
 	delete(in.obj.GetAnnotations(), clusterctlv1.BlockMoveAnnotation)
 	ts := *in.status
-	token := in.obj.GetAnnotations()[infrav1.PlanPreviewAnnotation]
-	drift := b.driftDue(ts) || asked // a requested reconcile plans afresh, as a drift check does
-	policy := policyFor(in.obj.GetAnnotations(), b.Options.ApprovalMode)
-	policy.NoRecreate = in.noRecreate
-	policy.PlanPolicies = plans
-	preview := token != "" && (ts == nil || ts.Plan == nil || ts.Plan.PreviewToken != token)
-	policy.Force = drift || preview
-	if preview {
-		policy.PreviewToken = token
-	}
-	if ts == nil || ts.LastRunResult != infrav1.RunPendingApproval {
-		policy.ApproveDigest = "" // an approval only ever applies a pending plan
-	}
+	policy, token, drift, preview := b.runPolicy(in, asked, plans)
 	prevHash := ""
 	if ts != nil {
 		prevHash = ts.AppliedInputsHash
@@ -212,10 +201,7 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 	if err != nil {
 		return b.runFailed(ctx, in, res, token, drifted, err)
 	}
-	if res.Skipped && ts != nil && (ts.LastRunResult == infrav1.RunPendingApproval || ts.LastRunResult == infrav1.RunDenied) &&
-		ts.Plan != nil && ts.Plan.InputsHash == res.InputsHash {
-		// A plan made from these very inputs (a drift plan) still waits or stays denied: the
-		// runner's no-op fast path does not read the plan Secret, and must not read as "in sync" over it.
+	if res.Skipped && savedPlanStands(ts, &res) {
 		return res, false, ctrl.Result{}, nil
 	}
 	b.policyVerdict(in.obj, res.Policy, len(plans) > 0)
@@ -254,6 +240,45 @@ func (b *base) run(ctx context.Context, in runInput) (res tfrunner.Result, ok bo
 		return res, false, ctrl.Result{}, nil
 	}
 	return res, true, ctrl.Result{RequeueAfter: b.driftRequeue()}, nil
+}
+
+// savedPlanStands reports whether the saved plan in status still stands after a run that skipped:
+// a plan made from these very inputs (a drift plan) still waits or stays denied (the runner's
+// no-op fast path does not read the plan Secret, and must not read as "in sync" over it). A
+// denied plan of other inputs no longer stands: the spec went back to what was applied.
+func savedPlanStands(ts *infrav1.TerraformStatus, res *tfrunner.Result) bool {
+	if ts == nil || ts.LastRunResult != infrav1.RunPendingApproval && ts.LastRunResult != infrav1.RunDenied {
+		return false
+	}
+	if ts.Plan != nil && ts.Plan.InputsHash == res.InputsHash {
+		return true
+	}
+	if ts.LastRunResult == infrav1.RunDenied {
+		ts.LastRunResult = infrav1.RunSkipped
+		res.Policy = &planpolicy.Verdict{} // nothing to judge: PolicyPassed again
+	}
+	return false
+}
+
+// runPolicy is what this reconcile's run may do: the approval mode and annotations, a drift
+// check (or a requested reconcile, which plans afresh as one does) or a preview due, the plan
+// policies. token is the plan-preview annotation.
+func (b *base) runPolicy(in runInput, asked bool, plans []planpolicy.Set) (p tfrunner.Policy, token string, drift, preview bool) {
+	ts := *in.status
+	token = in.obj.GetAnnotations()[infrav1.PlanPreviewAnnotation]
+	drift = b.driftDue(ts) || asked
+	p = policyFor(in.obj.GetAnnotations(), b.Options.ApprovalMode)
+	p.NoRecreate = in.noRecreate
+	p.PlanPolicies = plans
+	preview = token != "" && (ts == nil || ts.Plan == nil || ts.Plan.PreviewToken != token)
+	p.Force = drift || preview
+	if preview {
+		p.PreviewToken = token
+	}
+	if ts == nil || ts.LastRunResult != infrav1.RunPendingApproval {
+		p.ApproveDigest = "" // an approval only ever applies a pending plan
+	}
+	return p, token, drift, preview
 }
 
 // runFailed turns a runner error into conditions, events and a requeue.

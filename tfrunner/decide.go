@@ -48,7 +48,10 @@ func decide(p Policy, hash string, st *tfstate.StoredState, saved *savedPlan) de
 		p.Force = false // this preview was answered already
 	}
 	switch {
-	case current && saved.Verdict.Denied() && !p.Force: // no approval applies a denied plan
+	case current && saved.Verdict.Denied(): // no approval applies a denied plan
+		if p.Force { // a drift check, preview or requested reconcile plans afresh, judged again
+			return decision{step: stepPlan, policy: p}
+		}
 		return decision{step: stepReportPending, policy: p}
 	case current && (p.ApproveDigest == saved.Digest ||
 		p.ApproveDigest == "" && !p.Force && p.AutoApply && (!saved.Summary.Destructive() || p.AllowDestroy)):

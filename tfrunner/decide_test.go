@@ -69,6 +69,8 @@ func TestDecide(t *testing.T) {
 		{"a denied plan is reported, not applied", policed(auto), withResources, judged(plan("d1", false, ""), true, rules), stepReportPending, "", false},
 		{"an approval does not apply a denied plan", with(policed(manual), func(p *Policy) { p.ApproveDigest = "d1" }), withResources,
 			judged(plan("d1", false, ""), true, rules), stepReportPending, "", false},
+		{"a drift check beside an approval of a denied plan plans again, never applies it", with(policed(manual), func(p *Policy) { p.ApproveDigest, p.Force = "d1", true }),
+			withResources, judged(plan("d1", false, ""), true, rules), stepPlan, "", true},
 		{"a plan that passed is applied in auto mode", policed(auto), withResources, judged(plan("d1", false, ""), false, rules), stepApplySaved, "", false},
 		{"a plan judged by other policies is planned again", policed(auto), withResources, judged(plan("d1", false, ""), true, otherRules), stepPlan, "", false},
 		{"approving a plan judged by other policies says why", with(policed(manual), func(p *Policy) { p.ApproveDigest = "d1" }), withResources,

@@ -182,6 +182,21 @@ func TestPlanPolicies(t *testing.T) {
 	g.Expect(cloud.Instances(big.Name)).To(HaveLen(1))
 	g.Eventually(func(g Gomega) []string { return events(g, ns, big.Name, infrav1.PolicyWarningsReason) }).
 		Should(ConsistOf("Plan policies ConfigMap capc-system/plans-a warn: fakecloud_instance.this has no owner tag (ConfigMap capc-system/plans-a, tags.warn)"))
+
+	// A denied change of a provisioned machine leaves it standing (still Ready, same instance);
+	// going back to what was applied clears the denial.
+	instance := big.Status.InstanceID
+	patch = client.MergeFrom(big.DeepCopy())
+	big.Spec.InstanceType = "x1e.32xlarge"
+	g.Expect(c.Patch(ctx, big, patch)).To(Succeed())
+	waitCondition(t, big, infrav1.PolicyPassedCondition, metav1.ConditionFalse, infrav1.PolicyDeniedReason, "instance type x1e.32xlarge is not allowed")
+	g.Expect(conditions.IsTrue(big, infrav1.ReadyCondition)).To(BeTrue(), "a denied change must not take a provisioned machine down: %v", big.Status.Conditions)
+	patch = client.MergeFrom(big.DeepCopy())
+	big.Spec.InstanceType = "t3.large"
+	g.Expect(c.Patch(ctx, big, patch)).To(Succeed())
+	waitCondition(t, big, infrav1.PolicyPassedCondition, metav1.ConditionTrue, infrav1.PolicyPassedReason, "")
+	g.Expect(big.Status.Terraform.LastRunResult).NotTo(Equal(infrav1.RunDenied))
+	g.Expect(big.Status.InstanceID).To(Equal(instance))
 }
 
 // TestPolicyEditRejudgesPendingPlan: a denied plan waits for a change; an edit of the policy

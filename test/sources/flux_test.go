@@ -44,25 +44,32 @@ func artifactRevision(g Gomega, src *unstructured.Unstructured) string {
 	return rev
 }
 
-// repoClone is a working clone of the module repository that pushes to the git server's
-// bare repository.
-type repoClone struct{ dir string }
+// repoClone is a working clone of a repository that pushes to the git server's bare repository.
 
+type repoClone struct{ dir, bare string }
+
+// newRepo is the module repository (gitBare, served as gitURL) with writeRepo's tree committed.
 func newRepo(t *testing.T, g Gomega) repoClone {
-	g.Expect(os.MkdirAll(gitBare, 0o755)).To(Succeed())
-	_, err := git(gitBare, "init", "--bare", "--initial-branch=main")
-	g.Expect(err).NotTo(HaveOccurred())
-	r := repoClone{dir: t.TempDir()}
-	_, err = git(r.dir, "init", "--initial-branch=main")
-	g.Expect(err).NotTo(HaveOccurred())
+	r := newBareRepo(t, g, gitBare)
 	writeRepo(t, r.dir)
 	r.commit(g, "team modules")
 	return r
 }
 
+// newBareRepo creates the bare repository bare (served by the git server) and a clone of it.
+func newBareRepo(t *testing.T, g Gomega, bare string) repoClone {
+	g.Expect(os.MkdirAll(bare, 0o755)).To(Succeed())
+	_, err := git(bare, "init", "--bare", "--initial-branch=main")
+	g.Expect(err).NotTo(HaveOccurred())
+	r := repoClone{dir: t.TempDir(), bare: bare}
+	_, err = git(r.dir, "init", "--initial-branch=main")
+	g.Expect(err).NotTo(HaveOccurred())
+	return r
+}
+
 // commit commits everything and pushes it; it returns the commit's sha1.
 func (r repoClone) commit(g Gomega, msg string) string {
-	for _, args := range [][]string{{"add", "-A"}, {"commit", "-qm", msg}, {"push", "-q", gitBare, "main"}} {
+	for _, args := range [][]string{{"add", "-A"}, {"commit", "-qm", msg}, {"push", "-q", r.bare, "main"}} {
 		_, err := git(r.dir, args...)
 		g.Expect(err).NotTo(HaveOccurred())
 	}

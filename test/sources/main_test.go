@@ -34,6 +34,7 @@ var (
 	moduleRoot string
 	gitURL     string // the module repository, served over smart HTTP
 	gitBare    string
+	gitServer  string // the git server's URL: <gitServer>/<name>.git serves <tmp>/git/<name>.git
 	logs       = &envtestutil.SyncBuffer{}
 	scLogs     = &envtestutil.SyncBuffer{}
 )
@@ -63,6 +64,7 @@ func start() (func(), error) {
 		return stopAll, fmt.Errorf("git server: %w", err)
 	}
 	stops = append(stops, stopGit)
+	gitServer = url
 	gitURL, gitBare = url+"/modules.git", filepath.Join(tmp, "git", "modules.git")
 	scBin, err := filepath.EvalSymlinks(filepath.Join(envtestutil.RepoRoot(), "bin", "source-controller"))
 	if err != nil {
