@@ -24,6 +24,8 @@ var rules = map[string][]string{
 	"tfjob": {mod + "controllers", "sigs.k8s.io/controller-runtime", "sigs.k8s.io/cluster-api"},
 	// State, locks and the journal in Kubernetes: no terraform, no HCL, nothing above it.
 	"tfstate": {mod, "github.com/hashicorp/", "sigs.k8s.io/controller-runtime", "sigs.k8s.io/cluster-api"},
+	// Plan policies judge a plan's JSON alone: nothing of the provider, Kubernetes or HashiCorp.
+	"planpolicy": {mod, "k8s.io/", "sigs.k8s.io/", "github.com/hashicorp/"},
 }
 
 func TestImportRules(t *testing.T) {
