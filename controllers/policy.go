@@ -21,7 +21,6 @@ import (
 // +kubebuilder:rbac:groups=infrastructure.cluster.x-k8s.io,resources=custompolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
-
 // tenant reads the CustomPolicies that govern namespace.
 func (b *base) tenant(ctx context.Context, namespace string) (tenant, error) {
 	var list infrav1.CustomPolicyList
