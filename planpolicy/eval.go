@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -80,7 +82,7 @@ func compile(ctx context.Context, s Set) (*compiled, error) {
 func build(ctx context.Context, s Set) (*compiled, error) {
 	modules := map[string]*ast.Module{}
 	var problems []string
-	for _, name := range sortedKeys(s.Files) {
+	for _, name := range slices.Sorted(maps.Keys(s.Files)) {
 		m, err := parse(name, s.Files[name])
 		if err != nil {
 			problems = append(problems, err.Error())

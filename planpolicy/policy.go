@@ -9,8 +9,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -29,7 +32,7 @@ type Set struct {
 func (s Set) Digest() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%q\n", s.Name)
-	for _, n := range sortedKeys(s.Files) {
+	for _, n := range slices.Sorted(maps.Keys(s.Files)) {
 		fmt.Fprintf(h, "%q %d\n%s", n, len(s.Files[n]), s.Files[n])
 	}
 	return hex.EncodeToString(h.Sum(nil))
@@ -91,6 +94,20 @@ func Summary(fs []Finding) string {
 	return strings.Join(s, "; ")
 }
 
+// Write prints the verdict for people: a count line, then each error, denial and warning.
+func (v *Verdict) Write(w io.Writer) {
+	fmt.Fprintf(w, "Plan policies: %d denial(s), %d warning(s), %d error(s)\n", len(v.Denials), len(v.Warnings), len(v.Errors))
+	for _, e := range v.Errors {
+		fmt.Fprintf(w, "  ERROR %s\n", e)
+	}
+	for _, f := range v.Denials {
+		fmt.Fprintf(w, "  DENY  %s\n", f)
+	}
+	for _, f := range v.Warnings {
+		fmt.Fprintf(w, "  WARN  %s\n", f)
+	}
+}
+
 // Policies names the sets the findings came from, sorted, for an event.
 func Policies(fs []Finding) string {
 	seen := map[string]bool{}
@@ -115,15 +132,6 @@ type Error struct {
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("plan policy %s cannot be used: %s", e.Policy, strings.Join(e.Problems, "; "))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // MaxBytes bounds the Rego one set may hold.

@@ -150,17 +150,9 @@ func print(out io.Writer, format string, ws tfrunner.Workspace, res tfrunner.Res
 	if res.PlanText != "" {
 		fmt.Fprintf(out, "\n%s\n", res.PlanText)
 	}
-	if v := res.Policy; v != nil {
-		fmt.Fprintf(out, "\nPlan policies: %d denial(s), %d warning(s), %d error(s)\n", len(v.Denials), len(v.Warnings), len(v.Errors))
-		for _, e := range v.Errors {
-			fmt.Fprintf(out, "  ERROR %s\n", e)
-		}
-		for _, f := range v.Denials {
-			fmt.Fprintf(out, "  DENY  %s\n", f)
-		}
-		for _, f := range v.Warnings {
-			fmt.Fprintf(out, "  WARN  %s\n", f)
-		}
+	if res.Policy != nil {
+		fmt.Fprintln(out)
+		res.Policy.Write(out)
 	}
 	return nil
 }

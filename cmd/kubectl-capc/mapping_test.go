@@ -144,7 +144,7 @@ func TestPrintPlanVerdict(t *testing.T) {
 	if err := printPlan(&out, v); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"State:   DENIED BY PLAN POLICY", "Policy:  1 denial(s), 1 warning(s), 0 error(s)",
+	for _, want := range []string{"State:   DENIED BY PLAN POLICY", "Plan policies: 1 denial(s), 1 warning(s), 0 error(s)",
 		"  DENY  m5.24xlarge is not allowed (ConfigMap capc-system/sizes, main.deny)", "  WARN  no owner tag (ConfigMap capc-system/sizes, main.warn)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("missing %q in:\n%s", want, out.String())

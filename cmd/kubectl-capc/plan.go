@@ -110,17 +110,8 @@ func printPlan(w io.Writer, v planView) error {
 	for _, rc := range s.Resources {
 		fmt.Fprintf(w, "  %-8s %s\n", rc.Action, rc.Address)
 	}
-	if p := v.Policy; p != nil {
-		fmt.Fprintf(w, "Policy:  %d denial(s), %d warning(s), %d error(s)\n", len(p.Denials), len(p.Warnings), len(p.Errors))
-		for _, e := range p.Errors {
-			fmt.Fprintf(w, "  ERROR %s\n", e)
-		}
-		for _, f := range p.Denials {
-			fmt.Fprintf(w, "  DENY  %s\n", f)
-		}
-		for _, f := range p.Warnings {
-			fmt.Fprintf(w, "  WARN  %s\n", f)
-		}
+	if v.Policy != nil {
+		v.Policy.Write(w)
 	}
 	fmt.Fprintf(w, "\n%s\n", strings.TrimRight(v.Text, "\n"))
 	if v.Approval != "" {

@@ -3,6 +3,7 @@ package envtestutil
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
 )
@@ -144,4 +146,21 @@ func (f *FakeCloud) FakeCloudObjects(ns, name string) (*corev1.Secret, *infrav1.
 	cc.Spec.Module = &infrav1.ModuleSource{Name: "fakecloud"}
 	cc.Spec.CredentialsRef = &infrav1.LocalObjectReference{Name: FakeCloudCredentialsName}
 	return s, cc
+}
+
+// StartFakeCloudStack starts the fake cloud (with token) and a stack whose runs install its
+// provider from bin/tf-mirror (o.ProviderMirrors is set), with a client that reads from the API
+// server; stop stops both, and is set whenever something started.
+func StartFakeCloudStack(ctx context.Context, token string, o StackOptions) (cloud *FakeCloud, st *Stack, direct client.Client, stop func(), err error) {
+	if cloud, err = StartFakeCloud(token); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("fakecloud: %w", err)
+	}
+	o.ProviderMirrors = []string{filepath.Join(RepoRoot(), "bin", "tf-mirror")}
+	st, direct, stopStack, err := StartDirect(ctx, o)
+	return cloud, st, direct, func() {
+		if stopStack != nil {
+			stopStack()
+		}
+		cloud.Stop()
+	}, err
 }

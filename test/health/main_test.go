@@ -7,9 +7,7 @@ package health
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -39,23 +37,12 @@ func TestMain(m *testing.M) {
 }
 
 // setup starts the fake cloud and the stack with CAPI's remediation controllers.
-func setup(tmp string) (func(), error) {
-	var err error
-	if cloud, err = envtestutil.StartFakeCloud("health-token"); err != nil {
-		return nil, fmt.Errorf("fakecloud: %w", err)
-	}
-	var stopStack func()
-	st, c, stopStack, err = envtestutil.StartDirect(ctx, envtestutil.StackOptions{
-		WorkDir:         tmp,
-		ProviderMirrors: []string{filepath.Join(envtestutil.RepoRoot(), "bin", "tf-mirror")},
+func setup(tmp string) (stop func(), err error) {
+	cloud, st, c, stop, err = envtestutil.StartFakeCloudStack(ctx, "health-token", envtestutil.StackOptions{
+		WorkDir: tmp,
 		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: 4, ApprovalMode: "auto",
 			DriftCheckInterval: driftInterval},
 		Remediation: true,
 	})
-	return func() {
-		if stopStack != nil {
-			stopStack()
-		}
-		cloud.Stop()
-	}, err
+	return stop, err
 }

@@ -5,9 +5,7 @@ package policy
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"go.uber.org/zap/zapcore"
@@ -34,22 +32,11 @@ func TestMain(m *testing.M) {
 	os.Exit(envtestutil.Main(m, "policy", logs, setup))
 }
 
-func setup(tmp string) (func(), error) {
-	var err error
-	if cloud, err = envtestutil.StartFakeCloud("policy-token"); err != nil {
-		return nil, fmt.Errorf("fakecloud: %w", err)
-	}
-	var stopStack func()
-	_, c, stopStack, err = envtestutil.StartDirect(ctx, envtestutil.StackOptions{
-		WorkDir:         tmp,
-		ProviderMirrors: []string{filepath.Join(envtestutil.RepoRoot(), "bin", "tf-mirror")},
+func setup(tmp string) (stop func(), err error) {
+	cloud, _, c, stop, err = envtestutil.StartFakeCloudStack(ctx, "policy-token", envtestutil.StackOptions{
+		WorkDir: tmp,
 		// The flags allow every provider: the rules below only narrow them.
 		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: 4, ApprovalMode: "auto", PolicyNamespace: policyNamespace},
 	})
-	return func() {
-		if stopStack != nil {
-			stopStack()
-		}
-		cloud.Stop()
-	}, err
+	return stop, err
 }
