@@ -39,7 +39,9 @@ func TestRequestRoundTrip(t *testing.T) {
 	}
 	ws := tfrunner.Workspace{Object: tfstate.ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m-0", UID: "u1"}, Module: mod,
 		ModuleDir: "machine", Variables: vars, Sensitive: []string{"name"}}
-	q, err := NewRequest(OpReconcile, ws, tfrunner.Policy{AutoApply: true, PreviewToken: "p1"})
+	// The plan policies travel with the run: the runner pod judges the plan as the manager would.
+	plans := []planpolicy.Set{{Name: "ConfigMap capc-system/sizes", Files: map[string]string{"deny.rego": "package main\n"}}}
+	q, err := NewRequest(OpReconcile, ws, tfrunner.Policy{AutoApply: true, PreviewToken: "p1", PlanPolicies: plans})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +63,8 @@ func TestRequestRoundTrip(t *testing.T) {
 			t.Errorf("variable %s: %#v, want %#v", name, got.Variables[name], v)
 		}
 	}
-	if back.Policy.PreviewToken != "p1" || !back.Policy.AutoApply || got.ModuleDir != "machine" || got.Env["TOKEN"] != "x" {
+	if back.Policy.PreviewToken != "p1" || !back.Policy.AutoApply || got.ModuleDir != "machine" || got.Env["TOKEN"] != "x" ||
+		planpolicy.Digest(back.Policy.PlanPolicies) != planpolicy.Digest(plans) {
 		t.Errorf("request: %+v, workspace %+v", back, got)
 	}
 	want, _ := tfrunner.TreeDigest(mod, "machine")
