@@ -140,6 +140,12 @@ func warnings(g Gomega, ns, name, reason string) int {
 	return n
 }
 
+// waitWarning waits for the one Warning event with reason on the object named name. The recorder
+// writes events asynchronously, so the event may land after the condition that goes with it.
+func waitWarning(g Gomega, ns, name, reason string) {
+	g.Eventually(func(g Gomega) int { return warnings(g, ns, name, reason) }, 10*time.Second, 100*time.Millisecond).Should(Equal(1))
+}
+
 // stateSecrets are the state and plan Secrets of a CustomMachine.
 func stateSecrets(g Gomega, ns, name string) []corev1.Secret {
 	l := &corev1.SecretList{}

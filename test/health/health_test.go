@@ -23,7 +23,7 @@ func TestInstanceDeleted(t *testing.T) {
 		instanceAction(g, http.MethodDelete, "/v1/instances/"+id)
 
 		waitNotReady(g, cm, infrav1.InstanceTerminatedReason, "fakecloud_instance.this")
-		g.Expect(warnings(g, ns, name, infrav1.InstanceTerminatedReason)).To(Equal(1))
+		waitWarning(g, ns, name, infrav1.InstanceTerminatedReason)
 
 		// Several drift checks later: still reported, nothing created, providerID and state kept.
 		g.Consistently(func(g Gomega) {
@@ -54,7 +54,7 @@ func TestInstanceStopped(t *testing.T) {
 		instanceAction(g, http.MethodPost, "/v1/instances/"+id+"/stop")
 
 		waitNotReady(g, cm, infrav1.InstanceUnhealthyReason, "instance "+id+" is stopped")
-		g.Expect(warnings(g, ns, name, infrav1.InstanceUnhealthyReason)).To(Equal(1))
+		waitWarning(g, ns, name, infrav1.InstanceUnhealthyReason)
 		g.Consistently(func(g Gomega) {
 			g.Expect(readyReason(g, cm).Reason).To(Equal(infrav1.InstanceUnhealthyReason))
 			got := instances(g, name)

@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
+	"github.com/company/cluster-api-provider-custom/planpolicy"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfjob"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
@@ -45,6 +46,17 @@ func TestJobModeErrorsKeepTheirMeaning(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	remote := fstest.MapFS{"main.tf": {Data: []byte(`module "r" { source = "` + srv.URL + `/mod.tar.gz" }`)}}
+	// A plan policy the runner pod evaluates itself (Rego in the request), denying the plan.
+	denyAll := []planpolicy.Set{{Name: "ConfigMap capc-system/no-terraform-data", Files: map[string]string{"deny.rego": `package main
+
+import rego.v1
+
+deny contains msg if {
+	some rc in input.resource_changes
+	rc.type == "terraform_data"
+	msg := sprintf("%s: terraform_data is not allowed", [rc.address])
+}
+`}}}
 	since := metav1.NewMicroTime(time.Now().Truncate(time.Second))
 	digest := regexp.MustCompile(`"[0-9a-f]{64}"`) // a saved plan's digest differs between two plans
 
@@ -56,6 +68,7 @@ func TestJobModeErrorsKeepTheirMeaning(t *testing.T) {
 		want   any // a pointer to the error type
 	}{
 		{name: "policy", module: remote, policy: tfrunner.Policy{AutoApply: true}, want: new(*modulecheck.PolicyError)},
+		{name: "denied", module: plain, policy: tfrunner.Policy{AutoApply: true, PlanPolicies: denyAll}, want: new(*tfrunner.PolicyDeniedError)},
 		{name: "locked", module: plain, policy: tfrunner.Policy{AutoApply: true}, want: new(*tfstate.LockedError),
 			setup: func(t *testing.T, _ func(tfrunner.Policy) error, obj tfstate.ObjectRef) {
 				holdLock(t, e, obj, since)
