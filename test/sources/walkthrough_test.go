@@ -15,17 +15,17 @@ import (
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 )
 
-// walkthroughBlock matches a README code block tagged `walkthrough` and its language.
+// walkthroughBlock matches a code block of docs/modules.md tagged `walkthrough` and its language.
 var walkthroughBlock = regexp.MustCompile("(?ms)^```(sh|yaml) walkthrough\n(.*?)^```\n")
 
-// The README's "Bring your own module" walkthrough, run verbatim: its shell block writes the
+// The "Bring your own module" walkthrough (docs/modules.md), run verbatim: its shell block writes the
 // module tree under --module-root (and packs it), its YAML provisions a cluster from it.
 func TestReadmeWalkthrough(t *testing.T) {
 	g := NewWithT(t)
-	readme, err := os.ReadFile(filepath.Join(envtestutil.RepoRoot(), "README.md"))
+	readme, err := os.ReadFile(filepath.Join(envtestutil.RepoRoot(), "docs", "modules.md"))
 	g.Expect(err).NotTo(HaveOccurred())
 	blocks := walkthroughBlock.FindAllStringSubmatch(string(readme), -1)
-	g.Expect(blocks).To(HaveLen(2), "the README walkthrough has one sh and one yaml block")
+	g.Expect(blocks).To(HaveLen(2), "the walkthrough has one sh and one yaml block")
 
 	sh := exec.Command("bash", "-euo", "pipefail", "-c", blocks[0][2])
 	sh.Dir = moduleRoot
