@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package bench holds the helpers of cmd/capc-bench: the naive per-object terraform workflow the
 // provider is compared with, timers and statistics.
 package bench

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package contract is the module contract, written once: the kinds of root module, the variables
 // the controllers pass (names and exact cty types) and the outputs they read (the structs they
 // decode into, whose json tags are the output names). The controllers render and decode with it,

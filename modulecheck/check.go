@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package modulecheck checks a Terraform root module against the provider's module contract
 // (package contract) before any terraform run: it reads the module's `variable` and `output`
 // blocks through tfmodule and compares them with the variables the controllers pass and the outputs

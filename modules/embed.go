@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package modules embeds the provider's Terraform root modules. Each family has a "cluster" and a
 // "machine" root module that follow the contract written down in README.md.
 package modules

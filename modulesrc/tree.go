@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package modulesrc turns the places a user's module lives (a directory under --module-root, a
 // .tar.gz archive in a ConfigMap, a Flux source artifact) into the module tree one terraform run
 // needs: the root module and every local module it calls, read into memory so the digest covers

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package planpolicy judges a saved plan with Rego policies written for conftest: the input is
 // the JSON `terraform show -json` prints for the planfile, and the rules conftest reads (deny,
 // violation and warn, and their deny_<name> forms) give the verdict. Evaluation is in-process

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package tfjob is job mode: each terraform run of an object is a Kubernetes Job that runs the
 // provider image's `runner` subcommand in the object's namespace, so the manager never starts
 // terraform. The manager's side (Runner) answers what needs no terraform through the local

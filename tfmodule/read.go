@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package tfmodule is the one reader of Terraform module configuration: what a module
 // directory declares (variables, outputs, resources and their provisioners, module calls,
 // provider blocks, required providers, backend blocks), read with hcl/v2 from .tf and .tf.json

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package tfrunner runs one Terraform root module for one Kubernetes object: the binary, the
 // workspace and init cache, the sandbox, plan/apply/destroy and the decision between them, saved
 // plans and redaction. The object's state, lock and run journal are package tfstate's. It checks

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package tfstate owns what the runner keeps about an object in Kubernetes: the names and labels
 // of its objects, its Terraform state in Secrets (chunked, checksummed, compare-and-swapped, with
 // backups), its run lock in a Lease together with the run journal, and a metadata-only index of

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package v1beta1 contains the CustomCluster, CustomMachine and template API types.
 // +kubebuilder:object:generate=true
 // +groupName=infrastructure.cluster.x-k8s.io

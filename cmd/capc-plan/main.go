@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Command capc-plan prints the plan the provider would make for a CustomCluster or CustomMachine
 // YAML, against an empty state or an exported terraform state file, without a management
 // cluster: for reviews and CI pipelines. It runs the provider's own code path (same variables,

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Command capc-tfshim runs one terraform process for the manager (tfrunner Config.Shim): in a
 // process group of its own that dies with the manager. It is not meant to be run by hand.
 package main

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Command kubectl-capc is a kubectl plugin (`kubectl capc ...`) that answers "what is Terraform
 // doing to my clusters, and why" from what the provider already keeps: object status and
 // conditions, the plan and state Secrets and the lock Leases. It reads with the user's own

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Command manager runs the CustomCluster and CustomMachine controllers of the Cluster API
 // infrastructure provider "custom", which provisions infrastructure with Terraform.
 package main

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package crd holds the provider's CustomResourceDefinitions as generated (bases/, make
 // manifests): what the API server validates objects against, embedded so that the manager can
 // check outputs against the same schema before it writes them.

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package provider is the Terraform provider for the fake cloud (registry address
 // registry.terraform.io/company/fakecloud), built with terraform-plugin-framework.
 package provider

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package server is a small fake cloud: an HTTP JSON API with VPCs, subnets, security groups,
 // load balancers (+ targets) and instances, optional persistence to a JSON file and fault
 // injection (errors, latency, quotas, eventual consistency). It listens on loopback only.

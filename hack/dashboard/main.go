@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Command dashboard writes the provider's Grafana dashboard (config/grafana/capc-dashboard.json)
 // from code: `make dashboard`. Every query uses metrics the manager exports (test/monitoring
 // checks them); edit this file, not the JSON.

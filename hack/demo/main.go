@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Command demo is `make demo`: a local API server, CAPI's core Cluster and Machine controllers and
 // this provider, all in one process, provisioning config/samples with the embedded simulated
 // module, approving a plan preview, then deleting everything. It exits non-zero on any failure.

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package api_test checks the CRDs against a real kube-apiserver (envtest, built by `make tools`):
 // they install next to CAPI's, carry the contract label, accept the samples and reject invalid
 // objects with a readable message.

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package clusterctl_test installs nothing: it builds the release artifacts with `make release`,
 // lays them out as a clusterctl local repository and runs the self-built clusterctl v1.14.2
 // against it (`generate provider`, `generate cluster` for every flavor), then checks that every

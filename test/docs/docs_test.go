@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package docs checks the documentation (README.md, docs/*.md, modules/README.md) against the
 // code: every relative link and anchor resolves; every make target, `kubectl capc` and `capc-plan`
 // command line written in it (code blocks and inline code) is accepted by the real Makefile and
@@ -299,5 +305,37 @@ func TestAnnotationsAndKustomizations(t *testing.T) {
 	}
 	if n < 2 {
 		t.Errorf("only %d kustomize directories found in the docs", n)
+	}
+}
+
+// Every Go file carries the license header (hack/boilerplate.go.txt, the one controller-gen writes
+// on generated code), as Cluster API's files carry theirs; a build constraint line may come first.
+func TestLicenseHeaders(t *testing.T) {
+	root := envtestutil.RepoRoot()
+	header, err := os.ReadFile(filepath.Join(root, "hack", "boilerplate.go.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("git", "-C", root, "ls-files", "*.go").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	files := strings.Fields(string(out))
+	if len(files) < 100 {
+		t.Fatalf("only %d Go files", len(files))
+	}
+	want := strings.TrimSpace(string(header))
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		if strings.HasPrefix(s, "//go:build") {
+			_, s, _ = strings.Cut(s, "\n")
+		}
+		if !strings.HasPrefix(strings.TrimLeft(s, "\n"), want) {
+			t.Errorf("%s: no license header (hack/boilerplate.go.txt)", f)
+		}
 	}
 }

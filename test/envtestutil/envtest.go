@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package envtestutil starts a real kube-apiserver + etcd (built by `make tools` into bin/) with
 // CAPI's and this provider's CRDs installed, for integration tests.
 package envtestutil

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package health checks what happens when the instance behind a provisioned CustomMachine dies,
 // on the fakecloud module (bin/fakecloud and its real Terraform provider from bin/tf-mirror, which
 // assigns instance ids): an instance deleted or stopped out of band is reported on the

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package image builds the provider image as `make docker-build` does (buildah, offline, FROM
 // scratch, into an OCI archive), unpacks it and checks what it holds: its config (non-root user,
 // entrypoint, labels, the pinned terraform) and its files, then runs the unpacked entrypoint

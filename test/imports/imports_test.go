@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package imports checks the rules of which package may import which (README, Architecture):
 // the rooms stay rooms.
 package imports

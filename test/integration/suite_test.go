@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package integration runs the provider end to end: a real kube-apiserver + etcd (envtest), the
 // real CAPI core Cluster and Machine reconcilers in-process, this provider's reconcilers and the
 // real terraform binary against the embedded simulated modules.

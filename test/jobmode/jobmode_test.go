@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package jobmode runs the provider in job mode (--runner=job) with real Kubernetes parts: the
 // envtest API server, the real kube-controller-manager's Job, TTL-after-finished and garbage
 // collector controllers, CAPI's core reconcilers and this provider in-process, and the provider's

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package manager_test builds cmd/manager and runs it as a subprocess against a real API server
 // (envtest), checking its probes, its metrics endpoint, graceful shutdown and flag errors.
 package manager_test

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package modules runs bring-your-own modules end to end: envtest + CAPI core reconcilers + this
 // provider + the real terraform binary, with modules delivered in ConfigMaps and under
 // --module-root, credentials from a Secret, and modules that fail the contract check.

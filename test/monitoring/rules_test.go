@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package monitoring checks the alert rules in config/prometheus with the real promtool (built
 // into bin/ by make tools): they load, every alert fires and clears on synthetic series, the
 // PrometheusRule carries the same groups, and every metric they use is one the manager

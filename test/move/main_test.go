@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package move runs the real clusterctl (bin/clusterctl, v1.14.2) `move` between two management
 // clusters: two kube-apiservers, each with CAPI's core reconcilers and this provider in-process,
 // their CRDs and provider inventory set up the way `clusterctl init` leaves them (taken from the

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package policy checks a platform team's CustomPolicies on the real stack (envtest, CAPI core,
 // real terraform, the fakecloud provider): rules that narrow the manager's flags per namespace,
 // and conftest's Rego plan policies judging every plan before it is applied.

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package rbac_test checks the provider's RBAC is least privilege and sufficient: the RBAC objects
 // of the release components (config/default: ServiceAccount, generated ClusterRole, bindings,
 // leader-election Role) are installed on a real API server, and this provider's reconcilers run

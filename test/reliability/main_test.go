@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package reliability runs the provider's reliability suites (crash, failover, cloud faults,
 // load, bad input, secret leaks) against the built manager binary running as a separate process,
 // a real API server (envtest) with CAPI's core Cluster and Machine reconcilers running in this

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package security replays a tenant's attacks on the others through its own module: reading
 // another namespace's state and workspace, the manager's and a concurrent run's environment, a
 // token file the way a pod mounts one, local-exec, a credentials key that steers terraform, a

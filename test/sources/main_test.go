@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package sources runs user module trees end to end: a module repository whose root modules call
 // shared modules through relative sources, delivered through spec.module.path (--module-root),
 // a ConfigMap .tar.gz archive and a Flux GitRepository served by the real source-controller

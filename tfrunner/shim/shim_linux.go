@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Package shim stands between the manager and terraform so that nothing terraform starts outlives
 // the manager. It imports almost nothing, so the small capc-tfshim binary starts in about a
 // millisecond (re-executing the manager costs ~20 ms of package initialisation per process).

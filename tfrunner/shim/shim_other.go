@@ -1,5 +1,11 @@
 //go:build !linux
 
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 package shim
 
 import "time"

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Command capc-bench measures the provider against the naive per-object terraform workflow
 // (fresh directory, init, plan, apply) in one run, on this machine, with the same terraform
 // binary (bin/terraform) and the same modules, and writes docs/benchmarks.md. See issue 10 and

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Command fakecloud serves the fake cloud API on a loopback address.
 //
 //	fakecloud -listen 127.0.0.1:8787 -state /tmp/fc.json -running-delay 2s \

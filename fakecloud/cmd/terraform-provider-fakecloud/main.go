@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Command terraform-provider-fakecloud serves the fake cloud's Terraform provider
 // (registry.terraform.io/company/fakecloud). Terraform starts it; it is installed from a
 // filesystem mirror (see hack/build-fakecloud.sh).

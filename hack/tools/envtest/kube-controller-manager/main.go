@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Command kube-controller-manager builds the upstream controller manager from the Go module proxy:
 // test/jobmode runs its Job and TTL-after-finished controllers beside envtest's API server.
 package main

@@ -1,3 +1,9 @@
+/*
+Copyright 2026 The cluster-api-provider-custom Authors.
+
+Licensed under the Apache License, Version 2.0.
+*/
+
 // Command kubectl builds the upstream kubectl from the Go module proxy, for the tests that run the
 // provider's kubectl plugin the way users do (`kubectl capc ...`, found on PATH).
 package main
