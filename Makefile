@@ -181,5 +181,5 @@ test-reliability: tools ## Crash, failover, cloud-fault, load, bad-input and sec
 	CAPC_RELIABILITY_REPORT=$(CURDIR)/.work/reliability go test $(GO_TEST_FLAGS) -timeout 20m -v ./test/reliability/
 
 .PHONY: soak
-soak: tools ## The reliability suites at full counts (CAPC_SOAK=1: 50 SIGKILL + 10 SIGTERM crash trials, 200 load machines); figures in .work/reliability/.
+soak: tools ## The reliability suites at full counts (CAPC_SOAK=1: 50 SIGKILL + 10 SIGTERM crash trials, 200 load machines, 10 failovers); figures in .work/reliability/.
 	CAPC_SOAK=1 CAPC_RELIABILITY_REPORT=$(CURDIR)/.work/reliability go test $(GO_TEST_FLAGS) -timeout 120m -v ./test/reliability/

@@ -28,7 +28,7 @@ func TestParseOptionsDefaults(t *testing.T) {
 		{"leader-election-id", o.LeaderElectionID, "capc-manager.infrastructure.cluster.x-k8s.io"},
 		{"leader-elect-lease-duration", o.LeaseDuration, 15 * time.Second},
 		{"leader-elect-renew-deadline", o.RenewDeadline, 10 * time.Second},
-		{"leader-elect-retry-period", o.RetryPeriod, 2 * time.Second},
+		{"leader-elect-retry-period", o.RetryPeriod, time.Second},
 		{"metrics-bind-address", o.MetricsBindAddress, ":8080"},
 		{"health-probe-bind-address", o.HealthProbeBindAddress, ":8081"},
 		{"customcluster-concurrency", o.ClusterConcurrency, 5},

@@ -8,6 +8,7 @@ package reliability
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,11 +59,13 @@ func (s *serialSampler) Stop() (samples int, regressions []string) {
 	return s.samples, s.regressions
 }
 
-// failover runs two managers with leader election (distinct POD_NAMEs and work dirs, as two pods),
-// kills the leader's whole process group while it applies, and checks that the other one takes
-// over without a double apply and without the state serial ever going backwards. The new leader
-// takes the dead leader's run locks over as soon as it leads (their holder no longer leads, and
-// its terraform processes died with it), not after --state-lock-ttl (40s).
+// failover runs two managers with leader election (distinct POD_NAMEs and work dirs, as two pods)
+// and, in each of counts().FailoverTrials trials, kills the leader's whole process group while it
+// applies, and checks that the other one takes over without a double apply and without the state
+// serial ever going backwards. The new leader takes the dead leader's run locks over as soon as it
+// leads (their holder no longer leads, and its terraform processes died with it), not after
+// --state-lock-ttl (40s). The killed replica comes back as the next trial's standby, as its pod
+// would. Figures: each trial's, and p50/p95 of the time to a new leader and to convergence.
 func failover(t *testing.T) {
 	fc := startFakeCloud(t, "failover-token", "-running-delay", "3s")
 	ns := newNamespace(t, "failover")
@@ -71,63 +74,100 @@ func failover(t *testing.T) {
 	mk := func(name string) *managerProc {
 		return startManager(t, managerOpts{PodName: name, Namespace: ns, WorkDir: t.TempDir(), LeaderElect: true, Logs: logs})
 	}
-	a, b := mk("replica-a"), mk("replica-b")
-	var leader, standby *managerProc
-	waitFor(t, time.Minute, "a leader", func() (bool, string) {
-		switch {
-		case a.IsLeader():
-			leader, standby = a, b
-		case b.IsLeader():
-			leader, standby = b, a
+	a, b := mk("replica-0"), mk("replica-1")
+	var leaders, converged []time.Duration
+	var trials []map[string]any
+	sum := map[string]int{}
+	for i := 0; i < counts().FailoverTrials; i++ {
+		var leader, standby *managerProc
+		waitFor(t, time.Minute, "a leader", func() (bool, string) {
+			switch {
+			case a.IsLeader():
+				leader, standby = a, b
+			case b.IsLeader():
+				leader, standby = b, a
+			}
+			return leader != nil, "no replica started its controllers"
+		})
+		tr, leaderAfter, convergedAfter := failoverTrial(t, ns, fc, logs, leader, standby, fmt.Sprintf("fo%d", i))
+		leaders, converged = append(leaders, leaderAfter), append(converged, convergedAfter)
+		trials = append(trials, tr)
+		for _, k := range []string{"double_applies", "serial_regressions", "runs_in_flight_at_kill", "locks_taken_from_the_lost_leader"} {
+			sum[k] += tr[k].(int)
 		}
-		return leader != nil, "no replica started its controllers"
-	})
-	sampler := sampleSerials(ns)
+		a, b = standby, mk(fmt.Sprintf("replica-%d", i+2)) // the killed replica's pod, restarted
+	}
+	a.Stop(t)
+	b.Stop(t)
+	figures := map[string]any{"trials": len(trials), "per_trial": trials,
+		"new_leader_after_p50": percentile(leaders, 50), "new_leader_after_p95": percentile(leaders, 95),
+		"converged_after_kill_p50": percentile(converged, 50), "converged_after_kill_p95": percentile(converged, 95),
+		"panics": checkNoPanics(t, logs)}
+	for k, v := range sum {
+		figures[k] = v
+	}
+	report(t, "failover", figures)
+}
 
-	cluster, cc := newCluster(ns, "fo", fakeCloudModule(), "fc")
+// failoverTrial provisions a cluster and three machines named prefix under the leader, kills the
+// leader while instance creates are in flight, waits for the standby to lead and converge, checks
+// the cloud, and deletes everything again.
+func failoverTrial(t *testing.T, ns string, fc *fakeCloud, logs *syncBuffer, leader, standby *managerProc, prefix string) (map[string]any, time.Duration, time.Duration) {
+	sampler := sampleSerials(ns)
+	takenBefore := strings.Count(logs.String(), "taking over the lock of a manager that no longer leads")
+	cluster, cc := newCluster(ns, prefix, fakeCloudModule(), "fc")
 	create(t, cc, cluster)
 	for i := 0; i < 3; i++ {
-		s, m, cm := newMachine(ns, "fo", fmt.Sprintf("fo-%d", i), i == 0, fakeCloudModule(), "fc")
+		s, m, cm := newMachine(ns, prefix, fmt.Sprintf("%s-%d", prefix, i), i == 0, fakeCloudModule(), "fc")
 		create(t, s, m, cm)
 	}
 	// Kill the leader while instances are being created (each takes 3s to be running).
+	creates := fc.Stats(t).Requests["create:instance"]
 	waitFor(t, 3*time.Minute, "instance creates in flight", func() (bool, string) {
 		st := fc.Stats(t)
-		return st.Requests["create:instance"] > 0 && runLocks(ns) > 0, fmt.Sprintf("requests %v, locks %d", st.Requests, runLocks(ns))
+		return st.Requests["create:instance"] > creates && runLocks(ns) > 0, fmt.Sprintf("requests %v, locks %d", st.Requests, runLocks(ns))
 	})
 	time.Sleep(time.Second)
 	locksAtKill := runLocks(ns)
 	killedAt := time.Now()
 	leader.Kill()
-	t.Logf("killed leader %s with %d run(s) in flight", leader.opts.PodName, locksAtKill)
+	t.Logf("%s: killed leader %s with %d run(s) in flight", prefix, leader.opts.PodName, locksAtKill)
 	waitFor(t, time.Minute, "the standby to lead", func() (bool, string) { return standby.IsLeader(), "" })
 	leaderAfter := time.Since(killedAt)
 	// Leader election (about 15s), then the applies themselves.
 	waitFor(t, 3*time.Minute, "convergence under the new leader", func() (bool, string) { return allProvisioned(ns) })
 	convergedAfter := time.Since(killedAt)
-	takenOver := strings.Count(logs.String(), "taking over the lock of a manager that no longer leads")
+	takenOver := strings.Count(logs.String(), "taking over the lock of a manager that no longer leads") - takenBefore
 	if locksAtKill > 0 && takenOver == 0 {
-		t.Errorf("%d run locks were held at the kill, none was taken over from the dead leader at once", locksAtKill)
+		t.Errorf("%s: %d run locks were held at the kill, none was taken over from the dead leader at once", prefix, locksAtKill)
 	}
 	samples, regressions := sampler.Stop()
 	for _, r := range regressions {
-		t.Errorf("state serial went backwards: %s", r)
+		t.Errorf("%s: state serial went backwards: %s", prefix, r)
 	}
 	figures := failoverCloud(t, ns, fc, killedAt)
-
 	deleteClusters(t, ns)
 	waitFor(t, 3*time.Minute, "deletion", func() (bool, string) { return allGone(ns) })
 	if left := fc.Objects(t); len(left) > 0 {
-		t.Errorf("fake cloud not empty after deletion: %v", left)
+		t.Errorf("%s: fake cloud not empty after deletion: %v", prefix, left)
 	}
-	standby.Stop(t)
 	figures["runs_in_flight_at_kill"] = locksAtKill
 	figures["locks_taken_from_the_lost_leader"] = takenOver
 	figures["new_leader_after"] = leaderAfter.Round(100 * time.Millisecond).String()
 	figures["converged_after_kill"] = convergedAfter.Round(100 * time.Millisecond).String()
 	figures["serial_samples"], figures["serial_regressions"] = samples, len(regressions)
-	figures["panics"] = checkNoPanics(t, logs)
-	report(t, "failover", figures)
+	return figures, leaderAfter, convergedAfter
+}
+
+// percentile is the p-th percentile (nearest rank) of ds, rounded for a report.
+func percentile(ds []time.Duration, p int) string {
+	if len(ds) == 0 {
+		return ""
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := max(0, (len(s)*p+99)/100-1)
+	return s[min(i, len(s)-1)].Round(100 * time.Millisecond).String()
 }
 
 // failoverCloud counts double applies (instances sharing a name created before the kill beyond

@@ -62,15 +62,21 @@ type scale struct {
 	CrashTrials   int // SIGKILL crash trials
 	SigtermTrials int
 	LoadMachines  int
+	// FailoverTrials are the leader kills of the failover suite.
+	FailoverTrials int
 }
 
-// counts returns the pass size: 10 SIGKILL crash trials (SIGTERM: a fifth of them, at least one)
-// and 100 load machines by default; CAPC_SOAK=1 gives 50 SIGKILL and 10 SIGTERM trials and 200
-// machines. CAPC_CRASH_TRIALS and CAPC_LOAD_MACHINES override the SIGKILL trials and machines.
+// counts returns the pass size: 10 SIGKILL crash trials (SIGTERM: a fifth of them, at least one),
+// 100 load machines and 1 failover by default; CAPC_SOAK=1 gives 50 SIGKILL and 10 SIGTERM trials,
+// 200 machines and 10 failovers. CAPC_CRASH_TRIALS, CAPC_LOAD_MACHINES and CAPC_FAILOVER_TRIALS
+// override them.
 func counts() scale {
-	s := scale{CrashTrials: 10, LoadMachines: 100}
+	s := scale{CrashTrials: 10, LoadMachines: 100, FailoverTrials: 1}
 	if os.Getenv("CAPC_SOAK") == "1" {
-		s = scale{Soak: true, CrashTrials: 50, LoadMachines: 200}
+		s = scale{Soak: true, CrashTrials: 50, LoadMachines: 200, FailoverTrials: 10}
+	}
+	if v, err := strconv.Atoi(os.Getenv("CAPC_FAILOVER_TRIALS")); err == nil && v > 0 {
+		s.FailoverTrials = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("CAPC_CRASH_TRIALS")); err == nil && v > 0 {
 		s.CrashTrials = v
