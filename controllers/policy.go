@@ -135,7 +135,7 @@ func (c *regoFiles) files(dir, digest, sub string) (map[string]string, error) {
 // policyRefused says why the object's plans cannot be judged: PolicyPassed=False and Ready=False
 // with reason PolicyInvalid, and a Warning event when the message is new.
 func (b *base) policyRefused(obj object, err error) {
-	if prev := conditions.Get(obj, infrav1.PolicyPassedCondition); prev == nil || prev.Message != err.Error() {
+	if messageChanged(obj, infrav1.PolicyPassedCondition, err.Error()) {
 		b.Recorder.Eventf(obj, corev1.EventTypeWarning, infrav1.PolicyInvalidReason, "%v", err)
 	}
 	setCondition(obj, infrav1.PolicyPassedCondition, false, infrav1.PolicyInvalidReason, "%v", err)
@@ -152,7 +152,7 @@ func (b *base) policyVerdict(obj object, v *planpolicy.Verdict, policed bool) {
 	case v == nil: // no plan in this reconcile: the last verdict stands
 	case len(v.Warnings) > 0:
 		msg := "plan policies warn: " + planpolicy.Summary(v.Warnings)
-		if prev := conditions.Get(obj, infrav1.PolicyPassedCondition); prev == nil || prev.Message != msg {
+		if messageChanged(obj, infrav1.PolicyPassedCondition, msg) {
 			b.Recorder.Eventf(obj, corev1.EventTypeWarning, infrav1.PolicyWarningsReason, "Plan policies %s warn: %s", planpolicy.Policies(v.Warnings), planpolicy.Summary(v.Warnings))
 		}
 		setCondition(obj, infrav1.PolicyPassedCondition, true, infrav1.PolicyWarningsReason, "%s", msg)
@@ -170,7 +170,7 @@ func (b *base) policyDenied(obj object, denied string, v *planpolicy.Verdict) {
 	if len(v.Errors) > 0 {
 		reason = infrav1.PolicyInvalidReason
 	}
-	if prev := conditions.Get(obj, infrav1.PolicyPassedCondition); prev == nil || prev.Message != denied {
+	if messageChanged(obj, infrav1.PolicyPassedCondition, denied) {
 		who := planpolicy.Policies(v.Denials)
 		if who == "" {
 			who = "plan policies"

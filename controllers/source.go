@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	infrav1 "github.com/company/cluster-api-provider-custom/api/v1beta1"
-	"github.com/company/cluster-api-provider-custom/modulecheck"
 )
 
 // Flux sources are read as unstructured objects: importing Flux's API module would pin
@@ -64,8 +63,8 @@ func (b *base) sourceArtifact(ctx context.Context, ref *infrav1.SourceReference,
 	ns := namespace
 	if ref.Namespace != "" && ref.Namespace != namespace {
 		if !b.Options.AllowCrossNamespaceSources {
-			return artifact{}, &modulecheck.PolicyError{Problems: []modulecheck.Problem{{Item: "spec.module.sourceRef", Message: fmt.Sprintf(
-				"%s %s/%s is in another namespace; this manager allows that only with --allow-cross-namespace-sources", ref.Kind, ref.Namespace, ref.Name)}}}
+			return artifact{}, refused("spec.module.sourceRef",
+				"%s %s/%s is in another namespace; this manager allows that only with --allow-cross-namespace-sources", ref.Kind, ref.Namespace, ref.Name)
 		}
 		ns = ref.Namespace
 	}

@@ -27,6 +27,14 @@ func setCondition(obj conditions.Setter, typ string, ok bool, reason, msgFmt str
 	conditions.Set(obj, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: fmt.Sprintf(msgFmt, args...)})
 }
 
+// messageChanged reports whether obj's condition typ is absent or says something else than msg:
+// an event that goes with a condition is recorded when its message first appears or changes, not
+// on every reconcile.
+func messageChanged(obj conditions.Getter, typ, msg string) bool {
+	prev := conditions.Get(obj, typ)
+	return prev == nil || prev.Message != msg
+}
+
 // setNotReady records why infrastructure is not (yet) provisioned on both the detailed condition
 // and Ready, which CAPI mirrors onto the Cluster or Machine.
 func setNotReady(obj conditions.Setter, reason, msgFmt string, args ...any) {

@@ -153,7 +153,7 @@ func (b *base) moduleValid(obj object, warnings []modulecheck.Problem) {
 		s[i] = w.String()
 	}
 	msg := fmt.Sprintf("module passes the contract check with %d warning(s): %s", len(s), strings.Join(s, "; "))
-	if prev := conditions.Get(obj, infrav1.ModuleValidCondition); prev == nil || prev.Message != msg {
+	if messageChanged(obj, infrav1.ModuleValidCondition, msg) {
 		b.Recorder.Eventf(obj, corev1.EventTypeWarning, infrav1.ModuleWarningsReason, "%s", msg)
 	}
 	setCondition(obj, infrav1.ModuleValidCondition, true, infrav1.ModuleWarningsReason, "%s", msg)
