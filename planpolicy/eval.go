@@ -49,11 +49,17 @@ type rule struct {
 // compiled is a Set's rules, ready to evaluate.
 type compiled struct{ rules []rule }
 
-// compiledSets caches compiled sets by digest: a set compiles once, not once per plan.
+// compiledSets caches compiled sets by digest: a set compiles once, not once per plan or
+// reconcile, and so does one that does not compile (its error depends on its content alone).
 var compiledSets = struct {
 	sync.Mutex
-	m map[string]*compiled
-}{m: map[string]*compiled{}}
+	m map[string]compileResult
+}{m: map[string]compileResult{}}
+
+type compileResult struct {
+	c   *compiled
+	err error
+}
 
 // maxCompiled bounds the cache (sets are few: a platform team's policy sources).
 const maxCompiled = 64
@@ -67,22 +73,22 @@ func Check(s Set) error {
 func compile(ctx context.Context, s Set) (*compiled, error) {
 	key := s.Digest()
 	compiledSets.Lock()
-	c, ok := compiledSets.m[key]
+	r, ok := compiledSets.m[key]
 	compiledSets.Unlock()
 	if ok {
-		return c, nil
+		return r.c, r.err
 	}
-	c, err := build(ctx, s)
-	if err != nil {
-		return nil, err
+	r.c, r.err = build(ctx, s)
+	if ctx.Err() != nil {
+		return r.c, r.err // cut short: nothing to remember
 	}
 	compiledSets.Lock()
 	if len(compiledSets.m) >= maxCompiled {
-		compiledSets.m = map[string]*compiled{}
+		compiledSets.m = map[string]compileResult{}
 	}
-	compiledSets.m[key] = c
+	compiledSets.m[key] = r
 	compiledSets.Unlock()
-	return c, nil
+	return r.c, r.err
 }
 
 func build(ctx context.Context, s Set) (*compiled, error) {

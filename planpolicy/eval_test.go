@@ -140,6 +140,12 @@ func TestEvaluateCachesCompiledSets(t *testing.T) {
 	if c1 != c2 {
 		t.Error("the same set compiled twice")
 	}
+	bad := Set{Name: "bad", Files: map[string]string{"bad.rego": "package main\n\ndeny contains msg if {\n"}}
+	_, err1 := compile(context.Background(), bad)
+	_, err2 := compile(context.Background(), bad)
+	if err1 == nil || err1 != err2 {
+		t.Errorf("a set that does not compile is remembered with its error: %v, %v", err1, err2)
+	}
 }
 
 func strs(fs []Finding) []string {
