@@ -55,15 +55,19 @@ var (
 	heading   = regexp.MustCompile(`(?m)^#{1,6} (.*)$`)
 	codeBlock = regexp.MustCompile("(?ms)^```sh[^\n]*\n(.*?)^```")
 	inline    = regexp.MustCompile("`([^`\n]+)`")
+	anyBlock  = regexp.MustCompile("(?ms)^```.*?^```")
+	notSlug   = regexp.MustCompile(`[^\p{L}\p{N}_\- ]`)
+	scheme    = regexp.MustCompile(`^[a-z]+:`)
+	setAnn    = regexp.MustCompile(regexp.QuoteMeta(infrav1.AnnotationPrefix) + `([a-z-]+)=`)
 )
 
 // anchors are the GitHub anchors of a page's headings (outside code blocks).
 func anchors(text string) map[string]bool {
-	text = regexp.MustCompile("(?ms)^```.*?^```").ReplaceAllString(text, "")
+	text = anyBlock.ReplaceAllString(text, "")
 	out := map[string]bool{}
 	for _, m := range heading.FindAllStringSubmatch(text, -1) {
 		s := strings.ToLower(strings.TrimSpace(m[1]))
-		s = regexp.MustCompile(`[^\p{L}\p{N}_\- ]`).ReplaceAllString(s, "")
+		s = notSlug.ReplaceAllString(s, "")
 		out[strings.ReplaceAll(s, " ", "-")] = true
 	}
 	return out
@@ -73,10 +77,11 @@ func TestLinksResolve(t *testing.T) {
 	all := pages(t)
 	root := envtestutil.RepoRoot()
 	checked := 0
+	anchorsOf := map[string]map[string]bool{} // by page, each read once
 	for name, text := range all {
 		for _, m := range link.FindAllStringSubmatch(text, -1) {
 			target := m[1]
-			if regexp.MustCompile(`^[a-z]+:`).MatchString(target) {
+			if scheme.MatchString(target) {
 				continue
 			}
 			path, frag, _ := strings.Cut(target, "#")
@@ -92,16 +97,19 @@ func TestLinksResolve(t *testing.T) {
 			if frag == "" {
 				continue
 			}
-			page, ok := all[resolved]
-			if !ok {
-				b, err := os.ReadFile(filepath.Join(root, resolved))
-				if err != nil {
-					t.Errorf("%s: link %s: %v", name, target, err)
-					continue
+			if anchorsOf[resolved] == nil {
+				page, ok := all[resolved]
+				if !ok {
+					b, err := os.ReadFile(filepath.Join(root, resolved))
+					if err != nil {
+						t.Errorf("%s: link %s: %v", name, target, err)
+						continue
+					}
+					page = string(b)
 				}
-				page = string(b)
+				anchorsOf[resolved] = anchors(page)
 			}
-			if !anchors(page)[frag] {
+			if !anchorsOf[resolved][frag] {
 				t.Errorf("%s: link %s: %s has no heading #%s", name, target, resolved, frag)
 			}
 		}
@@ -281,7 +289,7 @@ func TestAnnotationsAndKustomizations(t *testing.T) {
 	}
 	root := envtestutil.RepoRoot()
 	for name, text := range pages(t) {
-		for _, m := range regexp.MustCompile(regexp.QuoteMeta(infrav1.AnnotationPrefix)+`([a-z-]+)=`).FindAllStringSubmatch(text, -1) {
+		for _, m := range setAnn.FindAllStringSubmatch(text, -1) {
 			if !known[infrav1.AnnotationPrefix+m[1]] {
 				t.Errorf("%s: annotation %s%s is not one the provider reads", name, infrav1.AnnotationPrefix, m[1])
 			}
