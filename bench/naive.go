@@ -139,6 +139,7 @@ func tail(s string, n int) string {
 type Stats struct {
 	N                 int
 	Mean, Median, P90 time.Duration
+	P95               time.Duration
 	Min, Max, Total   time.Duration
 }
 
@@ -153,7 +154,7 @@ func Summarize(ds []time.Duration) Stats {
 	for _, d := range s {
 		tot += d
 	}
-	return Stats{N: len(s), Mean: tot / time.Duration(len(s)), Median: s[len(s)/2], P90: s[(len(s)*9)/10],
+	return Stats{N: len(s), Mean: tot / time.Duration(len(s)), Median: s[len(s)/2], P90: s[(len(s)*9)/10], P95: s[(len(s)*95)/100],
 		Min: s[0], Max: s[len(s)-1], Total: tot}
 }
 

@@ -8,11 +8,12 @@ package reliability
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/company/cluster-api-provider-custom/bench"
 )
 
 // serialSampler reads the serial annotation of every state Secret of ns every 200ms and counts
@@ -99,9 +100,11 @@ func failover(t *testing.T) {
 	}
 	a.Stop(t)
 	b.Stop(t)
+	l, c := bench.Summarize(leaders), bench.Summarize(converged)
+	round := func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
 	figures := map[string]any{"trials": len(trials), "per_trial": trials,
-		"new_leader_after_p50": percentile(leaders, 50), "new_leader_after_p95": percentile(leaders, 95),
-		"converged_after_kill_p50": percentile(converged, 50), "converged_after_kill_p95": percentile(converged, 95),
+		"new_leader_after_p50": round(l.Median), "new_leader_after_p95": round(l.P95),
+		"converged_after_kill_p50": round(c.Median), "converged_after_kill_p95": round(c.P95),
 		"panics": checkNoPanics(t, logs)}
 	for k, v := range sum {
 		figures[k] = v
@@ -157,17 +160,6 @@ func failoverTrial(t *testing.T, ns string, fc *fakeCloud, logs *syncBuffer, lea
 	figures["converged_after_kill"] = convergedAfter.Round(100 * time.Millisecond).String()
 	figures["serial_samples"], figures["serial_regressions"] = samples, len(regressions)
 	return figures, leaderAfter, convergedAfter
-}
-
-// percentile is the p-th percentile (nearest rank) of ds, rounded for a report.
-func percentile(ds []time.Duration, p int) string {
-	if len(ds) == 0 {
-		return ""
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := max(0, (len(s)*p+99)/100-1)
-	return s[min(i, len(s)-1)].Round(100 * time.Millisecond).String()
 }
 
 // failoverCloud counts double applies (instances sharing a name created before the kill beyond
