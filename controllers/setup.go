@@ -25,6 +25,15 @@ import (
 	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
+// The manager's default parallel reconciles per kind (--customcluster-concurrency,
+// --custommachine-concurrency). Machine reconciles wait for run slots (--max-concurrent-runs)
+// only around terraform itself, so more workers than slots keep every slot busy while other
+// workers do a run's API requests.
+const (
+	DefaultClusterConcurrency = 5
+	DefaultMachineConcurrency = 40
+)
+
 // Options configure the reconcilers (flags of cmd/manager).
 type Options struct {
 	// WatchFilter limits reconciliation to objects labelled cluster.x-k8s.io/watch-filter=<value>.

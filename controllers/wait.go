@@ -48,9 +48,12 @@ func (b *base) waitRequeue(obj metav1.Object) ctrl.Result {
 }
 
 // ownerGrace is how long a new object without an owner reference waits before it says so: the
-// Cluster or Machine controller sets the reference within moments of both being created, and a
-// WaitingForOwner condition written in between would be two writes nobody reads.
-const ownerGrace = 5 * time.Second
+// Cluster or Machine controller sets the reference soon after both are created, and a
+// WaitingForOwner condition written in between would be two writes nobody reads. Soon is seconds:
+// CAPI's reconciler rate limiting (beta, on by default since v1.13) reconciles a Machine at most once a
+// second, and its third reconcile (finalizer, Paused condition, then the infrastructure machine)
+// sets the reference; with 100 machines created at once on 2 cores (make bench, P4) the p95 was 7 s.
+const ownerGrace = 10 * time.Second
 
 // ownerGrace returns the requeue of a new object still in its owner grace period.
 func (b *base) ownerGrace(obj metav1.Object) (ctrl.Result, bool) {

@@ -19,10 +19,10 @@ func TestOwnerGrace(t *testing.T) {
 	at := func(created time.Time) metav1.Object {
 		return &metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(created)}
 	}
-	if r, ok := b.ownerGrace(at(now.Add(-2 * time.Second))); !ok || r.RequeueAfter != 3*time.Second {
+	if r, ok := b.ownerGrace(at(now.Add(-2 * time.Second))); !ok || r.RequeueAfter != 8*time.Second {
 		t.Errorf("2 s old: %v %v, want a requeue in 3 s", r, ok)
 	}
-	if _, ok := b.ownerGrace(at(now.Add(-6 * time.Second))); ok {
+	if _, ok := b.ownerGrace(at(now.Add(-11 * time.Second))); ok {
 		t.Error("6 s old: the grace is over")
 	}
 	if r, ok := b.ownerGrace(at(now.Add(time.Hour))); !ok || r.RequeueAfter != ownerGrace {

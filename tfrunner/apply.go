@@ -83,15 +83,19 @@ func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (
 		steps = plannedSteps(res.Plan)
 	}
 	endProgress := r.watchProgress(rn, "apply", steps)
-	applyErr := r.observe("apply", func() error { return rn.tf.Apply(ctx, opts...) })
+	applyErr := r.observe(rn.ws.Object, "apply", func() error { return rn.tf.Apply(ctx, opts...) })
 	endProgress()
 	close(stop)
 	<-watched
+	rn.freeSlot() // terraform is done; pushing its state needs no slot
 	w := tfstate.Version{}
 	if applyErr == nil {
 		w.InputsHash, w.AppliedPlan = rn.hash, res.PlanDigest
 	}
 	serial, pushErr := r.finalPush(ctx, rn, w)
+	if pushErr == nil {
+		r.trace(rn.ws.Object, StepStateWritten)
+	}
 	raw, _ := readLocalState(rn.dir)
 	if !planned {
 		res.Plan = createdSummary(raw)

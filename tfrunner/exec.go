@@ -136,7 +136,7 @@ func (r *Runner) ensureInit(ctx context.Context, rn *run) (string, error) {
 		return "", err
 	}
 	defer r.tfs.Delete(run)
-	if err := r.observe("init", func() error { return tf.Init(ctx, tfexec.Upgrade(false)) }); err != nil {
+	if err := r.observe(rn.ws.Object, "init", func() error { return tf.Init(ctx, tfexec.Upgrade(false)) }); err != nil {
 		return "", newTerraformError(ctx, "init", err, rn.red)
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".capc-initialized"), nil, 0o600); err != nil {
@@ -242,7 +242,7 @@ func (r *Runner) showPlan(ctx context.Context, rn *run, raw bool) (PlanSummary, 
 		rn.tf.SetStdout(&out)
 		defer rn.tf.SetStdout(io.Discard)
 	}
-	err := r.observe("show", func() (err error) { p, err = rn.tf.ShowPlanFile(ctx, planFile); return err })
+	err := r.observe(rn.ws.Object, "show", func() (err error) { p, err = rn.tf.ShowPlanFile(ctx, planFile); return err })
 	if err != nil {
 		return PlanSummary{}, nil, nil, newTerraformError(ctx, "show", err, rn.red)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/company/cluster-api-provider-custom/tfstate"
 )
 
 // Metrics are the runner's Prometheus collectors. The manager registers them on
@@ -71,13 +73,15 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 		m.Operations, m.Sandboxed, m.RunStarted, m.RunTimeout, m.Slots}
 }
 
-// observe runs one terraform operation, recording its duration, result and concurrency.
-func (r *Runner) observe(op string, fn func() error) error {
+// observe runs one terraform operation for obj, recording its duration, result and concurrency.
+func (r *Runner) observe(obj tfstate.ObjectRef, op string, fn func() error) error {
 	m := r.cfg.Metrics
 	m.InFlight.Inc()
 	m.Operations.WithLabelValues(strconv.FormatBool(r.sandbox.Enabled)).Inc()
+	r.trace(obj, StepStarted)
 	start := time.Now()
 	err := fn()
+	r.trace(obj, StepExited)
 	m.InFlight.Dec()
 	result := "success"
 	if err != nil {

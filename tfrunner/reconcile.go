@@ -28,6 +28,7 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		return res, err
 	}
 	res.InputsHash = rn.hash
+	r.trace(ws.Object, StepReconcile)
 	if serial, outputs, ok := r.unchanged(ctx, rn, p); ok {
 		res.Skipped, res.StateSerial, res.Outputs = true, serial, outputs
 		r.cfg.Metrics.Skipped.Inc()
@@ -39,6 +40,7 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 	}
 	defer unlock()
 	rn.lease = l
+	r.trace(ws.Object, StepLocked)
 	type loaded struct {
 		plan *savedPlan
 		err  error
@@ -114,7 +116,7 @@ func (r *Runner) firstJournal(rn *run, p Policy) []string {
 
 func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *tfstate.StoredState, p Policy, res Result, stale error) (Result, error) {
 	var changed bool
-	err := r.observe("plan", func() (err error) {
+	err := r.observe(rn.ws.Object, "plan", func() (err error) {
 		changed, err = rn.tf.Plan(ctx, tfexec.Out(planFile), tfexec.Lock(false))
 		return err
 	})
@@ -122,6 +124,7 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *tfstate.Sto
 		return res, newTerraformError(ctx, "plan", err, rn.red)
 	}
 	if !changed {
+		rn.freeSlot()
 		r.resolveOrphans(ctx, rn, nil) // the configuration wants nothing the state lacks
 		res.Plan = &PlanSummary{}
 		if err := r.state.SetApplied(ctx, rn.ws.Object, rn.hash, ""); err != nil {
@@ -157,11 +160,12 @@ func (r *Runner) planAndMaybeApply(ctx context.Context, rn *run, st *tfstate.Sto
 	serial, lineage := stateRef(st)
 	// Human-readable plan for reviewers (one more process, only for plans that wait for a human).
 	var text string
-	err = r.observe("show", func() (err error) { text, err = rn.tf.ShowPlanFileRaw(ctx, planFile); return err })
+	err = r.observe(rn.ws.Object, "show", func() (err error) { text, err = rn.tf.ShowPlanFileRaw(ctx, planFile); return err })
 	if err != nil {
 		return res, newTerraformError(ctx, "show", err, rn.red)
 	}
 	res.PlanText = truncate(rn.red.redact(text), maxPlanText)
+	rn.freeSlot() // no apply follows
 	if err := r.savePlan(ctx, rn.ws.Object, savedPlan{Digest: res.PlanDigest, InputsHash: rn.hash,
 		Serial: serial, Lineage: lineage, Planfile: pf, Summary: sum, Text: res.PlanText, Preview: p.PreviewToken, Outputs: planned,
 		Verdict: res.Policy}, rn.saved); err != nil {
@@ -236,10 +240,11 @@ func (r *Runner) destroyResources(ctx context.Context, rn *run, st *tfstate.Stor
 	stop := make(chan struct{})
 	watched := r.watchState(ctx, rn, stop)
 	endProgress := r.watchProgress(rn, "destroy", 0)
-	derr := r.observe("destroy", func() error { return rn.tf.Destroy(ctx, tfexec.Lock(false)) })
+	derr := r.observe(rn.ws.Object, "destroy", func() error { return rn.tf.Destroy(ctx, tfexec.Lock(false)) })
 	endProgress()
 	close(stop)
 	<-watched
+	rn.freeSlot()
 	_, pushErr := r.finalPush(ctx, rn, tfstate.Version{})
 	if derr != nil {
 		return errors.Join(newTerraformError(ctx, "destroy", derr, rn.red), pushErr)

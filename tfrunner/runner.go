@@ -66,6 +66,28 @@ type Config struct {
 	// SandboxReadPaths are more directories or files a sandboxed terraform may read (a CA
 	// bundle or provider plugins in an unusual place).
 	SandboxReadPaths []string
+	// Trace, when set, is told as each run of an object reaches a Step (a benchmark's timeline
+	// of where a run's time goes). It is called inline: it must return at once.
+	Trace func(tfstate.ObjectRef, Step)
+}
+
+// Step is a point in a run's life that Config.Trace is told about.
+type Step string
+
+const (
+	StepReconcile    Step = "reconcile"         // Reconcile called (the no-op fast path included)
+	StepLocked       Step = "locked"            // the object's lock Lease held
+	StepSlot         Step = "slot"              // a run slot taken: terraform may start
+	StepStarted      Step = "terraform started" // a terraform process (init, plan, show, apply, destroy) starts
+	StepExited       Step = "terraform exited"  // … and has exited
+	StepStateWritten Step = "state written"     // the run's final state push stored
+)
+
+// trace tells Config.Trace that obj reached step.
+func (r *Runner) trace(obj tfstate.ObjectRef, step Step) {
+	if r.cfg.Trace != nil {
+		r.cfg.Trace(obj, step)
+	}
 }
 
 // Runner runs terraform for Kubernetes objects. It is safe for concurrent use.
@@ -191,6 +213,7 @@ type run struct {
 	pushed   atomic.Int64     // highest serial pushed to the store in this run
 	backedUp atomic.Bool      // the state the run started from has been backed up
 	saved    *savedPlan       // the plan Secret's plan as read at the start of the run (nil: none)
+	freeSlot func()           // frees the run slot prepare took, once terraform is done (idempotent)
 	// orphanPatterns are a dead run's journal patterns this run has yet to resolve.
 	orphanPatterns *tfstate.SuspectedOrphans
 }
@@ -230,37 +253,32 @@ func (r *Runner) newRun(ws Workspace) (*run, error) {
 	return rn, nil
 }
 
-// startRun bounds concurrent terraform runs and tells the caller (Workspace.OnRun) that terraform
-// is about to run; the returned func frees the run slot.
-func (r *Runner) startRun(ctx context.Context, rn *run) (func(), error) {
+// prepare readies a run for terraform: it tells the caller (Workspace.OnRun) that terraform is
+// about to run, takes a run slot, and materializes the workspace. The slot bounds concurrent
+// terraform processes, not runs: the API requests around them (OnRun's patch, state garbage
+// collection, the final state push) happen outside it, so a slot never idles on the API server.
+// release (idempotent, also rn.freeSlot) frees the slot.
+func (r *Runner) prepare(ctx context.Context, rn *run, st *tfstate.StoredState) (release func(), err error) {
+	if rn.ws.OnRun != nil {
+		if err := rn.ws.OnRun(ctx); err != nil {
+			return nil, fmt.Errorf("before running terraform: %w", err)
+		}
+	}
+	r.state.CollectDue(ctx, rn.ws.Object)
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for a terraform run slot: %w", ctx.Err())
 	}
-	if rn.ws.OnRun != nil {
-		if err := rn.ws.OnRun(ctx); err != nil {
-			<-r.sem
-			return nil, fmt.Errorf("before running terraform: %w", err)
-		}
-	}
-	return func() { <-r.sem }, nil
-}
-
-// prepare takes a run slot (startRun) and materializes the workspace; release undoes the first.
-func (r *Runner) prepare(ctx context.Context, rn *run, st *tfstate.StoredState) (release func(), err error) {
-	release, err = r.startRun(ctx, rn)
-	if err != nil {
-		return nil, err
-	}
-	r.state.CollectDue(ctx, rn.ws.Object)
+	r.trace(rn.ws.Object, StepSlot)
+	rn.freeSlot = sync.OnceFunc(func() { <-r.sem })
 	if err := r.materialize(ctx, rn, st); err != nil {
-		release()
+		rn.freeSlot()
 		return nil, err
 	}
 	r.cfg.Logger.Info("running terraform", "object", rn.ws.Object.Namespace+"/"+rn.ws.Object.Name,
 		"kind", rn.ws.Object.Kind, "sandboxed", r.sandbox.Enabled)
-	return release, nil
+	return rn.freeSlot, nil
 }
 
 // materialize prepares the workspace: module files, variables, initialized .terraform, and the

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/company/cluster-api-provider-custom/controllers"
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"github.com/company/cluster-api-provider-custom/tfstate"
@@ -113,9 +114,9 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 		"Namespace of the plan policy ConfigMaps CustomPolicies name (default: the pod's namespace in-cluster, else capc-system).")
 	fs.StringVar(&o.WatchFilter, "watch-filter", "",
 		"Only reconcile objects labelled cluster.x-k8s.io/watch-filter=<value> (default: all).")
-	fs.IntVar(&o.ClusterConcurrency, "customcluster-concurrency", 5,
+	fs.IntVar(&o.ClusterConcurrency, "customcluster-concurrency", controllers.DefaultClusterConcurrency,
 		"Number of CustomClusters reconciled in parallel.")
-	fs.IntVar(&o.MachineConcurrency, "custommachine-concurrency", 10,
+	fs.IntVar(&o.MachineConcurrency, "custommachine-concurrency", controllers.DefaultMachineConcurrency,
 		"Number of CustomMachines reconciled in parallel.")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute,
 		"Minimum interval at which every watched object is reconciled again.")

@@ -32,7 +32,7 @@ func TestParseOptionsDefaults(t *testing.T) {
 		{"metrics-bind-address", o.MetricsBindAddress, ":8080"},
 		{"health-probe-bind-address", o.HealthProbeBindAddress, ":8081"},
 		{"customcluster-concurrency", o.ClusterConcurrency, 5},
-		{"custommachine-concurrency", o.MachineConcurrency, 10},
+		{"custommachine-concurrency", o.MachineConcurrency, 40},
 		{"work-dir", o.WorkDir, "/tmp/capc"},
 		{"terraform-version", o.TerraformVersion, ""},
 		{"engine", o.Engine, "terraform"},

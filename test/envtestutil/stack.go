@@ -228,6 +228,16 @@ func managerName() string {
 	return "capc-local"
 }
 
+// CAPI's core controller manager's default parallel reconciles (its --*-concurrency flags,
+// core/main.go of v1.14.2): the stack runs CAPI as a management cluster does.
+const (
+	capiClusterCacheConcurrency = 100
+	capiClusterConcurrency      = 50
+	capiMachineConcurrency      = 10
+	capiMachineSetConcurrency   = 50
+	capiMHCConcurrency          = 50
+)
+
 // setupCAPI runs CAPI's own core Cluster and Machine reconcilers in-process, as CAPI's tests do,
 // and with remediation its MachineSet and MachineHealthCheck reconcilers.
 func setupCAPI(ctx context.Context, mgr ctrl.Manager, remediation bool) error {
@@ -239,20 +249,20 @@ func setupCAPI(ctx context.Context, mgr ctrl.Manager, remediation bool) error {
 		SecretClient: secretClient,
 		Cache:        setup.ClusterCacheCacheOptions(),
 		Client:       setup.ClusterCacheClientOptions("capc-local", 20, 30),
-	}, controller.Options{MaxConcurrentReconciles: 2})
+	}, controller.Options{MaxConcurrentReconciles: capiClusterCacheConcurrency})
 	if err != nil {
 		return fmt.Errorf("setting up cluster cache: %w", err)
 	}
 	if err := (&clustercontroller.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ClusterCache: cc,
 		RemoteConnectionGracePeriod: 50 * time.Second,
-	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
+	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: capiClusterConcurrency}); err != nil {
 		return fmt.Errorf("setting up CAPI Cluster reconciler: %w", err)
 	}
 	if err := (&machinecontroller.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ClusterCache: cc,
 		RemoteConditionsGracePeriod: 5 * time.Minute,
-	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
+	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: capiMachineConcurrency}); err != nil {
 		return fmt.Errorf("setting up CAPI Machine reconciler: %w", err)
 	}
 	if !remediation {
@@ -260,11 +270,11 @@ func setupCAPI(ctx context.Context, mgr ctrl.Manager, remediation bool) error {
 	}
 	if err := (&machinesetcontroller.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ClusterCache: cc,
-	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
+	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: capiMachineSetConcurrency}); err != nil {
 		return fmt.Errorf("setting up CAPI MachineSet reconciler: %w", err)
 	}
 	if err := (&mhccontroller.Reconciler{Client: mgr.GetClient(), ClusterCache: cc}).
-		SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
+		SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: capiMHCConcurrency}); err != nil {
 		return fmt.Errorf("setting up CAPI MachineHealthCheck reconciler: %w", err)
 	}
 	return nil

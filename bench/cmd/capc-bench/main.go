@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -73,6 +74,9 @@ type benchmark struct {
 	kube                   kubernetes.Interface
 	profileTop, profileCum string
 	p5ProvisionTime        time.Duration
+	timeline               atomic.Pointer[timeline] // the scenario whose machines the runner's Trace records
+	p4Steps                []stepStats
+	p4Phases               slotPhases
 }
 
 func (b *benchmark) add(r row) {
@@ -219,10 +223,12 @@ func (b *benchmark) workDir(work string) (string, func(), error) {
 // startStack starts the stack the in-process scenarios share, and the benchmark's own runner on
 // its API server (its requests counted, with a state index as the manager has).
 func (b *benchmark) startStack(ctx context.Context, bin *tfrunner.Binary, work string) (*envtestutil.Stack, *runnerEnv, error) {
+	// The manager's defaults: machine workers beyond the run slots, which bound terraform itself.
 	st, err := envtestutil.StartStack(ctx, envtestutil.StackOptions{
 		WorkDir: filepath.Join(work, "stack"),
-		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: b.concurrency,
-			DriftCheckInterval: time.Hour},
+		Controller: controllers.Options{ClusterConcurrency: controllers.DefaultClusterConcurrency,
+			MachineConcurrency: controllers.DefaultMachineConcurrency, DriftCheckInterval: time.Hour},
+		Runner: func(c *tfrunner.Config) { c.MaxConcurrentRuns, c.Trace = b.concurrency, traceTo(&b.timeline) },
 	})
 	if err != nil {
 		return nil, nil, err
