@@ -282,14 +282,18 @@ func (j *Runner) cleanup(ctx context.Context, job *batchv1.Job) error {
 	return err
 }
 
-// jobFinished reports whether the Job ended, and why it failed ("" when it completed).
+// jobFinished reports whether the Job ended, and why it failed ("" when it completed). A Job
+// whose runner pod succeeded is done at SuccessCriteriaMet: the runner wrote its result before it
+// exited, and Complete only follows once the Job controller has finished with the pod (a second
+// sync, about a second later). A failing Job is done only at Failed: at FailureTarget its pod may
+// still be stopping, with terraform in it.
 func jobFinished(job *batchv1.Job) (done bool, failed string) {
 	for _, c := range job.Status.Conditions {
 		if c.Status != corev1.ConditionTrue {
 			continue
 		}
 		switch c.Type {
-		case batchv1.JobComplete:
+		case batchv1.JobComplete, batchv1.JobSuccessCriteriaMet:
 			return true, ""
 		case batchv1.JobFailed:
 			return true, strings.TrimSpace(c.Reason + ": " + c.Message)

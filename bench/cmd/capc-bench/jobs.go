@@ -22,6 +22,7 @@ import (
 	"github.com/company/cluster-api-provider-custom/bench"
 	"github.com/company/cluster-api-provider-custom/controllers"
 	"github.com/company/cluster-api-provider-custom/test/envtestutil"
+	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
 // p9 provisions the same machines in local mode and in job mode (--runner=job: a Job per run,
@@ -47,6 +48,10 @@ func (b *benchmark) p9(ctx context.Context) error {
 		Baseline: fmt.Sprintf("local mode %.1f s wall; CPU %s", local.wall.Seconds(), local.cpu.String("terraform", "manager + CAPI (in-process)", apiProcs...)),
 		Ratio:    fmt.Sprintf("job ÷ local %.2f×", job.wall.Seconds()/local.wall.Seconds()),
 		Goal:     "— (measured; job mode trades per-run overhead for runs spread over nodes)"})
+	table, largest := timelineTable(job.steps)
+	b.sections = append(b.sections, section{Title: "P9 timeline: one machine's way in job mode",
+		Body: fmt.Sprintf("Each of P9's %d machines in job mode, from its creation to its CAPI Machine's infrastructure provisioned, through its runner Job. %s%s\n**Where the time goes.** For the machines, %s. The node agent binds a pod as it sees it (no scheduler runs) and starts the runner as a local process: a real kubelet's pod start (sandbox, image, mounts) is not in these figures.",
+			n, timelineIntro, table, largest)})
 	return nil
 }
 
@@ -54,6 +59,7 @@ type p9Result struct {
 	wall      time.Duration
 	cpu       bench.CPUSample
 	latencies []time.Duration
+	steps     []stepStats // job mode's timeline
 }
 
 // p9Run provisions a cluster, then n machines, on a fresh stack (job mode with jobs).
@@ -68,7 +74,9 @@ func (b *benchmark) p9Run(ctx context.Context, n int, jobs bool) (p9Result, erro
 		return res, err
 	}
 	opts := envtestutil.StackOptions{WorkDir: filepath.Join(dir, "stack"),
-		Controller: controllers.Options{ClusterConcurrency: 2, MachineConcurrency: b.concurrency, DriftCheckInterval: time.Hour}}
+		Controller: controllers.Options{ClusterConcurrency: controllers.DefaultClusterConcurrency,
+			MachineConcurrency: controllers.DefaultMachineConcurrency, DriftCheckInterval: time.Hour},
+		Runner: func(c *tfrunner.Config) { c.MaxConcurrentRuns = b.concurrency }}
 	var managerBin string
 	if jobs {
 		var err error
@@ -100,10 +108,14 @@ func (b *benchmark) p9Run(ctx context.Context, n int, jobs bool) (p9Result, erro
 	if err := provisionedCluster(cctx, st.Client, ns, "p9"); err != nil {
 		return res, errors.Join(err, describeRuns(ctx, st, ns))
 	}
+	tl := newTimeline(ns, jobSteps)
+	if err := tl.watch(sctx, st.Env.Config, st.Scheme); err != nil {
+		return res, err
+	}
 	procs := append([]string{"kube-controller-manager"}, apiProcs...)
 	cpu0 := bench.SampleCPU(procs...)
 	start := time.Now()
-	if err := createAll(ctx, st.Client, machinesOf(ns, "p9", "p9-m-%03d", n), 4); err != nil {
+	if err := tl.create(ctx, st.Client, machinesOf(ns, "p9", "p9-m-%03d", n)); err != nil {
 		return res, err
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -114,6 +126,10 @@ func (b *benchmark) p9Run(ctx context.Context, n int, jobs bool) (p9Result, erro
 	res.wall, res.cpu = time.Since(start), bench.SampleCPU(procs...).Sub(cpu0)
 	if node != nil {
 		res.latencies = node.Agent.Latencies()[1:] // the cluster's pod came before the clock started
+		if err := tl.waitAll(ctx, stMachine, n, 30*time.Second); err != nil {
+			return res, err
+		}
+		res.steps = tl.stats()
 	}
 	return res, nil
 }

@@ -60,6 +60,46 @@ func rssPeak(pid int) (stop func() float64) {
 	return func() float64 { end(); return float64(peak) / 1024 }
 }
 
+// inFlight is what slotsBusy saw: the time to the first terraform process, to the last sample
+// with one in flight, and the mean in flight between them.
+type inFlight struct {
+	ramp, last time.Duration
+	mean       float64
+}
+
+// slotsBusy samples the manager's capc_terraform_runs_in_flight until stop is called.
+func slotsBusy(ctx context.Context, murl string, start time.Time) (stop func() inFlight) {
+	var samples []float64
+	var at []time.Duration
+	end := sampleEvery(func() {
+		if m, err := scrape(ctx, murl); err == nil {
+			samples, at = append(samples, m["capc_terraform_runs_in_flight"]), append(at, time.Since(start))
+		}
+	})
+	return func() inFlight {
+		end()
+		var r inFlight
+		first, last := -1, -1
+		for i, v := range samples {
+			if v > 0 {
+				if first < 0 {
+					first = i
+				}
+				last = i
+			}
+		}
+		if first < 0 {
+			return r
+		}
+		sum := 0.0
+		for _, v := range samples[first : last+1] {
+			sum += v
+		}
+		r.ramp, r.last, r.mean = at[first], at[last], sum/float64(last-first+1)
+		return r
+	}
+}
+
 // p8Row reports the 1000-machine provisioning against terraform's own floor: the manager's
 // terraform process time (capc_terraform_run_duration_seconds, every operation) divided by its
 // run slots is the least wall time the runs alone could take.

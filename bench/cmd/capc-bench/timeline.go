@@ -9,12 +9,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -45,8 +48,12 @@ const (
 	stMachine       = "Machine infrastructure provisioned"
 )
 
-var timelineSteps = []struct{ name, source string }{
-	{stCreated, "the benchmark's create calls (Machine, then CustomMachine)"},
+// timelineStep is one step of a timeline and where its time comes from.
+type timelineStep struct{ name, source string }
+
+// localSteps are a machine's way in local mode (P4).
+var localSteps = []timelineStep{
+	{stCreated, "the benchmark's create calls (CustomMachine, then Machine)"},
 	{stOwner, "CustomMachine watch: the Machine's owner reference"},
 	{stBootstrap, "Machine watch: status.initialization.bootstrapDataSecretCreated"},
 	{stReconcile, "runner trace: Reconcile called"},
@@ -56,6 +63,31 @@ var timelineSteps = []struct{ name, source string }{
 	{stExited, "runner trace: last terraform process exits (slot freed)"},
 	{stStateWritten, "runner trace: final state Secret written"},
 	{stStatusWritten, "CustomMachine watch: status.initialization.provisioned"},
+	{stMachine, "Machine watch: status.initialization.infrastructureProvisioned"},
+}
+
+// Job mode's steps (P9).
+const (
+	stJob       = "runner Job created"
+	stPod       = "runner pod created"
+	stScheduled = "runner pod scheduled"
+	stContainer = "runner container started"
+	stPodDone   = "runner container exited"
+	stJobDone   = "Job complete"
+)
+
+// jobSteps are a machine's way in job mode (P9): the runner container's run is the lock, the
+// state read, terraform, the state and the result written, all in the pod.
+var jobSteps = []timelineStep{
+	{stCreated, "the benchmark's create calls (CustomMachine, then Machine)"},
+	{stOwner, "CustomMachine watch: the Machine's owner reference"},
+	{stJob, "Job watch: created (by the manager, owned by the CustomMachine)"},
+	{stPod, "Pod watch: created (by the Job controller)"},
+	{stScheduled, "Pod watch: spec.nodeName set"},
+	{stContainer, "Pod watch: phase Running"},
+	{stPodDone, "Pod watch: phase Succeeded (lock, state, terraform, result written, in the pod)"},
+	{stJobDone, "Job watch: succeeded (SuccessCriteriaMet or Complete: the Job controller saw the pod end)"},
+	{stStatusWritten, "CustomMachine watch: status.initialization.provisioned (the manager read the result)"},
 	{stMachine, "Machine watch: status.initialization.infrastructureProvisioned"},
 }
 
@@ -71,19 +103,24 @@ var traceSteps = map[tfrunner.Step]struct {
 
 // timeline records when each machine of one namespace reached each step.
 type timeline struct {
-	ns string
-	mu sync.Mutex
-	at map[string]map[string]time.Time // machine → step → time
+	ns    string
+	steps []timelineStep
+	mu    sync.Mutex
+	at    map[string]map[string]time.Time // machine → step → time
+	jobs  map[string]string               // runner Job → its machine
 }
 
-func newTimeline(ns string) *timeline {
-	return &timeline{ns: ns, at: map[string]map[string]time.Time{}}
+func newTimeline(ns string, steps []timelineStep) *timeline {
+	return &timeline{ns: ns, steps: steps, at: map[string]map[string]time.Time{}, jobs: map[string]string{}}
 }
 
 // mark records machine's step at t: the first time, or with last the latest.
 func (tl *timeline) mark(machine, step string, t time.Time, last bool) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
+	if !slices.ContainsFunc(tl.steps, func(s timelineStep) bool { return s.name == step }) {
+		return
+	}
 	m := tl.at[machine]
 	if m == nil {
 		m = map[string]time.Time{}
@@ -132,10 +169,14 @@ func (tl *timeline) watch(ctx context.Context, cfg *rest.Config, scheme *runtime
 			if p := o.Status.Initialization.InfrastructureProvisioned; p != nil && *p {
 				tl.mark(o.Name, stMachine, now, false)
 			}
+		case *batchv1.Job:
+			tl.seenJob(o, now)
+		case *corev1.Pod:
+			tl.seenPod(o, now)
 		}
 	}
 	h := toolscache.ResourceEventHandlerFuncs{AddFunc: seen, UpdateFunc: func(_, n any) { seen(n) }}
-	for _, o := range []client.Object{&infrav1.CustomMachine{}, &clusterv1.Machine{}} {
+	for _, o := range []client.Object{&infrav1.CustomMachine{}, &clusterv1.Machine{}, &batchv1.Job{}, &corev1.Pod{}} {
 		inf, err := c.GetInformer(ctx, o)
 		if err != nil {
 			return err
@@ -149,6 +190,52 @@ func (tl *timeline) watch(ctx context.Context, cfg *rest.Config, scheme *runtime
 		return fmt.Errorf("timeline watches did not sync")
 	}
 	return nil
+}
+
+// create creates objs with 4 workers, marking each machine created when both its objects are.
+func (tl *timeline) create(ctx context.Context, c client.Client, objs []client.Object) error {
+	return bench.Pool(len(objs), 4, func(i int) error {
+		err := c.Create(ctx, objs[i])
+		tl.mark(objs[i].GetName(), stCreated, time.Now(), true)
+		return err
+	})
+}
+
+// seenJob records a runner Job of a CustomMachine: created, then complete.
+func (tl *timeline) seenJob(j *batchv1.Job, now time.Time) {
+	for _, ref := range j.OwnerReferences {
+		if ref.Kind != "CustomMachine" {
+			continue
+		}
+		tl.mu.Lock()
+		tl.jobs[j.Name] = ref.Name
+		tl.mu.Unlock()
+		tl.mark(ref.Name, stJob, now, false)
+		if j.Status.Succeeded > 0 {
+			tl.mark(ref.Name, stJobDone, now, false)
+		}
+	}
+}
+
+// seenPod records a runner pod's scheduling, start and end for its Job's machine.
+func (tl *timeline) seenPod(p *corev1.Pod, now time.Time) {
+	tl.mu.Lock()
+	machine, ok := tl.jobs[p.Labels["job-name"]]
+	tl.mu.Unlock()
+	if !ok {
+		return
+	}
+	tl.mark(machine, stPod, now, false)
+	if p.Spec.NodeName != "" {
+		tl.mark(machine, stScheduled, now, false)
+	}
+	switch p.Status.Phase {
+	case corev1.PodRunning:
+		tl.mark(machine, stContainer, now, false)
+	case corev1.PodSucceeded:
+		tl.mark(machine, stContainer, now, false) // a start and end seen in one event
+		tl.mark(machine, stPodDone, now, false)
+	}
 }
 
 // waitAll waits until n machines reached step, or timeout.
@@ -189,16 +276,16 @@ type stepStats struct {
 func (tl *timeline) stats() []stepStats {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	out := make([]stepStats, len(timelineSteps))
-	since := make([][]time.Duration, len(timelineSteps))
-	from := make([][]time.Duration, len(timelineSteps))
+	out := make([]stepStats, len(tl.steps))
+	since := make([][]time.Duration, len(tl.steps))
+	from := make([][]time.Duration, len(tl.steps))
 	for _, m := range tl.at {
 		created, ok := m[stCreated]
 		if !ok {
 			continue
 		}
 		latest := created
-		for i, s := range timelineSteps {
+		for i, s := range tl.steps {
 			t, ok := m[s.name]
 			if !ok || i == 0 {
 				continue
@@ -210,7 +297,7 @@ func (tl *timeline) stats() []stepStats {
 			}
 		}
 	}
-	for i, s := range timelineSteps {
+	for i, s := range tl.steps {
 		out[i] = stepStats{name: s.name, source: s.source, since: bench.Summarize(since[i]), fromCreation: bench.Summarize(from[i])}
 	}
 	return out
@@ -255,10 +342,9 @@ func (tl *timeline) phases(slots int) slotPhases {
 	return p
 }
 
-// timelineSection is the per-step table and where the median machine's time goes.
-func timelineSection(steps []stepStats, ph slotPhases, n, slots int) section {
+// timelineTable is the per-step table and the steps with the largest medians.
+func timelineTable(steps []stepStats) (table, largest string) {
 	var w strings.Builder
-	fmt.Fprintf(&w, "Each of P4's %d machines, from its creation to its CAPI Machine's infrastructure provisioned. \"Since previous\" is the time from the latest earlier step (0 when this step came first); the source says where each time is taken.\n\n", n)
 	w.WriteString("| step | since previous p50 | p95 | since creation p50 | p95 | source |\n|---|---|---|---|---|---|\n")
 	type share struct {
 		name string
@@ -281,8 +367,19 @@ func timelineSection(steps []stepStats, ph slotPhases, n, slots int) section {
 	for _, s := range shares[:min(4, len(shares))] {
 		parts = append(parts, fmt.Sprintf("%s %s (%.0f%%)", s.name, bench.Ms(s.d), 100*float64(s.d)/float64(max(total, 1))))
 	}
-	fmt.Fprintf(&w, "\n**Where the time goes.** The steps' medians add up to %s; the largest: %s. With %d machines created at once and %d run slots, a machine's wait for a worker and a slot (\"first reconcile reaches tfrunner\", \"run slot taken\") is its place in the queue that `--max-concurrent-runs` bounds, not idle time. ", bench.Ms(total), strings.Join(parts, ", "), n, slots)
-	fmt.Fprintf(&w, "Seen from the slots, over the %.1f s from the first create to the last status written: %.1f s before the first terraform process starts (the ramp: objects created and CAPI's Machine controller setting owner references), %.0f%% of the slots' time busy with terraform from the first start to the last exit (%.1f slot-seconds idle there), and %.1f s after the last exit (the last machines' state and status writes).",
+	return w.String(), fmt.Sprintf("the steps' medians add up to %s; the largest: %s", bench.Ms(total), strings.Join(parts, ", "))
+}
+
+// timelineIntro says how to read a timeline table.
+const timelineIntro = "\"Since previous\" is the time from the latest earlier step (0 when this step came first); the source says where each time is taken.\n\n"
+
+// p4TimelineSection is P4's table and where its time goes, seen from the machines and from the slots.
+func p4TimelineSection(steps []stepStats, ph slotPhases, n, slots int) section {
+	table, largest := timelineTable(steps)
+	var w strings.Builder
+	fmt.Fprintf(&w, "Each of P4's %d machines, from its creation to its CAPI Machine's infrastructure provisioned. %s%s", n, timelineIntro, table)
+	fmt.Fprintf(&w, "\n**Where the time goes.** For the machines, %s. With %d machines created at once and %d run slots, a machine's wait for a worker and a slot (\"first reconcile reaches tfrunner\", \"run slot taken\") is its place in the queue that `--max-concurrent-runs` bounds, not idle time. ", largest, n, slots)
+	fmt.Fprintf(&w, "Seen from the slots, over the %.1f s from the first create to the last status written: %.1f s before the first terraform process starts (the ramp: CAPI's Machine controller reconciles a Machine at most once a second, and sets the owner reference on its third reconcile, after its finalizer and Paused condition), %.0f%% of the slots' time busy with terraform from the first start to the last exit (%.1f slot-seconds idle there), and %.1f s after the last exit (the last machines' state and status writes).",
 		ph.span.Seconds(), ph.ramp.Seconds(), 100*float64(ph.busy)/float64(max(ph.busy+ph.idle, 1)), ph.idle.Seconds(), ph.tail.Seconds())
 	return section{Title: "P4 timeline: one machine's way to Provisioned", Body: w.String()}
 }
