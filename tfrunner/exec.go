@@ -111,8 +111,9 @@ func (r *Runner) terraform(dir string, extra map[string]string, fs procFS) (*tfe
 // two runs never overlap, whatever ended the first one.
 func (r *Runner) interruptGrace() time.Duration { return min(r.cfg.CancelGrace, r.cfg.LockTTL/4) }
 
-// ensureInit runs `terraform init` once per module digest into <WorkDir>/init/<digest>; inits are
-// serialized so plugin-cache installs never race.
+// ensureInit runs `terraform init` once per module digest into <WorkDir>/init/<digest>, in a run
+// slot of its own; inits are serialized so plugin-cache installs never race. No slot holder waits
+// for initMu: runs materialize their workspace before they take their slot.
 func (r *Runner) ensureInit(ctx context.Context, rn *run) (string, error) {
 	dir := filepath.Join(r.cfg.WorkDir, "init", rn.digest)
 	marker := filepath.Join(dir, ".capc-initialized")
@@ -121,6 +122,11 @@ func (r *Runner) ensureInit(ctx context.Context, rn *run) (string, error) {
 	if _, err := os.Stat(marker); err == nil {
 		return dir, nil
 	}
+	release, err := r.takeSlot(ctx, rn.ws.Object)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	tmp, err := os.MkdirTemp(filepath.Join(r.cfg.WorkDir, "init"), rn.digest[:12]+".tmp-")
 	if err != nil {
 		return "", fmt.Errorf("creating init dir: %w", err)

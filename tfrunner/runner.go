@@ -254,10 +254,10 @@ func (r *Runner) newRun(ws Workspace) (*run, error) {
 }
 
 // prepare readies a run for terraform: it tells the caller (Workspace.OnRun) that terraform is
-// about to run, takes a run slot, and materializes the workspace. The slot bounds concurrent
+// about to run, materializes the workspace, and takes a run slot. The slot bounds concurrent
 // terraform processes, not runs: the API requests around them (OnRun's patch, state garbage
-// collection, the final state push) happen outside it, so a slot never idles on the API server.
-// release (idempotent, also rn.freeSlot) frees the slot.
+// collection, the final state push) and the workspace's files are done outside it, so a slot
+// never idles on the API server or the disk. release (idempotent, also rn.freeSlot) frees it.
 func (r *Runner) prepare(ctx context.Context, rn *run, st *tfstate.StoredState) (release func(), err error) {
 	if rn.ws.OnRun != nil {
 		if err := rn.ws.OnRun(ctx); err != nil {
@@ -265,20 +265,26 @@ func (r *Runner) prepare(ctx context.Context, rn *run, st *tfstate.StoredState) 
 		}
 	}
 	r.state.CollectDue(ctx, rn.ws.Object)
-	select {
-	case r.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a terraform run slot: %w", ctx.Err())
-	}
-	r.trace(rn.ws.Object, StepSlot)
-	rn.freeSlot = sync.OnceFunc(func() { <-r.sem })
 	if err := r.materialize(ctx, rn, st); err != nil {
-		rn.freeSlot()
+		return nil, err
+	}
+	if rn.freeSlot, err = r.takeSlot(ctx, rn.ws.Object); err != nil {
 		return nil, err
 	}
 	r.cfg.Logger.Info("running terraform", "object", rn.ws.Object.Namespace+"/"+rn.ws.Object.Name,
 		"kind", rn.ws.Object.Kind, "sandboxed", r.sandbox.Enabled)
 	return rn.freeSlot, nil
+}
+
+// takeSlot waits for a run slot for obj's terraform; the returned func (idempotent) frees it.
+func (r *Runner) takeSlot(ctx context.Context, obj tfstate.ObjectRef) (func(), error) {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a terraform run slot: %w", ctx.Err())
+	}
+	r.trace(obj, StepSlot)
+	return sync.OnceFunc(func() { <-r.sem }), nil
 }
 
 // materialize prepares the workspace: module files, variables, initialized .terraform, and the

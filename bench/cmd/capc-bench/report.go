@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/company/cluster-api-provider-custom/bench"
+	"github.com/company/cluster-api-provider-custom/controllers"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 )
 
@@ -126,9 +127,10 @@ func notes(b *benchmark) []string {
 		s := fmt.Sprintf("**P4.** The provider ran %d terraform processes for %d machines (one init for all, then one apply per machine) against the naive %d (init, plan, apply each). CPU over the provider's %.1f s: %s, %.1f s in all on %d cores; the naive flow used %.1f s of terraform CPU. API server writes per machine: %s. ",
 			b.p4Procs, b.p4N, 3*b.p4N, b.p4Wall.Seconds(), b.p4CPU.String("terraform", "CAPI + provider in-process", apiProcs...), b.p4CPU.Total().Seconds(), runtime.NumCPU(), b.p4NaiveCPU.Children.Seconds(), b.p4Writes)
 		if !met["P4"] {
-			other := b.p4CPU.Total() - b.p4CPU.Children
-			s += fmt.Sprintf("The floor is not reached because the machine is CPU-bound: the API server, etcd and the in-process controllers used %.1f s of CPU against terraform's %.1f s, on %d cores, so every terraform process waits for a core (an apply took %s here against %s alone in P2). Of the API server's writes per machine, this provider's are now those to the CustomMachine (P4w), its Lease (create, delete) and its state Secret; CAPI's Machine controller writes the Machine about %s times (status patches as it mirrors each step of the CustomMachine, its finalizer and providerID), which no provider can remove. ",
-				other.Seconds(), b.p4CPU.Children.Seconds(), runtime.NumCPU(), opMean(b.p4Ops, "apply"), bench.Ms(b.p2Ours), fmt.Sprintf("%.1f", b.p4WritesMachine.total))
+			ph, floor := b.p4Phases, bench.TotalSeconds(b.p4Ops)/float64(b.concurrency)
+			s += fmt.Sprintf("Where the wall time beyond the floor goes (the P4 timeline below): %.1f s before the first terraform process starts, %.1f slot-seconds idle between the first start and the last exit, %.1f s after the last exit. The ramp is CAPI's: its Machine controller reconciles a Machine at most once a second (CAPI's ReconcilerRateLimiting, on by default) and sets the infrastructure machine's owner reference on its third reconcile, after its finalizer and Paused condition, so even the first machine waits 2 s, and this provider starts no run before the owner reference (the contract). Without that ramp the run would be %.2f× the floor. The idle slot time is the runs' own API requests (lock, state, finalizer patch, state write, status) on the same 2 busy cores: every step outside terraform is an API server round trip, and with %d workers feeding %d slots a few runs at a time are between their slot and their requests. The API server used %.1f s of CPU (CAPI writes each Machine about %.1f times on its way to Provisioned), terraform %.1f s, on %d cores. ",
+				ph.ramp.Seconds(), ph.idle.Seconds(), ph.tail.Seconds(), (b.p4Wall.Seconds()-ph.ramp.Seconds())/floor,
+				controllers.DefaultMachineConcurrency, b.concurrency, b.p4CPU.Named["kube-apiserver"].Seconds(), b.p4WritesMachine.total, b.p4CPU.Children.Seconds(), runtime.NumCPU())
 		}
 		s += "How a CustomMachine gets to Provisioned in 5 writes (P4w), its create included: CAPI's Machine controller sets the owner reference (1); right before terraform starts, one patch sets the finalizer and the block-move annotation (1); the reconcile's outcome is one merge patch of metadata and spec (providerID, block-move removed) and one of the whole status, conditions included (2). A reconcile that reads a version of the object this process already wrote over (the cache lags a write by milliseconds) is skipped, so it cannot write old status back; the Paused condition is written with the outcome, not in a request of its own; a new object waits 10 s for its owner reference before it says it is waiting (CAPI sets it on the Machine's third reconcile, at most one a second)."
 		n = append(n, s)

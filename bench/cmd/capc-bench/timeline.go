@@ -175,7 +175,13 @@ func (tl *timeline) watch(ctx context.Context, cfg *rest.Config, scheme *runtime
 			tl.seenPod(o, now)
 		}
 	}
-	h := toolscache.ResourceEventHandlerFuncs{AddFunc: seen, UpdateFunc: func(_, n any) { seen(n) }}
+	h := toolscache.ResourceEventHandlerFuncs{AddFunc: seen, UpdateFunc: func(_, n any) { seen(n) },
+		DeleteFunc: func(o any) { // a runner Job deleted once its result is read: its last state
+			if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				o = d.Obj
+			}
+			seen(o)
+		}}
 	for _, o := range []client.Object{&infrav1.CustomMachine{}, &clusterv1.Machine{}, &batchv1.Job{}, &corev1.Pod{}} {
 		inf, err := c.GetInformer(ctx, o)
 		if err != nil {
