@@ -84,10 +84,10 @@ func (r *Runner) apply(ctx context.Context, rn *run, res Result, planned bool) (
 	}
 	endProgress := r.watchProgress(rn, "apply", steps)
 	applyErr := r.observe(rn.ws.Object, "apply", func() error { return rn.tf.Apply(ctx, opts...) })
+	rn.freeSlot() // terraform is done; the state watcher's last push and the final one need no slot
 	endProgress()
 	close(stop)
 	<-watched
-	rn.freeSlot() // terraform is done; pushing its state needs no slot
 	w := tfstate.Version{}
 	if applyErr == nil {
 		w.InputsHash, w.AppliedPlan = rn.hash, res.PlanDigest

@@ -241,10 +241,10 @@ func (r *Runner) destroyResources(ctx context.Context, rn *run, st *tfstate.Stor
 	watched := r.watchState(ctx, rn, stop)
 	endProgress := r.watchProgress(rn, "destroy", 0)
 	derr := r.observe(rn.ws.Object, "destroy", func() error { return rn.tf.Destroy(ctx, tfexec.Lock(false)) })
+	rn.freeSlot()
 	endProgress()
 	close(stop)
 	<-watched
-	rn.freeSlot()
 	_, pushErr := r.finalPush(ctx, rn, tfstate.Version{})
 	if derr != nil {
 		return errors.Join(newTerraformError(ctx, "destroy", derr, rn.red), pushErr)

@@ -118,12 +118,10 @@ func (b *benchmark) p9Run(ctx context.Context, n int, jobs bool) (p9Result, erro
 	if err := tl.create(ctx, st.Client, machinesOf(ns, "p9", "p9-m-%03d", n)); err != nil {
 		return res, err
 	}
-	wctx, wcancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer wcancel()
-	if err := waitProvisioned(wctx, st.Client, ns, n, 100*time.Millisecond, nil); err != nil {
+	if err := tl.waitAll(ctx, stStatusWritten, n, 5*time.Minute); err != nil {
 		return res, errors.Join(err, describeRuns(ctx, st, ns))
 	}
-	res.wall, res.cpu = time.Since(start), bench.SampleCPU(procs...).Sub(cpu0)
+	res.wall, res.cpu = tl.latest(stStatusWritten).Sub(start), bench.SampleCPU(procs...).Sub(cpu0)
 	if node != nil {
 		res.latencies = node.Agent.Latencies()[1:] // the cluster's pod came before the clock started
 		if err := tl.waitAll(ctx, stMachine, n, 30*time.Second); err != nil {

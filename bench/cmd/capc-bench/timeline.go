@@ -270,6 +270,19 @@ func (tl *timeline) waitAll(ctx context.Context, step string, n int, timeout tim
 	}
 }
 
+// latest is the latest time any machine reached step.
+func (tl *timeline) latest(step string) time.Time {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var t time.Time
+	for _, m := range tl.at {
+		if v, ok := m[step]; ok && v.After(t) {
+			t = v
+		}
+	}
+	return t
+}
+
 // stepStats are one step's figures across the machines: the time since the latest earlier step
 // (what the step itself waited for) and since creation.
 type stepStats struct {
