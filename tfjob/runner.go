@@ -211,10 +211,17 @@ func (j *Runner) check(ctx context.Context, ws tfrunner.Workspace, name string, 
 		return tfrunner.Result{}, &RunningError{Job: name, Since: job.CreationTimestamp.Time}
 	}
 	res, runErr := j.result(ctx, job, failed)
-	if err := j.cleanup(ctx, job); err != nil {
-		j.log.Info("deleting a finished runner Job failed; its TTL removes it", "job", name, "error", err.Error())
-	}
 	j.inflight.Delete(key)
+	// The result is read: deleting the Job and its Secrets is off the object's path (three API
+	// round trips before its status could be written). Until it is gone, a reconcile that asks
+	// for the same run finds the Job ended, or being deleted, and reads or waits as above.
+	go func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := j.cleanup(cctx, job); err != nil {
+			j.log.Info("deleting a finished runner Job failed; its TTL removes it", "job", name, "error", err.Error())
+		}
+	}()
 	if res.Orphans != nil && ws.OnSuspectedOrphans != nil {
 		ws.OnSuspectedOrphans(ctx, *res.Orphans)
 	}
