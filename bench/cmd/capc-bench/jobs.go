@@ -50,7 +50,7 @@ func (b *benchmark) p9(ctx context.Context) error {
 		Goal:     "— (measured; job mode trades per-run overhead for runs spread over nodes)"})
 	table, largest := timelineTable(job.steps)
 	b.sections = append(b.sections, section{Title: "P9 timeline: one machine's way in job mode",
-		Body: fmt.Sprintf("Each of P9's %d machines in job mode, from its creation to its CAPI Machine's infrastructure provisioned, through its runner Job. %s%s\n**Where the time goes.** For the machines, %s. The node agent binds a pod as it sees it (no scheduler runs) and starts the runner as a local process: a real kubelet's pod start (sandbox, image, mounts) is not in these figures.",
+		Body: fmt.Sprintf("Each of P9's %d machines in job mode, from its creation to its CAPI Machine's infrastructure provisioned, through its runner Job. %s%s\n**Where the time goes.** For the machines, %s. Three parts are not this provider's: the Job controller (kube-controller-manager, its default 5 Job workers and 1 s batching of pod updates) creates each pod and, after the pod ends, marks the Job SuccessCriteriaMet (the manager reads the result then, not at Complete, and deletes the Job afterwards, off the object's path); the node agent binds a pod as it sees it (no scheduler runs) and starts the runner as a local process, so a real kubelet's pod start (sandbox, image, mounts) is not in these figures; and CAPI's once-a-second Machine reconciles before the owner reference.",
 			n, timelineIntro, table, largest)})
 	return nil
 }

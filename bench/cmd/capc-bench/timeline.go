@@ -217,8 +217,10 @@ func (tl *timeline) seenJob(j *batchv1.Job, now time.Time) {
 		tl.jobs[j.Name] = ref.Name
 		tl.mu.Unlock()
 		tl.mark(ref.Name, stJob, now, false)
-		if j.Status.Succeeded > 0 {
-			tl.mark(ref.Name, stJobDone, now, false)
+		for _, c := range j.Status.Conditions { // the manager reads the result at the first of them
+			if (c.Type == batchv1.JobSuccessCriteriaMet || c.Type == batchv1.JobComplete) && c.Status == corev1.ConditionTrue {
+				tl.mark(ref.Name, stJobDone, now, false)
+			}
 		}
 	}
 }
