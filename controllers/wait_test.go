@@ -20,10 +20,10 @@ func TestOwnerGrace(t *testing.T) {
 		return &metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(created)}
 	}
 	if r, ok := b.ownerGrace(at(now.Add(-2 * time.Second))); !ok || r.RequeueAfter != 8*time.Second {
-		t.Errorf("2 s old: %v %v, want a requeue in 3 s", r, ok)
+		t.Errorf("2 s old: %v %v, want a requeue in 8 s", r, ok)
 	}
 	if _, ok := b.ownerGrace(at(now.Add(-11 * time.Second))); ok {
-		t.Error("6 s old: the grace is over")
+		t.Error("11 s old: the grace is over")
 	}
 	if r, ok := b.ownerGrace(at(now.Add(time.Hour))); !ok || r.RequeueAfter != ownerGrace {
 		t.Errorf("created in the manager's future (clock skew): %v %v, want at most the grace", r, ok)
