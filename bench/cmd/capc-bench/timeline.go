@@ -55,7 +55,7 @@ type timelineStep struct{ name, source string }
 var localSteps = []timelineStep{
 	{stCreated, "the benchmark's create calls (CustomMachine, then Machine)"},
 	{stOwner, "CustomMachine watch: the Machine's owner reference"},
-	{stBootstrap, "Machine watch: status.initialization.bootstrapDataSecretCreated"},
+	{stBootstrap, "Machine watch: spec.bootstrap.dataSecretName set (here at creation; with a bootstrap provider, CAPI copies it once the Secret exists)"},
 	{stReconcile, "runner trace: Reconcile called"},
 	{stLocked, "runner trace: lock Lease held (the state is read next)"},
 	{stSlot, "runner trace: a run slot taken (after the finalizer/block-move patch)"},
@@ -144,7 +144,8 @@ func traceTo(cur *atomic.Pointer[timeline]) func(tfstate.ObjectRef, tfrunner.Ste
 	}
 }
 
-// watch records the steps seen on the namespace's CustomMachines and Machines until ctx ends.
+// watch records the steps seen on the namespace's CustomMachines, Machines, runner Jobs and
+// their pods until ctx ends.
 func (tl *timeline) watch(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) error {
 	c, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{tl.ns: {}}})
 	if err != nil {
@@ -163,7 +164,7 @@ func (tl *timeline) watch(ctx context.Context, cfg *rest.Config, scheme *runtime
 				tl.mark(o.Name, stStatusWritten, now, false)
 			}
 		case *clusterv1.Machine:
-			if p := o.Status.Initialization.BootstrapDataSecretCreated; p != nil && *p {
+			if o.Spec.Bootstrap.DataSecretName != nil { // what the CustomMachine reads
 				tl.mark(o.Name, stBootstrap, now, false)
 			}
 			if p := o.Status.Initialization.InfrastructureProvisioned; p != nil && *p {
