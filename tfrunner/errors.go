@@ -93,6 +93,25 @@ func NewTimeoutError(diagnostics string, timeout time.Duration) error {
 	return &TerraformError{Op: "run", Diagnostics: diagnostics, ctxErr: &RunTimeoutError{After: timeout}}
 }
 
+// errInterrupted stands in for a terraform-exec error that has no message: v0.26.0 returns one
+// (cmdErr with a nil cause, whose Error panics) when the context is cancelled just as terraform
+// starts or after it exited cleanly (found by test/reliability's SIGTERM trials).
+var errInterrupted = fmt.Errorf("terraform was interrupted as it started or ended: %w", context.Canceled)
+
+// speakable returns err, or errInterrupted when err panics when asked for its message.
+func speakable(err error) (out error) {
+	if err == nil {
+		return nil
+	}
+	defer func() {
+		if recover() != nil {
+			out = errInterrupted
+		}
+	}()
+	_ = err.Error()
+	return err
+}
+
 func newTerraformError(ctx context.Context, op string, err error, red *redactor) error {
 	te := &TerraformError{Op: op, Diagnostics: red.redact(err.Error())}
 	var timeout *RunTimeoutError

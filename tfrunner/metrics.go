@@ -80,7 +80,7 @@ func (r *Runner) observe(obj tfstate.ObjectRef, op string, fn func() error) erro
 	m.Operations.WithLabelValues(strconv.FormatBool(r.sandbox.Enabled)).Inc()
 	r.trace(obj, StepStarted)
 	start := time.Now()
-	err := fn()
+	err := speakable(fn())
 	r.trace(obj, StepExited)
 	m.InFlight.Dec()
 	result := "success"
