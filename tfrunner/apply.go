@@ -21,11 +21,10 @@ import (
 
 // applySaved applies exactly the saved planfile.
 func (r *Runner) applySaved(ctx context.Context, rn *run, st *tfstate.StoredState, saved *savedPlan, res Result) (Result, error) {
-	release, err := r.prepare(ctx, rn, st)
-	if err != nil {
+	if err := r.prepare(ctx, rn, st); err != nil {
 		return res, err
 	}
-	defer release()
+	defer rn.freeSlot()
 	res.Plan, res.PlanDigest, res.Policy = &saved.Summary, saved.Digest, saved.Verdict
 	if err := os.WriteFile(filepath.Join(rn.dir, planFile), saved.Planfile, 0o600); err != nil {
 		return res, fmt.Errorf("restoring saved plan: %w", err)
@@ -38,11 +37,10 @@ func (r *Runner) applySaved(ctx context.Context, rn *run, st *tfstate.StoredStat
 // replaced, so the destructive guard has nothing to hold, and in auto mode nobody reviews the
 // plan. The summary is what the apply created, read from the resulting state (see apply).
 func (r *Runner) applyFresh(ctx context.Context, rn *run, st *tfstate.StoredState, res Result) (Result, error) {
-	release, err := r.prepare(ctx, rn, st)
-	if err != nil {
+	if err := r.prepare(ctx, rn, st); err != nil {
 		return res, err
 	}
-	defer release()
+	defer rn.freeSlot()
 	return r.apply(ctx, rn, res, false)
 }
 

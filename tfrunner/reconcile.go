@@ -79,11 +79,10 @@ func (r *Runner) Reconcile(ctx context.Context, ws Workspace, p Policy) (res Res
 		res.Outputs, err = outputsOf(stRaw(st))
 		return res, errors.Join(err, staleOrNil(d.stale), deniedOrNil(saved.Digest, saved.Verdict))
 	}
-	release, err := r.prepare(runCtx, rn, st)
-	if err != nil {
+	if err := r.prepare(runCtx, rn, st); err != nil {
 		return res, err
 	}
-	defer release()
+	defer rn.freeSlot()
 	return r.planAndMaybeApply(runCtx, rn, st, d.policy, res, staleOrNil(d.stale))
 }
 
@@ -232,11 +231,10 @@ func (r *Runner) Destroy(ctx context.Context, ws Workspace) (err error) {
 }
 
 func (r *Runner) destroyResources(ctx context.Context, rn *run, st *tfstate.StoredState) error {
-	release, err := r.prepare(ctx, rn, st)
-	if err != nil {
+	if err := r.prepare(ctx, rn, st); err != nil {
 		return err
 	}
-	defer release()
+	defer rn.freeSlot()
 	stop := make(chan struct{})
 	watched := r.watchState(ctx, rn, stop)
 	endProgress := r.watchProgress(rn, "destroy", 0)

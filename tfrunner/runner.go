@@ -257,23 +257,23 @@ func (r *Runner) newRun(ws Workspace) (*run, error) {
 // about to run, materializes the workspace, and takes a run slot. The slot bounds concurrent
 // terraform processes, not runs: the API requests around them (OnRun's patch, state garbage
 // collection, the final state push) and the workspace's files are done outside it, so a slot
-// never idles on the API server or the disk. release (idempotent, also rn.freeSlot) frees it.
-func (r *Runner) prepare(ctx context.Context, rn *run, st *tfstate.StoredState) (release func(), err error) {
+// never idles on the API server or the disk. rn.freeSlot (idempotent) frees it.
+func (r *Runner) prepare(ctx context.Context, rn *run, st *tfstate.StoredState) (err error) {
 	if rn.ws.OnRun != nil {
 		if err := rn.ws.OnRun(ctx); err != nil {
-			return nil, fmt.Errorf("before running terraform: %w", err)
+			return fmt.Errorf("before running terraform: %w", err)
 		}
 	}
 	r.state.CollectDue(ctx, rn.ws.Object)
 	if err := r.materialize(ctx, rn, st); err != nil {
-		return nil, err
+		return err
 	}
 	if rn.freeSlot, err = r.takeSlot(ctx, rn.ws.Object); err != nil {
-		return nil, err
+		return err
 	}
 	r.cfg.Logger.Info("running terraform", "object", rn.ws.Object.Namespace+"/"+rn.ws.Object.Name,
 		"kind", rn.ws.Object.Kind, "sandboxed", r.sandbox.Enabled)
-	return rn.freeSlot, nil
+	return nil
 }
 
 // takeSlot waits for a run slot for obj's terraform; the returned func (idempotent) frees it.
