@@ -160,7 +160,7 @@ func (b *benchmark) p5(ctx context.Context) error {
 // moment it happens): how long it took, and P8's row (the manager's metrics and memory over the run).
 func (b *benchmark) p5Provision(ctx context.Context, e *p5Env, ns string, pid int, murl string) (time.Duration, row, error) {
 	objs := machinesOf(ns, "p5", "p5-m-%04d", b.p5N)
-	tl := newTimeline(ns, []timelineStep{{name: stCreated}, {name: stOwner}, {name: stStatusWritten}})
+	tl := newTimeline(ns, []timelineStep{{name: stOwner}, {name: stStatusWritten}})
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	if err := tl.watch(wctx, e.cfg, e.scheme); err != nil {
