@@ -11,6 +11,7 @@ KUSTOMIZE_VERSION      ?= v5.8.2
 SOURCE_CONTROLLER_VERSION ?= v1.9.6
 PROMTOOL_VERSION       ?= v0.316.0
 KREW_VERSION           ?= v0.4.3
+CONTAINERD_VERSION     ?= v2.4.2
 RELEASE_TAG            ?= v0.1.0
 IMG                    ?= ghcr.io/company/cluster-api-provider-custom:$(RELEASE_TAG)
 CONTAINER_TOOL         ?= buildah
@@ -34,7 +35,7 @@ help: ## Show this help.
 ##@ Tools (built from the Go module proxy into bin/, cached in ~/.cache/capc-tools)
 
 .PHONY: tools
-tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller $(BIN)/promtool $(BIN)/kubectl $(BIN)/krew $(BIN)/kube-controller-manager fakecloud ## Build every tool tests need.
+tools: $(BIN)/terraform $(BIN)/tofu $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/controller-gen $(BIN)/kustomize $(BIN)/clusterctl $(BIN)/source-controller $(BIN)/promtool $(BIN)/kubectl $(BIN)/krew $(BIN)/kube-controller-manager $(BIN)/kubelet $(BIN)/kube-scheduler $(BIN)/containerd fakecloud ## Build every tool tests need.
 
 $(BIN)/terraform:
 	hack/ensure-tool.sh terraform $(TERRAFORM_VERSION)
@@ -58,6 +59,13 @@ $(BIN)/kubectl:
 	hack/ensure-tool.sh kubectl $(KUBE_VERSION)
 $(BIN)/kube-controller-manager:
 	hack/ensure-tool.sh kube-controller-manager $(KUBE_VERSION)
+$(BIN)/kubelet:
+	hack/ensure-tool.sh kubelet $(KUBE_VERSION)
+$(BIN)/kube-scheduler:
+	hack/ensure-tool.sh kube-scheduler $(KUBE_VERSION)
+# The version is pinned by hack/tools/containerd/go.mod; keep CONTAINERD_VERSION in step.
+$(BIN)/containerd:
+	hack/ensure-tool.sh containerd $(CONTAINERD_VERSION)
 $(BIN)/krew:
 	hack/ensure-tool.sh krew $(KREW_VERSION)
 

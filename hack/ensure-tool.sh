@@ -23,10 +23,11 @@ if [ ! -x "$cache/$name" ]; then
       GOBIN=$tmp CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath -ldflags="-s -w" "github.com/hashicorp/terraform@$version" ;;
     promtool) # checks and unit-tests config/prometheus (test/monitoring)
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "github.com/prometheus/prometheus/cmd/promtool@$version" ;;
-    kube-apiserver|kubectl|kube-controller-manager)
+    kube-apiserver|kubectl|kube-controller-manager|kubelet|kube-scheduler)
       # The version clients see (/version): clusterctl refuses a server reporting v0.0.0-master.
       # kubectl runs the kubectl-capc plugin in test/clusterctl, as users do; kube-controller-manager's
-      # Job controller runs the runner Jobs of test/jobmode.
+      # Job controller runs the runner Jobs of test/jobmode; kubelet and kube-scheduler make the real
+      # node (test/node) those Jobs' pods run on.
       (cd "$root/hack/tools/envtest" && go build -trimpath -ldflags "$kubeld" -o "$tmp/$name" "./$name") ;;
     krew) # installs the release's kubectl-capc archive from its krew manifest (test/clusterctl)
       GOBIN=$tmp GOFLAGS=-mod=mod go install -trimpath "sigs.k8s.io/krew/cmd/krew@$version" ;;
@@ -39,6 +40,10 @@ if [ ! -x "$cache/$name" ]; then
       # -X dev=no makes it report the plain version instead of "-dev".
       (cd "$root/hack/tools/tofu" && go build -trimpath -ldflags "-X github.com/opentofu/opentofu/version.dev=no" \
         -o "$tmp/tofu" github.com/opentofu/opentofu/cmd/tofu) ;;
+    containerd) # the node's container runtime: the daemon, its runc shim and ctr (runc itself is Debian's)
+      (cd "$root/hack/tools/containerd" && CGO_ENABLED=0 go build -trimpath -tags "no_btrfs no_devmapper no_zfs" -o "$tmp/" \
+        github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+        github.com/containerd/containerd/v2/cmd/ctr) ;;
     controller-gen)
       (cd "$root/hack/tools/controller-gen" && go build -trimpath -o "$tmp/controller-gen" sigs.k8s.io/controller-tools/cmd/controller-gen) ;;
     kustomize)
@@ -52,4 +57,5 @@ if [ ! -x "$cache/$name" ]; then
   esac
   rm -rf "$cache"; mv "$tmp" "$cache"
 fi
-ln -sf "$cache/$name" "$bin/$name"
+# A tool may be several programs (containerd: its shim and ctr too).
+for f in "$cache"/*; do if [ -f "$f" ] && [ -x "$f" ]; then ln -sf "$f" "$bin/$(basename "$f")"; fi; done

@@ -54,6 +54,13 @@ func Assets() (string, error) {
 // Start starts an API server with CAPI's and our CRDs, and those in crdDirs. Call env.Stop()
 // when done.
 func Start(crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
+	return start(false, crdDirs...)
+}
+
+// start starts the API server; forNode configures it to serve a real node (StartNode): the Node
+// authorizer and NodeRestriction for the kubelet, and the ServiceAccount admission plugin
+// (envtest turns it off) so that pods get their ServiceAccount's token mounted.
+func start(forNode bool, crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
 	assets, err := Assets()
 	if err != nil {
 		return nil, nil, err
@@ -66,6 +73,11 @@ func Start(crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     append([]string{filepath.Join(RepoRoot(), "config", "crd", "bases"), capi}, crdDirs...),
 		ErrorIfCRDPathMissing: true,
+	}
+	if forNode {
+		args := env.ControlPlane.GetAPIServer().Configure()
+		args.Set("authorization-mode", "Node,RBAC").Set("enable-admission-plugins", "NodeRestriction")
+		args.Disable("disable-admission-plugins").Set("kubelet-preferred-address-types", "InternalIP,Hostname")
 	}
 	cfg, err := env.Start()
 	if err != nil {

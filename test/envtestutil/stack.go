@@ -75,6 +75,8 @@ type StackOptions struct {
 	// Remediation adds CAPI's MachineSet and MachineHealthCheck reconcilers: a MachineHealthCheck
 	// marks unhealthy Machines and their MachineSet replaces them.
 	Remediation bool
+	// Node configures the API server for a real node (StartNode).
+	Node bool
 }
 
 // runnerMetrics registers one set of runner metrics per process on controller-runtime's registry,
@@ -98,7 +100,7 @@ func NewScheme() (*runtime.Scheme, error) {
 
 // StartStack starts the API server and the controllers; Stop tears both down.
 func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
-	env, cfg, err := Start(o.CRDDirs...)
+	env, cfg, err := start(o.Node, o.CRDDirs...)
 	if err != nil {
 		return nil, err
 	}
