@@ -209,6 +209,38 @@ func TestRunnerJobSpec(t *testing.T) {
 	}
 }
 
+// An operator's template adds volumes, mounts, host networking and a pull policy to the runner
+// pod, and may not replace the runner's own volumes or mount over their paths.
+func TestRunnerPodTemplate(t *testing.T) {
+	mirror := corev1.Volume{Name: "mirror", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/srv/mirror"}}}
+	tmpl := func(v corev1.Volume, mounts ...corev1.VolumeMount) *corev1.PodTemplateSpec {
+		return &corev1.PodTemplateSpec{Spec: corev1.PodSpec{HostNetwork: true, Volumes: []corev1.Volume{v},
+			Containers: []corev1.Container{{Name: "runner", ImagePullPolicy: corev1.PullIfNotPresent, VolumeMounts: mounts}}}}
+	}
+	ok := tmpl(mirror, corev1.VolumeMount{Name: "mirror", MountPath: "/mirror", ReadOnly: true})
+	if err := ValidateTemplate(ok); err != nil {
+		t.Fatal(err)
+	}
+	j := &Runner{local: limitsOnly{}, limits: limitsOnly{}.Limits(), jobs: Config{Image: "img:v1", Template: ok}}
+	pod := j.job(tfrunner.Workspace{Object: tfstate.ObjectRef{Kind: "CustomMachine", Namespace: "ns", Name: "m"}}, "capc-m-1").Spec.Template.Spec
+	c := pod.Containers[0]
+	if !pod.HostNetwork || pod.DNSPolicy != corev1.DNSClusterFirstWithHostNet || len(pod.Volumes) != 3 || pod.Volumes[2].Name != "mirror" ||
+		len(c.VolumeMounts) != 3 || c.VolumeMounts[2].MountPath != "/mirror" || c.ImagePullPolicy != corev1.PullIfNotPresent {
+		t.Errorf("template not applied: %+v", pod)
+	}
+	for name, bad := range map[string]*corev1.PodTemplateSpec{
+		"a volume named request":    tmpl(corev1.Volume{Name: "request"}),
+		"a mount of no volume":      tmpl(mirror, corev1.VolumeMount{Name: "other", MountPath: "/x"}),
+		"a mount over the work dir": tmpl(mirror, corev1.VolumeMount{Name: "mirror", MountPath: "/tmp/capc"}),
+		"a mount above the request": tmpl(mirror, corev1.VolumeMount{Name: "mirror", MountPath: "/var/run"}),
+		"a mount inside the work":   tmpl(mirror, corev1.VolumeMount{Name: "mirror", MountPath: "/tmp/capc/x"}),
+	} {
+		if err := ValidateTemplate(bad); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
 func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
 
 // limitsOnly is the local runner as the Job spec reads it: its limits and object metadata.

@@ -40,9 +40,10 @@ import (
 type Config struct {
 	Image          string
 	ServiceAccount string // the runner's ServiceAccount, in each object's namespace
-	// Template, when set, supplies the runner pod's scheduling and resources: node selector,
-	// tolerations, affinity, priority class, image pull secrets, and the resources of its
-	// container named "runner".
+	// Template, when set, supplies the runner pod's scheduling, resources and volumes: node
+	// selector, tolerations, affinity, priority class, image pull secrets, host network, extra
+	// volumes, and of its container named "runner" the resources, image pull policy and volume
+	// mounts (a provider mirror, say). ValidateTemplate checks it.
 	Template *corev1.PodTemplateSpec
 	// TTL deletes finished Jobs this long after they end (the manager deletes those it read first).
 	TTL time.Duration
@@ -351,15 +352,7 @@ func (j *Runner) job(ws tfrunner.Workspace, name string) *batchv1.Job {
 			{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		},
 	}
-	if t := j.jobs.Template; t != nil {
-		spec.NodeSelector, spec.Tolerations, spec.Affinity = t.Spec.NodeSelector, t.Spec.Tolerations, t.Spec.Affinity
-		spec.PriorityClassName, spec.ImagePullSecrets = t.Spec.PriorityClassName, t.Spec.ImagePullSecrets
-		for _, tc := range t.Spec.Containers {
-			if tc.Name == runnerContainer {
-				spec.Containers[0].Resources = tc.Resources
-			}
-		}
-	}
+	applyTemplate(&spec, j.jobs.Template)
 	deadline := int64((j.limits.RunTimeout + 2*j.limits.CancelGrace + time.Minute) / time.Second)
 	job := &batchv1.Job{ObjectMeta: meta, Spec: batchv1.JobSpec{
 		BackoffLimit: ptr.To(int32(0)), ActiveDeadlineSeconds: &deadline,
@@ -369,4 +362,60 @@ func (j *Runner) job(ws tfrunner.Workspace, name string) *batchv1.Job {
 		job.Spec.TTLSecondsAfterFinished = ptr.To(int32(j.jobs.TTL / time.Second))
 	}
 	return job
+}
+
+// reservedVolumes are the runner pod's own volumes (request and work directory).
+var reservedVolumes = map[string]string{"request": requestMount, "work": workMount}
+
+// applyTemplate copies what an operator's template may set into the runner pod spec; nothing
+// else of it (security contexts, commands, the pod's own volumes) can be changed.
+func applyTemplate(spec *corev1.PodSpec, t *corev1.PodTemplateSpec) {
+	if t == nil {
+		return
+	}
+	spec.NodeSelector, spec.Tolerations, spec.Affinity = t.Spec.NodeSelector, t.Spec.Tolerations, t.Spec.Affinity
+	spec.PriorityClassName, spec.ImagePullSecrets = t.Spec.PriorityClassName, t.Spec.ImagePullSecrets
+	spec.HostNetwork = t.Spec.HostNetwork
+	if t.Spec.HostNetwork {
+		spec.DNSPolicy = corev1.DNSClusterFirstWithHostNet
+	}
+	spec.Volumes = append(spec.Volumes, t.Spec.Volumes...)
+	for _, tc := range t.Spec.Containers {
+		if tc.Name == runnerContainer {
+			c := &spec.Containers[0]
+			c.Resources, c.ImagePullPolicy = tc.Resources, tc.ImagePullPolicy
+			c.VolumeMounts = append(c.VolumeMounts, tc.VolumeMounts...)
+		}
+	}
+}
+
+// ValidateTemplate refuses a runner pod template whose volumes or mounts would replace the
+// runner's own (its request and work directory), or whose mounts name no volume of the template.
+func ValidateTemplate(t *corev1.PodTemplateSpec) error {
+	if t == nil {
+		return nil
+	}
+	names := map[string]bool{}
+	for _, v := range t.Spec.Volumes {
+		if _, ok := reservedVolumes[v.Name]; ok {
+			return fmt.Errorf("runner pod template: volume name %q is the runner's own", v.Name)
+		}
+		names[v.Name] = true
+	}
+	for _, tc := range t.Spec.Containers {
+		if tc.Name != runnerContainer {
+			continue
+		}
+		for _, m := range tc.VolumeMounts {
+			if !names[m.Name] {
+				return fmt.Errorf("runner pod template: mount %q names no volume of the template", m.Name)
+			}
+			for _, p := range reservedVolumes {
+				if m.MountPath == p || strings.HasPrefix(p, strings.TrimSuffix(m.MountPath, "/")+"/") || strings.HasPrefix(m.MountPath, p+"/") {
+					return fmt.Errorf("runner pod template: mount path %q overlaps the runner's %s", m.MountPath, p)
+				}
+			}
+		}
+	}
+	return nil
 }

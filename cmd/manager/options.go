@@ -186,7 +186,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.RunnerServiceAccount, "runner-service-account", "capc-runner",
 		"ServiceAccount of the runner pods, in each object's namespace (job mode; config/rbac/runner holds its Role).")
 	fs.StringVar(&o.RunnerPodTemplate, "runner-pod-template", "",
-		"ConfigMap (namespace/name) whose key pod-template.yaml is a PodTemplateSpec: the runner pods' node selector, tolerations, affinity, priority class, pull secrets and the resources of the container named runner.")
+		"ConfigMap (namespace/name) whose key pod-template.yaml is a PodTemplateSpec: the runner pods' node selector, tolerations, affinity, priority class, pull secrets, host network and volumes, and the resources, image pull policy and volume mounts of the container named runner.")
 	fs.DurationVar(&o.RunnerJobTTL, "runner-job-ttl", 10*time.Minute,
 		"ttlSecondsAfterFinished of runner Jobs (the manager deletes the Jobs whose result it read before that).")
 	fs.StringVar(&o.Request, "request", "/var/run/capc/request/request.json", "(manager runner only) the run request file.")

@@ -93,6 +93,9 @@ func podTemplate(ctx context.Context, r *tfrunner.Runner, ref string) (*corev1.P
 	if err := yaml.UnmarshalStrict([]byte(cm.Data["pod-template.yaml"]), &t); err != nil {
 		return nil, fmt.Errorf("--runner-pod-template %s: key pod-template.yaml: %w", ref, err)
 	}
+	if err := tfjob.ValidateTemplate(&t); err != nil {
+		return nil, fmt.Errorf("--runner-pod-template %s: %w", ref, err)
+	}
 	return &t, nil
 }
 
