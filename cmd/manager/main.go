@@ -55,11 +55,7 @@ func main() {
 	if code, ok := tfrunner.ShimMain(); ok { // this process was started to run terraform (Config.Shim)
 		os.Exit(code)
 	}
-	args, runnerCmd := os.Args[1:], len(os.Args) > 1 && os.Args[1] == "runner"
-	if runnerCmd {
-		args = args[1:]
-	}
-	o, err := parseOptions(args, os.Stderr)
+	o, err := parseOptions(os.Args[1:], os.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -72,7 +68,7 @@ func main() {
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
 
-	if runnerCmd {
+	if o.runnerCmd {
 		if err := runnerMain(ctrl.SetupSignalHandler(), o); err != nil {
 			fmt.Fprintf(os.Stderr, "manager runner: %v\n", err)
 			os.Exit(1)

@@ -40,6 +40,8 @@ const (
 
 // options are the manager's command-line flags.
 type options struct {
+	// runnerCmd: the `runner` subcommand (a runner Job's pod), not the manager.
+	runnerCmd               bool
 	LeaderElect             bool
 	LeaseDuration           time.Duration
 	RenewDeadline           time.Duration
@@ -204,6 +206,14 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 	fs := newFlagSet(o, out)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	// `runner` may follow flags (the image's entrypoint sets --terraform-path before a Job's
+	// arguments): the flags after it are parsed into the same options.
+	if fs.NArg() > 0 && fs.Arg(0) == "runner" {
+		o.runnerCmd = true
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return nil, err
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))

@@ -69,6 +69,26 @@ func TestParseOptionsValues(t *testing.T) {
 	}
 }
 
+// The runner subcommand, first or after the image entrypoint's flags, parses the flags on both
+// sides of it.
+func TestParseOptionsRunner(t *testing.T) {
+	for _, args := range [][]string{
+		{"runner", "--terraform-path=/usr/local/bin/terraform", "--work-dir=/tmp/capc"},
+		{"--terraform-path=/usr/local/bin/terraform", "runner", "--work-dir=/tmp/capc"},
+	} {
+		o, err := parseOptions(args, io.Discard)
+		if err != nil || !o.runnerCmd || o.TerraformPath != "/usr/local/bin/terraform" || o.WorkDir != "/tmp/capc" {
+			t.Errorf("%v: %+v, %v", args, o, err)
+		}
+	}
+	if o, err := parseOptions([]string{"--work-dir=/x"}, io.Discard); err != nil || o.runnerCmd {
+		t.Errorf("no subcommand parsed as the runner: %v", err)
+	}
+	if _, err := parseOptions([]string{"runner", "extra"}, io.Discard); err == nil || !strings.Contains(err.Error(), "unexpected arguments: extra") {
+		t.Errorf("runner extra: %v", err)
+	}
+}
+
 func TestParseOptionsRejects(t *testing.T) {
 	t.Setenv("CAPC_RUNNER_IMAGE", "") // --runner-image defaults to it
 	cases := []struct {
