@@ -178,7 +178,7 @@ release-templates: ## Cluster templates and ClusterClass from templates/.
 ##@ Benchmarks
 
 .PHONY: bench
-bench: $(BIN)/terraform $(BIN)/kube-apiserver $(BIN)/etcd fakecloud ## Provider vs naive init/plan/apply per object (P1-P6, one run, under 15 min on 2 cores); writes docs/benchmarks.md.
+bench: $(BIN)/terraform $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubelet $(BIN)/containerd fakecloud ## Provider vs naive init/plan/apply per object (P1-P6, one run, under 15 min on 2 cores); writes docs/benchmarks.md.
 	CGO_ENABLED=0 go build -trimpath -o $(BIN)/capc-tfshim ./cmd/capc-tfshim  # P2s: the shim and sandbox terraform runs under
 	go run ./bench/cmd/capc-bench $(BENCH_FLAGS)
 

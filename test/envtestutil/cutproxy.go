@@ -33,6 +33,13 @@ func NewCutProxy(target string) (*CutProxy, error) {
 	return p, nil
 }
 
+// SetTarget sets where new connections go (a proxy made before the server it fronts).
+func (p *CutProxy) SetTarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = target
+}
+
 // Addr is the proxy's host:port.
 func (p *CutProxy) Addr() string { return p.ln.Addr().String() }
 

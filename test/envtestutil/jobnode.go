@@ -10,141 +10,104 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/company/cluster-api-provider-custom/tfjob"
 )
 
-// RunnerImage is the image name job-mode stacks give their runner Jobs; the node agent maps it
-// to the manager binary a JobNode was started with.
-const RunnerImage = "capc-test/runner:dev"
+// RunnerImage is the provider image, as `make docker-build` names and builds it (BuildImage, fully
+// qualified as the CRI looks images up), that job-mode
+// stacks run their runner Jobs from on a real node.
+const RunnerImage = "ghcr.io/company/cluster-api-provider-custom:v0.1.0"
 
-// RunnerJobs is the job-mode configuration of a test stack: runner Jobs of RunnerImage, with
-// bin/terraform and no sandbox.
-func RunnerJobs() *tfjob.Config {
-	return &tfjob.Config{Image: RunnerImage, ServiceAccount: "capc-runner", TTL: time.Minute,
-		Args: []string{"--terraform-path=" + filepath.Join(RepoRoot(), "bin", "terraform"), "--sandbox=off"}}
-}
-
-// JobNode is what job mode needs beside a stack's API server: the real kube-controller-manager
-// (its Job, TTL-after-finished and garbage-collector controllers) and a NodeAgent running the
-// runner pods as local processes of managerBin, each as its ServiceAccount's API user through
-// Proxy (which a test can cut).
-type JobNode struct {
-	Agent *NodeAgent
-	Proxy *CutProxy
-	Dir   string
-	kcm   *exec.Cmd
-	log   *os.File
-}
-
-// BuildManager builds the manager and its shim into dir, as the image holds them.
-func BuildManager(dir string) (string, error) {
-	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/manager", "./cmd/capc-tfshim")
-	build.Dir = RepoRoot()
+// BuildImage builds the provider image into dir as `make docker-build` does (buildah, offline,
+// FROM scratch) and returns its OCI archive.
+func BuildImage(dir string) (string, error) {
+	archive := filepath.Join(dir, "image.oci.tar")
+	build := exec.Command("make", "-C", RepoRoot(), "docker-build", "IMG="+RunnerImage,
+		"IMAGE_DIR="+filepath.Join(dir, "context"), "IMAGE_ARCHIVE="+archive)
 	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/manager: %w\n%s", err, out)
+		return "", fmt.Errorf("make docker-build: %w\n%s", err, out)
 	}
-	return filepath.Join(dir, "manager"), nil
+	return archive, nil
 }
 
-// StartJobNode starts kube-controller-manager and the node agent for st until ctx ends (Stop
-// stops kube-controller-manager).
-func StartJobNode(ctx context.Context, st *Stack, dir, managerBin string) (*JobNode, error) {
-	n := &JobNode{Dir: dir}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := WriteKubeconfig(st.Env.Config, kubeconfig); err != nil {
-		return nil, err
-	}
-	var err error
-	if n.log, err = os.Create(filepath.Join(dir, "kube-controller-manager.log")); err != nil {
-		return nil, err
-	}
-	n.kcm = exec.Command(filepath.Join(RepoRoot(), "bin", "kube-controller-manager"), "--kubeconfig="+kubeconfig,
-		"--controllers=job,ttl-after-finished,garbagecollector", "--leader-elect=false", "--secure-port=0",
-		"--use-service-account-credentials=false")
-	n.kcm.Stdout, n.kcm.Stderr = n.log, n.log
-	if err := n.kcm.Start(); err != nil {
-		return nil, fmt.Errorf("starting kube-controller-manager (make tools builds it): %w", err)
-	}
-	apiURL, err := url.Parse(st.Env.Config.Host)
-	if err != nil {
-		n.Stop()
-		return nil, err
-	}
-	if n.Proxy, err = NewCutProxy(apiURL.Host); err != nil {
-		n.Stop()
-		return nil, err
-	}
-	kube, err := kubernetes.NewForConfig(st.Env.Config)
-	if err != nil {
-		n.Stop()
-		return nil, err
-	}
-	n.Agent = &NodeAgent{Kube: kube, Node: "capc-test-node", Images: map[string]string{RunnerImage: managerBin},
-		Env: []string{"PATH=" + os.Getenv("PATH")}, Dir: filepath.Join(dir, "node"),
-		Identity: serviceAccounts(st.Env, filepath.Join(dir, "identities"), n.Proxy.Addr())}
-	if err := os.MkdirAll(n.Agent.Dir, 0o755); err != nil {
-		n.Stop()
-		return nil, err
-	}
-	go func() { _ = n.Agent.Run(ctx) }()
-	return n, nil
+// mirrorMount is where runner pods on the test node find bin/tf-mirror (--provider-mirror).
+const mirrorMount = "/mirror"
+
+// NodeRunnerJobs is the job-mode configuration of runner pods on a real node: RunnerImage (from
+// the node's image store: IfNotPresent), terraform sandboxed or refused (--sandbox=required: Landlock
+// under the runtime's seccomp profile), bin/tf-mirror mounted
+// read-only for the fake cloud's provider, and the host network with the API server at apiAddr
+// (there is no kube-proxy to route the kubernetes Service; apiAddr may be a CutProxy).
+func NodeRunnerJobs(apiAddr string) *tfjob.Config {
+	host, port, _ := strings.Cut(apiAddr, ":")
+	return &tfjob.Config{Image: RunnerImage, ServiceAccount: "capc-runner", TTL: time.Minute,
+		Args: []string{"--provider-mirror=" + mirrorMount, "--sandbox=required"},
+		Env:  []corev1.EnvVar{{Name: "KUBERNETES_SERVICE_HOST", Value: host}, {Name: "KUBERNETES_SERVICE_PORT", Value: port}},
+		Template: &corev1.PodTemplateSpec{Spec: corev1.PodSpec{HostNetwork: true,
+			Volumes: []corev1.Volume{{Name: "mirror", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+				Path: filepath.Join(RepoRoot(), "bin", "tf-mirror")}}}},
+			Containers: []corev1.Container{{Name: "runner", ImagePullPolicy: corev1.PullIfNotPresent,
+				VolumeMounts: []corev1.VolumeMount{{Name: "mirror", MountPath: mirrorMount, ReadOnly: true}}}}}}}
 }
 
-// Stop stops kube-controller-manager and the proxy (the agent stops with its context).
-func (n *JobNode) Stop() {
-	if n.kcm != nil && n.kcm.Process != nil {
-		_ = n.kcm.Process.Kill()
-		_ = n.kcm.Wait()
-	}
-	if n.Proxy != nil {
-		n.Proxy.Close()
-	}
-	if n.log != nil {
-		n.log.Close()
-	}
+// JobStack is a job-mode stack on a real node: runner pods reach the API server through Proxy,
+// which a test can cut.
+type JobStack struct {
+	*Stack
+	Node  *Node
+	Proxy *CutProxy
+	Jobs  tfjob.Config
 }
 
-// serviceAccounts gives each runner pod the kubeconfig of an API server user named as its
-// ServiceAccount (system:serviceaccount:<ns>:<name>, in the service account groups), through
-// apiAddr: with RBAC on, the runner can do only what config/rbac/runner's Role allows.
-func serviceAccounts(te *envtest.Environment, dir, apiAddr string) func(*corev1.Pod) ([]string, error) {
-	var mu sync.Mutex
-	made := map[string]string{}
-	return func(pod *corev1.Pod) ([]string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		user := "system:serviceaccount:" + pod.Namespace + ":" + pod.Spec.ServiceAccountName
-		if path, ok := made[user]; ok {
-			return []string{"KUBECONFIG=" + path}, nil
-		}
-		u, err := te.AddUser(envtest.User{Name: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + pod.Namespace}}, nil)
+// StartJobStack starts a stack in job mode (o.Jobs is NodeRunnerJobs through a CutProxy, then
+// adjusted by adjust), a real node for it in dir and imports the image archive into the node.
+func StartJobStack(ctx context.Context, o StackOptions, dir, archive string, adjust func(*StackOptions)) (js *JobStack, err error) {
+	js = &JobStack{}
+	if js.Proxy, err = NewCutProxy(""); err != nil {
+		return nil, err
+	}
+	o.Node, o.Jobs = true, NodeRunnerJobs(js.Proxy.Addr())
+	if adjust != nil {
+		adjust(&o)
+	}
+	js.Jobs = *o.Jobs
+	defer func() {
 		if err != nil {
-			return nil, err
+			js.Stop()
 		}
-		path := filepath.Join(dir, pod.Namespace+"-"+pod.Spec.ServiceAccountName+".kubeconfig")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		cfg := u.Config()
-		cfg.Host = "https://" + apiAddr // the API server's certificate names 127.0.0.1, whatever the port
-		if err := WriteKubeconfig(cfg, path); err != nil {
-			return nil, err
-		}
-		made[user] = path
-		return []string{"KUBECONFIG=" + path}, nil
+	}()
+	if js.Stack, err = StartStack(ctx, o); err != nil {
+		return js, err
 	}
+	apiURL, err := url.Parse(js.Env.Config.Host)
+	if err != nil {
+		return js, err
+	}
+	js.Proxy.SetTarget(apiURL.Host)
+	if js.Node, err = StartNode(ctx, js.Stack, dir); err != nil {
+		return js, err
+	}
+	return js, js.Node.ImportImage(archive)
+}
+
+// Stop stops the node, the stack and the proxy.
+func (js *JobStack) Stop() {
+	if js.Node != nil {
+		js.Node.Stop()
+	}
+	if js.Stack != nil {
+		_ = js.Stack.Stop()
+	}
+	js.Proxy.Close()
 }
 
 // RunnerNamespace creates ns with the runner's ServiceAccount, Role and RoleBinding from

@@ -52,11 +52,9 @@ func TestImage(t *testing.T) {
 	}
 	root := envtestutil.RepoRoot()
 	dir := t.TempDir()
-	archive := filepath.Join(dir, "out", "image.oci.tar")
-	build := exec.Command("make", "-C", root, "docker-build", "IMG=capc-test/provider:v0.1.0",
-		"IMAGE_DIR="+filepath.Join(dir, "context"), "IMAGE_ARCHIVE="+archive)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("make docker-build: %v\n%s", err, out)
+	archive, err := envtestutil.BuildImage(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	layout := filepath.Join(dir, "oci")
 	if err := untar(archive, layout, false); err != nil {

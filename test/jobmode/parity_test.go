@@ -26,7 +26,6 @@ import (
 
 	"github.com/company/cluster-api-provider-custom/modulecheck"
 	"github.com/company/cluster-api-provider-custom/planpolicy"
-	"github.com/company/cluster-api-provider-custom/test/envtestutil"
 	"github.com/company/cluster-api-provider-custom/tfjob"
 	"github.com/company/cluster-api-provider-custom/tfrunner"
 	"github.com/company/cluster-api-provider-custom/tfstate"
@@ -35,13 +34,13 @@ import (
 // A run's error means the same in job mode as in local mode: the same type and the same message
 // reach the controllers, which turn an error into a condition reason and message by its type
 // alone (runFailed), so an object shows the same condition in both modes. Each case runs the
-// same module through the local runner and through a runner Job on the job node.
+// same module through the local runner and through a runner Job on the real node.
 func TestJobModeErrorsKeepTheirMeaning(t *testing.T) {
 	e := start(t, nil)
 	ns := "parity"
 	e.namespace(t, ns)
 	local := e.stack.Runner
-	jobs := tfjob.New(local, *envtestutil.RunnerJobs(), logr.Discard())
+	jobs := tfjob.New(local, e.js.Jobs, logr.Discard())
 	plain := fstest.MapFS{"main.tf": {Data: []byte(`resource "terraform_data" "x" { input = "v1" }`)}}
 	// A module terraform init downloads (an HTTP archive), holding a provisioner the runner
 	// pod's policy (no --allow-provisioners) refuses, as the local check does.

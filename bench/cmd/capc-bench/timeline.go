@@ -114,6 +114,21 @@ func newTimeline(ns string, steps []timelineStep) *timeline {
 	return &timeline{ns: ns, steps: steps, at: map[string]map[string]time.Time{}, jobs: map[string]string{}}
 }
 
+// between lists, per machine that has both, the time from step a to step b.
+func (tl *timeline) between(a, b string) []time.Duration {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var out []time.Duration
+	for _, at := range tl.at {
+		if ta, ok := at[a]; ok {
+			if tb, ok := at[b]; ok {
+				out = append(out, tb.Sub(ta))
+			}
+		}
+	}
+	return out
+}
+
 // mark records machine's step at t: the first time, or with last the latest.
 func (tl *timeline) mark(machine, step string, t time.Time, last bool) {
 	tl.mu.Lock()
