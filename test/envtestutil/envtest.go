@@ -54,13 +54,13 @@ func Assets() (string, error) {
 // Start starts an API server with CAPI's and our CRDs, and those in crdDirs. Call env.Stop()
 // when done.
 func Start(crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
-	return start(false, crdDirs...)
+	return StartEnv(false, crdDirs...)
 }
 
-// start starts the API server; forNode configures it to serve a real node (StartNode): the Node
+// StartEnv starts the API server; forNode configures it to serve a real node (StartNode): the Node
 // authorizer and NodeRestriction for the kubelet, and the ServiceAccount admission plugin
 // (envtest turns it off) so that pods get their ServiceAccount's token mounted.
-func start(forNode bool, crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
+func StartEnv(forNode bool, crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
 	assets, err := Assets()
 	if err != nil {
 		return nil, nil, err

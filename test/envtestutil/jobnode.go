@@ -93,7 +93,7 @@ func StartJobStack(ctx context.Context, o StackOptions, dir, archive string, adj
 		return js, err
 	}
 	js.Proxy.SetTarget(apiURL.Host)
-	if js.Node, err = StartNode(ctx, js.Stack, dir); err != nil {
+	if js.Node, err = StartNode(ctx, js.Env, dir); err != nil {
 		return js, err
 	}
 	return js, js.Node.ImportImage(archive)

@@ -31,7 +31,7 @@ import (
 // are directories under Dir (they hard-code paths there), with their processes and every pod's
 // in a cgroup of their own; plus what pods of Jobs need from a control plane: kube-scheduler and
 // kube-controller-manager's Job, TTL-after-finished, garbage-collector, ServiceAccount, root CA
-// publisher, node lifecycle and pod GC controllers. All built by `make tools`; runc and the CNI
+// publisher, node lifecycle, pod GC, Deployment and ReplicaSet controllers. All built by `make tools`; runc and the CNI
 // plugins are Debian's. Stop tears it down by PID and cgroup and restores the sysctls the kubelet
 // sets. It needs root.
 type Node struct {
@@ -41,6 +41,7 @@ type Node struct {
 	Socket string // containerd's
 	Kube   kubernetes.Interface
 
+	env        *envtest.Environment
 	cgroup     string // under each cgroup v1 hierarchy
 	holder     *exec.Cmd
 	containerd *exec.Cmd
@@ -53,8 +54,9 @@ type Node struct {
 var kubeletSysctls = []string{"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
 	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"}
 
-// StartNode starts a node named capc-node for st and waits for it to be Ready.
-func StartNode(ctx context.Context, st *Stack, dir string) (n *Node, err error) {
+// StartNode starts a node named capc-node for the API server of te (started for a node:
+// StartEnv, or a stack with StackOptions.Node) and waits for it to be Ready.
+func StartNode(ctx context.Context, te *envtest.Environment, dir string) (n *Node, err error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("a real node needs root")
 	}
@@ -64,11 +66,11 @@ func StartNode(ctx context.Context, st *Stack, dir string) (n *Node, err error) 
 	id := make([]byte, 4)
 	_, _ = rand.Read(id)
 	n = &Node{Name: "capc-node", Dir: dir, Socket: filepath.Join(dir, "containerd.sock"),
-		cgroup: "capc-node-" + hex.EncodeToString(id), sysctls: map[string]string{}}
+		cgroup: "capc-node-" + hex.EncodeToString(id), sysctls: map[string]string{}, env: te}
 	if n.IP, err = nodeIP(); err != nil {
 		return nil, err
 	}
-	if n.Kube, err = kubernetes.NewForConfig(st.Env.Config); err != nil {
+	if n.Kube, err = kubernetes.NewForConfig(te.Config); err != nil {
 		return nil, err
 	}
 	for _, s := range kubeletSysctls {
@@ -82,25 +84,25 @@ func StartNode(ctx context.Context, st *Stack, dir string) (n *Node, err error) 
 			n = nil
 		}
 	}()
-	if err = n.startControlPlane(st); err != nil {
+	if err = n.startControlPlane(); err != nil {
 		return n, err
 	}
 	if err = n.startRuntime(); err != nil {
 		return n, err
 	}
-	if err = n.startKubelet(st); err != nil {
+	if err = n.startKubelet(); err != nil {
 		return n, err
 	}
 	return n, n.waitReady(ctx)
 }
 
 // startControlPlane starts kube-scheduler and kube-controller-manager with the admin identity.
-func (n *Node) startControlPlane(st *Stack) error {
+func (n *Node) startControlPlane() error {
 	admin, ca := filepath.Join(n.Dir, "admin.kubeconfig"), filepath.Join(n.Dir, "ca.crt")
-	if err := WriteKubeconfig(st.Env.Config, admin); err != nil {
+	if err := WriteKubeconfig(n.env.Config, admin); err != nil {
 		return err
 	}
-	if err := os.WriteFile(ca, st.Env.Config.CAData, 0o644); err != nil {
+	if err := os.WriteFile(ca, n.env.Config.CAData, 0o644); err != nil {
 		return err
 	}
 	sched, err := n.daemon("kube-scheduler", false, "--kubeconfig="+admin, "--leader-elect=false", "--secure-port=0")
@@ -108,7 +110,7 @@ func (n *Node) startControlPlane(st *Stack) error {
 		return err
 	}
 	kcm, err := n.daemon("kube-controller-manager", false, "--kubeconfig="+admin, "--leader-elect=false", "--secure-port=0",
-		"--controllers=job,ttl-after-finished,garbagecollector,serviceaccount,root-ca-cert-publisher,nodelifecycle,podgc",
+		"--controllers=job,ttl-after-finished,garbagecollector,serviceaccount,root-ca-cert-publisher,nodelifecycle,podgc,deployment,replicaset",
 		"--root-ca-file="+ca, "--use-service-account-credentials=false",
 		"--flex-volume-plugin-dir="+filepath.Join(n.Dir, "flex"))
 	n.others = append(n.others, sched, kcm)
@@ -186,8 +188,8 @@ func (n *Node) ImportImage(archive string) error {
 
 // startKubelet starts the kubelet in the node's namespace with a node identity from the API
 // server's client CA.
-func (n *Node) startKubelet(st *Stack) error {
-	u, err := st.Env.AddUser(envtest.User{Name: "system:node:" + n.Name, Groups: []string{"system:nodes"}}, nil)
+func (n *Node) startKubelet() error {
+	u, err := n.env.AddUser(envtest.User{Name: "system:node:" + n.Name, Groups: []string{"system:nodes"}}, nil)
 	if err != nil {
 		return err
 	}
@@ -252,9 +254,9 @@ func (n *Node) daemon(name string, inNode bool, args ...string) (*exec.Cmd, erro
 }
 
 // RestartKubelet stops the kubelet (SIGTERM, as a service manager does) and starts it again.
-func (n *Node) RestartKubelet(st *Stack) error {
+func (n *Node) RestartKubelet() error {
 	stop(n.kubelet, syscall.SIGTERM)
-	return n.startKubelet(st)
+	return n.startKubelet()
 }
 
 // KillContainerd kills containerd (SIGKILL); its shims and containers run on. StartContainerd

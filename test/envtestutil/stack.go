@@ -100,7 +100,7 @@ func NewScheme() (*runtime.Scheme, error) {
 
 // StartStack starts the API server and the controllers; Stop tears both down.
 func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
-	env, cfg, err := start(o.Node, o.CRDDirs...)
+	env, cfg, err := StartEnv(o.Node, o.CRDDirs...)
 	if err != nil {
 		return nil, err
 	}

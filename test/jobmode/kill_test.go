@@ -51,7 +51,7 @@ func TestJobModeNodeFaultsMidApply(t *testing.T) {
 	if err := e.node.StartContainerd(); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.node.RestartKubelet(e.stack); err != nil {
+	if err := e.node.RestartKubelet(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("killed containerd and restarted the kubelet while %s ran", pod.Name)
