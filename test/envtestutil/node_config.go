@@ -268,3 +268,14 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// PodsCPU is the CPU time the node's pods have used (their cgroup's cpuacct.usage): what the
+// runner containers cost, sandboxes included.
+func (n *Node) PodsCPU() time.Duration {
+	b, err := os.ReadFile(filepath.Join(cgroupRoot, "cpuacct", n.cgroup, "pods", "cpuacct.usage"))
+	if err != nil {
+		return 0
+	}
+	ns, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return time.Duration(ns)
+}
