@@ -29,11 +29,13 @@ import (
 // Node is a real Kubernetes node beside a stack's API server (started with StackOptions.Node):
 // containerd and the kubelet, both in a private mount namespace whose /run, /var/lib and /var/log
 // are directories under Dir (they hard-code paths there), with their processes and every pod's
-// in a cgroup of their own; plus what pods of Jobs need from a control plane: kube-scheduler and
-// kube-controller-manager's Job, TTL-after-finished, garbage-collector, ServiceAccount, root CA
-// publisher, node lifecycle, pod GC, Deployment and ReplicaSet controllers. All built by `make tools`; runc and the CNI
-// plugins are Debian's. Stop tears it down by PID and cgroup and restores the sysctls the kubelet
-// sets. It needs root.
+// in a cgroup of their own; plus what pods of Jobs and Deployments need from a control plane:
+// kube-scheduler and kube-controller-manager's Job, TTL-after-finished, garbage-collector,
+// ServiceAccount, root CA publisher, node lifecycle, pod GC, Deployment and ReplicaSet
+// controllers. All built by `make tools`; runc and the CNI plugins are Debian's. Stop tears it
+// down by PID and cgroup and restores the sysctls the kubelet sets. It needs root and cgroup v1
+// (this machine kind's layout), and one node runs on a machine at a time: the sysctls it
+// restores are the machine's.
 type Node struct {
 	Name   string
 	IP     string
@@ -158,6 +160,10 @@ func (n *Node) startRuntime() error {
 // startContainerd starts containerd in the node's namespace and waits for its socket; the first
 // time, it imports the pause image.
 func (n *Node) startContainerd() error {
+	// A killed containerd leaves its socket: wait for the new one's.
+	if err := os.Remove(n.Socket); err != nil && !os.IsNotExist(err) {
+		return err
+	}
 	var err error
 	if n.containerd, err = n.daemon("containerd", true, "--config="+filepath.Join(n.Dir, "containerd.toml")); err != nil {
 		return err
