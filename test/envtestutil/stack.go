@@ -53,7 +53,10 @@ type Stack struct {
 	Scheme *runtime.Scheme
 	cancel context.CancelFunc
 	done   chan error
-	opts   StackOptions
+	// stopped: done was received (stopErr), so Stop after a failed restart does not wait again.
+	stopped bool
+	stopErr error
+	opts    StackOptions
 }
 
 // StackOptions tune the stack; zero values are sensible.
@@ -182,6 +185,7 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 		return err
 	}
 	st.Client = mgr.GetClient()
+	st.stopped = false
 	go func() { st.done <- mgr.Start(ctx) }()
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		return fmt.Errorf("manager cache did not sync")
@@ -192,11 +196,23 @@ func (st *Stack) start(ctx context.Context, cfg *rest.Config, o StackOptions) er
 // RestartManager stops the stack's manager (controllers and runner) and starts a new one, with
 // the same options, on the same API server: a manager pod replaced while work is in flight.
 func (st *Stack) RestartManager(ctx context.Context) error {
-	st.cancel()
-	if err := <-st.done; err != nil {
+	// A runnable still running after the grace period is left behind, as a killed pod's would
+	// be: CAPI v1.14.2's cluster cache can block forever sending a Cluster event to a controller
+	// that has stopped reading (clusterCache.sendEventsToClusterSources does not watch its
+	// context). Any other error fails the restart.
+	if err := st.stopManager(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("stopping the manager: %w", err)
 	}
 	return st.start(ctx, st.Env.Config, st.opts)
+}
+
+// stopManager stops the manager and waits for it, once per start.
+func (st *Stack) stopManager() error {
+	if !st.stopped {
+		st.cancel()
+		st.stopErr, st.stopped = <-st.done, true
+	}
+	return st.stopErr
 }
 
 // AddManager starts another manager (controllers and runner, with the stack's options) on the
@@ -212,8 +228,7 @@ func (st *Stack) AddManager(ctx context.Context) (client.Client, error) {
 
 // Stop stops the controllers, then the API server.
 func (st *Stack) Stop() error {
-	st.cancel()
-	err := <-st.done
+	err := st.stopManager()
 	// The API server and etcd stop even when the manager ended with an error: a stack that
 	// returned early left them running (found as a leaked kube-apiserver after a bench's P9).
 	return errors.Join(err, st.Env.Stop())
