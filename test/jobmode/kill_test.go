@@ -150,10 +150,13 @@ func (e *env) converged(t *testing.T, ns, how string) {
 }
 
 // Fencing: a runner cut off from the API server mid-apply stops terraform and its provider
-// (found by the runner container's cgroup) before its lock can expire, so the run that takes the lock over never races it.
+// (found by the runner container's cgroup) before its lock can expire, so the run that takes the
+// lock over never races it.
 func TestJobModeRunnerPartitionedStopsBeforeLockExpiry(t *testing.T) {
 	const ttl = 15 * time.Second
-	e, ns := slowMachine(t, "fence", time.Minute, ttl)
+	// The create lasts 25 s: past the cut and the lock's expiry (at most ttl after the last
+	// renewal), short enough that the retry after the partition does not wait long.
+	e, ns := slowMachine(t, "fence", 25*time.Second, ttl)
 	pod := e.waitCreating(t, ns)
 	ctx := context.Background()
 	lease := tfstate.LockLeaseName(tfstate.ObjectRef{Kind: "CustomMachine", Name: "a-0"})
