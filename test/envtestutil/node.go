@@ -203,7 +203,7 @@ func (n *Node) startKubelet() error {
 	if err := WriteKubeconfig(u.Config(), kubeconfig); err != nil {
 		return err
 	}
-	ports, err := freePorts(2)
+	ports, err := FreePorts(2)
 	if err != nil {
 		return err
 	}

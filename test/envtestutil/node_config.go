@@ -255,20 +255,6 @@ func (n *Node) removeCgroups() {
 	}
 }
 
-// freePorts returns n free loopback ports (held open together, so they differ).
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // PodsCPU is the CPU time the node's pods have used (their cgroup's cpuacct.usage): what the
 // runner containers cost, sandboxes included.
 func (n *Node) PodsCPU() time.Duration {

@@ -71,8 +71,11 @@ func TestManagerPodOnTheNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports := [2]int{envtestutil.FreePort(t), envtestutil.FreePort(t)}
-	installComponents(t, c, cfg.Host, ports)
+	ports, err := envtestutil.FreePorts(2) // metrics, health: two different ports
+	if err != nil {
+		t.Fatal(err)
+	}
+	installComponents(t, c, cfg.Host, [2]int(ports))
 	defer func() {
 		if t.Failed() {
 			t.Logf("=== kubelet\n%s", node.LogTail("kubelet"))
