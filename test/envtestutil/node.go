@@ -207,7 +207,7 @@ func (n *Node) startKubelet() error {
 	if err != nil {
 		return err
 	}
-	text := kubeletConfig(filepath.Join(n.Dir, "kubelet"), n.Socket, filepath.Join(n.Dir, "ca.crt"), "/"+n.cgroup+"/pods", ports[0], ports[1])
+	text := kubeletConfig(filepath.Join(n.Dir, "kubelet"), n.podLogsDir(), n.Socket, filepath.Join(n.Dir, "ca.crt"), "/"+n.cgroup+"/pods", ports[0], ports[1])
 	if err := writeFiles(map[string]string{config: text}); err != nil {
 		return err
 	}
@@ -324,6 +324,16 @@ func waitPath(path string, timeout time.Duration) error {
 	}
 	return fmt.Errorf("%s did not appear in %s", path, timeout)
 }
+
+// ContainerLogs lists the log files the kubelet wrote for the containers matching namespace, pod
+// and container (each may be a glob pattern, "*" for all).
+func (n *Node) ContainerLogs(namespace, pod, container string) []string {
+	logs, _ := filepath.Glob(filepath.Join(n.podLogsDir(), namespace+"_"+pod+"_*", container, "*.log"))
+	return logs
+}
+
+// podLogsDir is where the kubelet writes container logs (its podLogsDir setting).
+func (n *Node) podLogsDir() string { return filepath.Join(n.Dir, "kubelet", "pod-logs") }
 
 // LogTail is the end of a daemon's log (containerd, kubelet, kube-scheduler,
 // kube-controller-manager).

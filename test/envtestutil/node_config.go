@@ -80,7 +80,7 @@ func cniConfig(bridge string) string {
 // (oom_score_adj, iptables chains), webhook authentication and authorization against the API
 // server, free ports, image GC and eviction thresholds that keep imported images and pods on a
 // busy shared disk.
-func kubeletConfig(dir, socket, caFile, cgroupRoot string, port, healthz int) string {
+func kubeletConfig(dir, podLogs, socket, caFile, cgroupRoot string, port, healthz int) string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 containerRuntimeEndpoint: unix://%[2]s
@@ -103,13 +103,13 @@ authorization: {mode: Webhook}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "10Mi", nodefs.available: "1%%", imagefs.available: "1%%"}
-podLogsDir: %[1]s/pod-logs
+podLogsDir: %[7]s
 volumePluginDir: %[1]s/volume-plugins
 resolvConf: ""
 serializeImagePulls: false
 syncFrequency: 10s
 fileCheckFrequency: 60s
-`, dir, socket, caFile, cgroupRoot, port, healthz)
+`, dir, socket, caFile, cgroupRoot, port, healthz, podLogs)
 }
 
 // nodeIP is the machine's first non-loopback IPv4 address (the kubelet refuses a loopback one).

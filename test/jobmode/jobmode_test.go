@@ -180,8 +180,7 @@ func startSlow(t *testing.T, delay time.Duration, adjust func(*envtestutil.Stack
 
 // dumpPodLogs logs the end of each container log the kubelet wrote.
 func dumpPodLogs(t *testing.T, n *envtestutil.Node) {
-	logs, _ := filepath.Glob(filepath.Join(n.Dir, "kubelet", "pod-logs", "*", "*", "*.log"))
-	for _, l := range logs {
+	for _, l := range n.ContainerLogs("*", "*", "*") {
 		b, _ := os.ReadFile(l)
 		if len(b) > 3000 {
 			b = b[len(b)-3000:]

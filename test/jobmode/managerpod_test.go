@@ -203,9 +203,8 @@ func checkManagerPod(t *testing.T, node *envtestutil.Node, pod string, metricsPo
 	if err != nil || !strings.Contains(string(out), "controller_runtime_reconcile_total") || !strings.Contains(string(out), "capc_") {
 		t.Fatalf("curl the metrics: %v\n%.2000s", err, out)
 	}
-	logs, _ := filepath.Glob(filepath.Join(node.Dir, "kubelet", "pod-logs", managerNS+"_"+pod+"_*", "manager", "*.log"))
 	var log []byte
-	for _, l := range logs {
+	for _, l := range node.ContainerLogs(managerNS, pod, "manager") {
 		b, _ := os.ReadFile(l)
 		log = append(log, b...)
 	}
