@@ -23,8 +23,8 @@ import (
 )
 
 // RunnerImage is the provider image, as `make docker-build` names and builds it (BuildImage, fully
-// qualified as the CRI looks images up), that job-mode
-// stacks run their runner Jobs from on a real node.
+// qualified as the CRI looks images up), that job-mode stacks run their runner Jobs from on a
+// real node.
 const RunnerImage = "ghcr.io/company/cluster-api-provider-custom:v0.1.0"
 
 // BuildImage builds the provider image into dir as `make docker-build` does (buildah, offline,
@@ -43,10 +43,10 @@ func BuildImage(dir string) (string, error) {
 const mirrorMount = "/mirror"
 
 // NodeRunnerJobs is the job-mode configuration of runner pods on a real node: RunnerImage (from
-// the node's image store: IfNotPresent), terraform sandboxed or refused (--sandbox=required: Landlock
-// under the runtime's seccomp profile), bin/tf-mirror mounted
-// read-only for the fake cloud's provider, and the host network with the API server at apiAddr
-// (there is no kube-proxy to route the kubernetes Service; apiAddr may be a CutProxy).
+// the node's image store: IfNotPresent), terraform sandboxed or refused (--sandbox=required:
+// Landlock under the runtime's seccomp profile), bin/tf-mirror mounted read-only for the fake
+// cloud's provider, and the host network with the API server at apiAddr (there is no kube-proxy
+// to route the kubernetes Service; apiAddr may be a CutProxy).
 func NodeRunnerJobs(apiAddr string) *tfjob.Config {
 	host, port, _ := strings.Cut(apiAddr, ":")
 	return &tfjob.Config{Image: RunnerImage, ServiceAccount: "capc-runner", TTL: time.Minute,

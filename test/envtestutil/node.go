@@ -185,7 +185,7 @@ func (n *Node) startContainerd() error {
 // kubelet finds it (images of tags other than latest are pulled IfNotPresent: never, here).
 func (n *Node) ImportImage(archive string) error {
 	out, err := exec.Command(filepath.Join(RepoRoot(), "bin", "ctr"), "--address", n.Socket, "-n", "k8s.io",
-		"images", "import", "--no-unpack=false", archive).CombinedOutput()
+		"images", "import", archive).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("ctr images import %s: %w\n%s", archive, err, out)
 	}
