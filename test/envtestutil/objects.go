@@ -7,10 +7,13 @@ Licensed under the Apache License, Version 2.0.
 package envtestutil
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
@@ -47,4 +50,25 @@ func DecodeObjects(r io.Reader) ([]*unstructured.Unstructured, error) {
 			out = append(out, u)
 		}
 	}
+}
+
+// ReleaseComponents builds the release for tag into dir (`make release-manifests`) and returns
+// the objects of its infrastructure-components.yaml as clusterctl applies them: variables
+// substituted by `clusterctl generate yaml` (bin/clusterctl), from env (NAME=value) or their
+// defaults.
+func ReleaseComponents(dir, tag string, env ...string) ([]*unstructured.Unstructured, error) {
+	rel := exec.Command("make", "-C", RepoRoot(), "release-manifests", "RELEASE_TAG="+tag, "RELEASE_DIR="+dir)
+	if out, err := rel.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("make release-manifests: %w\n%s", err, out)
+	}
+	gen := exec.Command(filepath.Join(RepoRoot(), "bin", "clusterctl"), "generate", "yaml",
+		"--from", filepath.Join(dir, "infrastructure-components.yaml"))
+	gen.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	gen.Stderr = &stderr
+	out, err := gen.Output()
+	if err != nil {
+		return nil, fmt.Errorf("clusterctl generate yaml: %w\n%s", err, stderr.Bytes())
+	}
+	return DecodeObjects(bytes.NewReader(out))
 }

@@ -105,19 +105,7 @@ const managerNS = "capc-system"
 // Deployment on the host network with the API server at apiURL and metrics and health on ports.
 func installComponents(t *testing.T, c client.Client, apiURL string, ports [2]int) {
 	t.Helper()
-	dir := t.TempDir()
-	rel := exec.Command("make", "-C", envtestutil.RepoRoot(), "release-manifests", "RELEASE_DIR="+dir)
-	if out, err := rel.CombinedOutput(); err != nil {
-		t.Fatalf("make release-manifests: %v\n%s", err, out)
-	}
-	gen := exec.Command(filepath.Join(envtestutil.RepoRoot(), "bin", "clusterctl"), "generate", "yaml",
-		"--from", filepath.Join(dir, "infrastructure-components.yaml"))
-	gen.Env = append(os.Environ(), "CAPC_DRIFT_CHECK_INTERVAL=1h")
-	out, err := gen.Output()
-	if err != nil {
-		t.Fatalf("clusterctl generate yaml: %v", err)
-	}
-	objs, err := envtestutil.DecodeObjects(bytes.NewReader(out))
+	objs, err := envtestutil.ReleaseComponents(t.TempDir(), "v0.1.0", "CAPC_DRIFT_CHECK_INTERVAL=1h")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ Licensed under the Apache License, Version 2.0.
 package move
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -76,7 +75,7 @@ func setup(dir string) (func(), error) {
 		return nil, fmt.Errorf("fakecloud: %w", err)
 	}
 	stops = append(stops, cloud.Stop)
-	components, err := releaseComponents()
+	components, err := envtestutil.ReleaseComponents(filepath.Join(tmp, "release"), releaseTag)
 	if err != nil {
 		return stopAll, fmt.Errorf("release components: %w", err)
 	}
@@ -119,21 +118,6 @@ func startMgmt(name string, components []*unstructured.Unstructured) (*mgmt, err
 		return nil, err
 	}
 	return mc, nil
-}
-
-// releaseComponents builds the release (`make release-manifests`) and returns the objects of
-// its infrastructure-components.yaml.
-func releaseComponents() ([]*unstructured.Unstructured, error) {
-	out := filepath.Join(tmp, "release")
-	cmd := exec.Command("make", "-C", envtestutil.RepoRoot(), "release-manifests", "RELEASE_TAG="+releaseTag, "RELEASE_DIR="+out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("make release-manifests: %w\n%s", err, b)
-	}
-	raw, err := os.ReadFile(filepath.Join(out, "infrastructure-components.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	return envtestutil.DecodeObjects(bytes.NewReader(raw))
 }
 
 // initLikeClusterctl does to an envtest API server (whose CRDs envtest installed) what
